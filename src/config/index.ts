@@ -1,0 +1,130 @@
+import { readFileSync } from 'node:fs';
+import convict from 'convict';
+import { ConfigError } from '../errors.js';
+import { schema, validateColumns } from './schema.js';
+
+convict.addFormat({
+  name: 'profile-columns',
+  validate: validateColumns,
+  coerce: (value: unknown) => (typeof value === 'string' ? parseJsonOrKeep(value) : value),
+});
+
+function parseJsonOrKeep(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export interface Config {
+  database: { url: string; poolSize: number };
+  source: { table: string; idColumn: string; columns: Readonly<Record<string, string>>; updatedAtColumn: string };
+  replication: {
+    slot: string;
+    publication: string;
+    heartbeatMs: number;
+    statusIntervalMs: number;
+    batchSize: number;
+    knownUsers: number;
+  };
+  kafka: { brokers: string; clientId: string; topic: string; dlqTopic: string; groupId: string; partitions: number };
+  livefyre: { network: string; networkKey: string; baseUrl: string; timeoutMs: number };
+  pinger: {
+    ratePerSecond: number;
+    concurrency: number;
+    coalesceMs: number;
+    maxAttempts: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    forbiddenPauseMs: number;
+  };
+  pull: { host: string; port: number; path: string; publicUrl: string };
+  metrics: { port: number };
+  log: { level: string };
+  simulator: { host: string; port: number; pullDelayMs: number };
+}
+
+export interface LoadOptions {
+  /** A JSON config file (`--config`). */
+  file?: string | undefined;
+  /** The environment to read `PINGPULL_*` variables from. */
+  env?: Record<string, string | undefined>;
+  /** Values that win over file and environment (command-line flags). */
+  overrides?: Record<string, unknown>;
+}
+
+/**
+ * Loads, validates (all problems at once) and freezes the configuration.
+ * Precedence: defaults < file < environment < overrides. This is the only
+ * place the environment is read.
+ */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const conf = convict(schema, { env: env as NodeJS.ProcessEnv, args: [] });
+  const problems: string[] = [];
+
+  if (options.file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(options.file, 'utf8');
+    } catch (error) {
+      throw new ConfigError([`--config: cannot read ${options.file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`]);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new ConfigError([`--config: ${options.file} is not valid JSON: ${(error as Error).message}`]);
+    }
+    // convict re-applies the environment after a load: the environment wins over the file.
+    conf.load(parsed as object);
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value !== undefined) conf.set(key, value);
+  }
+
+  try {
+    conf.validate({ allowed: 'strict', output: (message) => problems.push(message) });
+  } catch (error) {
+    problems.push(...splitConvictMessage((error as Error).message));
+  }
+  if (problems.length > 0) throw new ConfigError(problems.map(redactValues));
+  return deepFreeze(conf.getProperties() as Config);
+}
+
+/** Throws a ConfigError naming every listed key that is empty. */
+export function requireKeys(config: Config, keys: readonly string[], why: string): void {
+  const missing = keys.filter((key) => lookup(config, key) === '');
+  if (missing.length > 0) {
+    throw new ConfigError(missing.map((key) => `${key}: must be set ${why} (environment ${envName(key)})`));
+  }
+}
+
+export function envName(key: string): string {
+  const node = lookup(schema, key) as { env?: string } | undefined;
+  return node?.env ?? '';
+}
+
+function lookup(root: unknown, key: string): unknown {
+  return key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], root);
+}
+
+function splitConvictMessage(message: string): string[] {
+  return message.split('\n').map((line) => line.trim()).filter((line) => line.length > 0);
+}
+
+/** Convict echoes the offending value; never echo a secret's. */
+function redactValues(problem: string): string {
+  return /^(database\.url|livefyre\.networkKey)\b/.test(problem)
+    ? problem.replace(/: value was .*/s, '')
+    : problem;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
