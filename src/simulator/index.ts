@@ -1,0 +1,65 @@
+import { buildSimulatorApp, type SimulatorOptions } from './app.js';
+import { parseFaultSpec, type FaultSpec, type FaultState } from './faults.js';
+import type { PingRecord, PullRecord, PullUrlRegistration, StoredProfile } from './records.js';
+
+export type { SimulatorOptions } from './app.js';
+export { buildSimulatorApp, type SimulatorCore } from './app.js';
+export type { FaultSpec, FaultState } from './faults.js';
+export type { PingRecord, PullOutcome, PullRecord, PullUrlRegistration, StoredProfile } from './records.js';
+export { buildPullUrl, templateProblem } from './template.js';
+export { validateProfile, type ProfileVerdict } from './validate-profile.js';
+
+/** A running Livefyre simulator (PROTOCOL.md's Livefyre side). */
+export interface Simulator {
+  /** Base URL to use as `livefyre.baseUrl`, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  close(): Promise<void>;
+  pings(): PingRecord[];
+  pulls(): PullRecord[];
+  profiles(): StoredProfile[];
+  profile(id: string): StoredProfile | undefined;
+  pullUrl(): PullUrlRegistration;
+  /** Validates like `POST /sim/faults`; throws a UsageError on a bad spec. */
+  setFaults(spec: FaultSpec): void;
+  clearFaults(): void;
+  faults(): FaultState | undefined;
+  /** Resolves once every queued pull has finished. */
+  idle(): Promise<void>;
+}
+
+/** Starts the simulator listening on `host` (default 127.0.0.1) and `port` (default 0: a free port). */
+export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
+  const core = buildSimulatorApp(options);
+  const host = options.host ?? '127.0.0.1';
+  try {
+    await core.app.listen({ host, port: options.port ?? 0 });
+  } catch (error) {
+    await core.stop();
+    throw error;
+  }
+  const address = core.app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
+  return {
+    url: `http://${reachableHost(host)}:${port}`,
+    async close() {
+      await core.stop();
+      await core.app.close();
+    },
+    pings: () => core.state.pings.list(),
+    pulls: () => core.state.pulls.list(),
+    profiles: () => [...core.state.profiles.values()],
+    profile: (id) => core.state.profiles.get(id),
+    pullUrl: () => ({ ...core.state.registration }),
+    setFaults: (spec) => core.faults.set(parseFaultSpec(spec)),
+    clearFaults: () => core.faults.clear(),
+    faults: () => core.faults.current(),
+    idle: () => core.queue.idle(),
+  };
+}
+
+/** A wildcard listen address is not something a client can connect to. */
+function reachableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}

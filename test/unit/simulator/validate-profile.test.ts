@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { validateProfile } from '../../../src/simulator/validate-profile.js';
+
+const PROTOCOL_EXAMPLE = {
+  id: 'u1042',
+  display_name: 'Ada L.',
+  email: 'ada@example.com',
+  image_url: 'https://cdn.example.com/avatars/u1042.jpg?v=7',
+  profile_url: 'https://example.com/people/u1042',
+  settings_url: 'https://example.com/settings',
+  autofollow_conversations: true,
+  email_notifications: {
+    comments: 'never',
+    replies: 'immediately',
+    likes: 'often',
+    moderator_comments: 'never',
+    moderator_flags: 'never',
+  },
+};
+
+const errorsOf = (body: unknown, id = 'u1042'): string[] => {
+  const verdict = validateProfile(body, id);
+  return verdict.ok ? [] : verdict.errors;
+};
+
+describe('profile validation (as Livefyre)', () => {
+  it("accepts PROTOCOL.md's example and a minimal profile", () => {
+    expect(validateProfile(PROTOCOL_EXAMPLE, 'u1042')).toEqual({ ok: true, profile: PROTOCOL_EXAMPLE });
+    expect(errorsOf({ id: 'u1042', display_name: 'A' })).toEqual([]);
+  });
+
+  it('requires the pinged id and a display name', () => {
+    expect(errorsOf({ id: 'u1', display_name: 'A' })).toEqual([expect.stringMatching(/not the pinged id/)]);
+    expect(errorsOf({ id: 1042, display_name: 'A' }, '1042')).toEqual([expect.stringMatching(/^id:/)]);
+    expect(errorsOf({ id: 'u1042' })).toEqual([expect.stringMatching(/^display_name:/)]);
+    expect(errorsOf({ id: 'u1042', display_name: '' })).toEqual([expect.stringMatching(/^display_name:/)]);
+  });
+
+  it('refuses non-objects', () => {
+    expect(errorsOf(null)).toHaveLength(1);
+    expect(errorsOf([PROTOCOL_EXAMPLE])).toHaveLength(1);
+    expect(errorsOf('u1042')).toHaveLength(1);
+  });
+
+  it('checks field types, with null never accepted', () => {
+    const base = { id: 'u1042', display_name: 'A' };
+    expect(errorsOf({ ...base, email: null })).toEqual([expect.stringMatching(/^email:/)]);
+    expect(errorsOf({ ...base, moderator: 'true' })).toEqual([expect.stringMatching(/^moderator:/)]);
+    expect(errorsOf({ ...base, bio: 3 })).toEqual([expect.stringMatching(/^bio:/)]);
+    expect(errorsOf({ ...base, name: { first: 'A', nick: 'x' } })).toEqual([expect.stringMatching(/^name\.nick:/)]);
+    expect(errorsOf({ ...base, display_rules: { bio: 'yes' } })).toEqual([expect.stringMatching(/^display_rules\.bio:/)]);
+  });
+
+  it('requires fully qualified URLs', () => {
+    const base = { id: 'u1042', display_name: 'A' };
+    expect(errorsOf({ ...base, image_url: '/avatars/1.jpg' })).toEqual([expect.stringMatching(/^image_url:/)]);
+    expect(errorsOf({ ...base, profile_url: 'javascript:alert(1)' })).toEqual([expect.stringMatching(/^profile_url:/)]);
+    expect(errorsOf({ ...base, websites: ['example.com'] })).toEqual([expect.stringMatching(/^websites:/)]);
+  });
+
+  it('allows at most 2 websites', () => {
+    const base = { id: 'u1042', display_name: 'A' };
+    expect(errorsOf({ ...base, websites: ['https://a.example', 'https://b.example'] })).toEqual([]);
+    expect(errorsOf({ ...base, websites: ['https://a.example', 'https://b.example', 'https://c.example'] })).toEqual([
+      expect.stringMatching(/at most 2/),
+    ]);
+  });
+
+  it('checks the tag pattern', () => {
+    const base = { id: 'u1042', display_name: 'A' };
+    expect(errorsOf({ ...base, tags: ['staff', 'beta_2'] })).toEqual([]);
+    expect(errorsOf({ ...base, tags: ['no-dashes'] })).toHaveLength(1);
+    expect(errorsOf({ ...base, tags: ['x'.repeat(64)] })).toHaveLength(1);
+    expect(errorsOf({ ...base, tags: [''] })).toHaveLength(1);
+    expect(errorsOf({ ...base, tags: 'staff' })).toHaveLength(1);
+  });
+
+  it('checks email notification keys and values', () => {
+    const base = { id: 'u1042', display_name: 'A' };
+    expect(errorsOf({ ...base, email_notifications: { replies: 'daily' } })).toEqual([
+      expect.stringMatching(/^email_notifications\.replies:/),
+    ]);
+    expect(errorsOf({ ...base, email_notifications: { digest: 'never' } })).toEqual([
+      expect.stringMatching(/^email_notifications\.digest: unknown/),
+    ]);
+  });
+});
