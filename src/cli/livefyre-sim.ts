@@ -1,0 +1,24 @@
+import { requireKeys } from '../config/index.js';
+import { startSimulator } from '../simulator/index.js';
+import { action, baseCommand, untilAborted } from './context.js';
+
+export function livefyreSimCommand() {
+  return baseCommand('livefyre-sim', 'run the Livefyre simulator (ping, pull URL registration, pulls; inspection under /sim/)')
+    .option('--port <port>', 'override simulator.port', (value) => Number.parseInt(value, 10))
+    .action(
+      action(async ({ config, logger, signal, out }, options: { port?: number }) => {
+        requireKeys(config, ['livefyre.network', 'livefyre.networkKey'], 'to validate tokens as Livefyre does');
+        const simulator = await startSimulator({
+          network: config.livefyre.network,
+          networkKey: config.livefyre.networkKey,
+          host: config.simulator.host,
+          port: options.port ?? config.simulator.port,
+          pullDelayMs: config.simulator.pullDelayMs,
+          logger,
+        });
+        out(`Livefyre simulator for ${config.livefyre.network} at ${simulator.url}`);
+        await untilAborted(signal);
+        await simulator.close();
+      }),
+    );
+}
