@@ -1,8 +1,20 @@
 import type { Command } from 'commander';
+import { checkCommand, setupCommand, teardownCommand } from './database-commands.js';
+import { pingCommand, registerPullUrlCommand } from './livefyre-commands.js';
+import { demoCommand } from './demo.js';
 import { livefyreSimCommand } from './livefyre-sim.js';
-import { pullServerCommand } from './roles-commands.js';
+import { roleCommands } from './roles-commands.js';
 
 /** Every subcommand, in the order `--help` lists them. */
 export function commands(): Command[] {
-  return [pullServerCommand(), livefyreSimCommand()];
+  return [
+    ...roleCommands(),
+    setupCommand(),
+    teardownCommand(),
+    checkCommand(),
+    pingCommand(),
+    registerPullUrlCommand(),
+    livefyreSimCommand(),
+    demoCommand(),
+  ];
 }

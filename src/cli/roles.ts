@@ -4,12 +4,18 @@ import { createPool, type Pool } from '../db.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { startMetricsServer } from '../metrics/server.js';
+import { startConnector } from '../cdc/connector.js';
+import { createKafka, ensureTopics, type Kafka } from '../events/kafka.js';
+import { createLivefyreClient, type LivefyreClient } from '../livefyre/client.js';
+import { startPinger } from '../pinger/index.js';
 import { buildPullServer } from '../pull/index.js';
-import { systemClock } from '../time.js';
+import { systemClock, systemRandom, systemTimers } from '../time.js';
 
 /** A started role: `stop` is graceful; `done` settles when the role ends on its own (a fatal error). */
 export interface RoleHandle {
   readonly name: string;
+  /** Where a serving role listens, e.g. `http://127.0.0.1:8080`. */
+  readonly address?: string;
   stop(): Promise<void>;
   done: Promise<void>;
 }
@@ -20,23 +26,38 @@ export interface RoleResources {
   logger: Logger;
   metrics: Metrics;
   pool(): Pool;
+  kafka(): Kafka;
+  livefyre(): LivefyreClient;
   close(): Promise<void>;
 }
 
 export function createResources(config: Config, logger: Logger): RoleResources {
   let pool: Pool | undefined;
+  let kafka: Kafka | undefined;
+  let livefyre: LivefyreClient | undefined;
   return {
     config,
     logger,
     metrics: createMetrics(),
     pool() {
       requireKeys(config, ['database.url'], 'to reach the user database');
-      pool ??= createPool({ url: config.database.url, max: config.database.poolSize, applicationName: 'pingpull' });
-      pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
+      if (pool === undefined) {
+        pool = createPool({ url: config.database.url, max: config.database.poolSize, applicationName: 'pingpull' });
+        pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
+      }
       return pool;
     },
+    kafka() {
+      kafka ??= createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
+      return kafka;
+    },
+    livefyre() {
+      requireKeys(config, ['livefyre.network', 'livefyre.networkKey'], 'to sign Livefyre tokens');
+      livefyre ??= createLivefyreClient(config.livefyre, { connections: config.pinger.concurrency });
+      return livefyre;
+    },
     async close() {
-      await pool?.end();
+      await Promise.allSettled([pool?.end(), livefyre?.close()]);
     },
   };
 }
@@ -55,7 +76,43 @@ export async function startPullServerRole(resources: RoleResources): Promise<Rol
   });
   const address = await app.listen({ host: config.pull.host, port: config.pull.port });
   logger.info({ address, path: config.pull.path }, 'pull server listening');
-  return { name: 'pull-server', stop: () => app.close(), done: new Promise(() => undefined) };
+  return { name: 'pull-server', address, stop: () => app.close(), done: new Promise(() => undefined) };
+}
+
+export async function startConnectorRole(resources: RoleResources): Promise<RoleHandle> {
+  const { config, logger, metrics } = resources;
+  requireKeys(config, ['database.url'], 'to read the replication slot');
+  await ensureTopics(resources.kafka(), [config.kafka.topic, config.kafka.dlqTopic], config.kafka.partitions);
+  const connector = startConnector({
+    databaseUrl: config.database.url,
+    source: config.source,
+    replication: config.replication,
+    kafka: resources.kafka(),
+    topic: config.kafka.topic,
+    logger,
+    metrics,
+    clock: systemClock,
+  });
+  logger.info({ slot: config.replication.slot, topic: config.kafka.topic }, 'connector started');
+  return { name: 'connector', stop: () => connector.stop(), done: connector.done };
+}
+
+export async function startPingerRole(resources: RoleResources): Promise<RoleHandle> {
+  const { config, logger, metrics } = resources;
+  const client = resources.livefyre();
+  await ensureTopics(resources.kafka(), [config.kafka.topic, config.kafka.dlqTopic], config.kafka.partitions);
+  const pinger = startPinger({
+    kafka: resources.kafka(),
+    config,
+    client,
+    logger,
+    metrics,
+    clock: systemClock,
+    timers: systemTimers,
+    random: systemRandom,
+  });
+  logger.info({ topic: config.kafka.topic, groupId: config.kafka.groupId }, 'pinger started');
+  return { name: 'pinger', stop: () => pinger.stop(), done: pinger.done };
 }
 
 export async function startMetricsRole(resources: RoleResources): Promise<RoleHandle | undefined> {
@@ -85,19 +142,13 @@ export async function runRoles(
       if (signal.aborted) break;
     }
     const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    await Promise.race([
-      aborted,
-      ...roles.map((role) =>
-        role.done.then(
-          () => {
-            failure = new Error(`${role.name} stopped unexpectedly`);
-          },
-          (error: unknown) => {
-            failure = error;
-          },
-        ),
+    const stoppedOnItsOwn = roles.map((role) =>
+      role.done.then(
+        () => new Error(`${role.name} stopped unexpectedly`),
+        (error: unknown) => error,
       ),
-    ]);
+    );
+    failure = await Promise.race([aborted.then(() => undefined), ...stoppedOnItsOwn]);
   } catch (error) {
     failure = error;
   }

@@ -1,0 +1,20 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+// Runs every bench/*.bench.ts in turn, each in its own process (so one's
+// memory does not colour another's), or only those named on the command line.
+const dir = fileURLToPath(new URL('.', import.meta.url));
+const wanted = process.argv.slice(2);
+const benches = readdirSync(dir)
+  .filter((file) => file.endsWith('.bench.ts'))
+  .filter((file) => wanted.length === 0 || wanted.some((name) => file.startsWith(name)))
+  .sort();
+
+let failed = 0;
+for (const file of benches) {
+  process.stdout.write(`\n# ${file}\n`);
+  const result = spawnSync(process.execPath, ['--import', 'tsx', `${dir}${file}`], { stdio: 'inherit' });
+  if (result.status !== 0) failed += 1;
+}
+process.exitCode = failed === 0 ? 0 : 1;

@@ -1,0 +1,388 @@
+import type { Pgoutput } from 'pg-logical-replication';
+import type { Config } from '../config/index.js';
+import { createPool, parseTableName, type Pool } from '../db.js';
+import { PingpullError } from '../errors.js';
+import type { Kafka } from '../events/kafka.js';
+import { ChangePublisher, PublishError, type AckedBatch } from '../events/publisher.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/registry.js';
+import { sleep, systemRandom, systemTimers, type Clock, type Random, type Timers } from '../time.js';
+import { ChangeDetector } from './change-detection.js';
+import { LsnCheckpoint } from './checkpoint.js';
+import { DecodeError, PgoutputDecoder, type RowChange } from './decoder.js';
+import { toChangeMessage, type EventOrigin, type TransactionContext } from './events.js';
+import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn.js';
+import { reconnectDelayMs } from './retry.js';
+import { ReplicationError, ReplicationSession, classifyReplicationError } from './stream.js';
+
+/**
+ * The CDC role: replication slot → Kafka. The loop only loops: each
+ * session streams from the durable position, and any failure ends the
+ * session and starts a new one from that position (duplicates, never gaps).
+ */
+export interface ConnectorDeps {
+  databaseUrl: string;
+  source: Config['source'];
+  replication: Config['replication'];
+  kafka: Kafka;
+  topic: string;
+  logger: Logger;
+  metrics: Metrics;
+  clock: Clock;
+  timers?: Timers;
+  random?: Random;
+}
+
+export interface ConnectorHandle {
+  /** Stops reading, waits for Kafka to acknowledge what is in flight, confirms it to Postgres, resolves. */
+  stop(): Promise<void>;
+  /** Settles when the connector stops for good: resolves after stop(), rejects on a permanent failure. */
+  done: Promise<void>;
+  /** Where the current session stands (for status reports); null while not streaming. */
+  positions(): ConnectorPositions | null;
+}
+
+export interface ConnectorPositions {
+  /** Newest position the stream delivered. */
+  received: string;
+  /** Every change before it is acknowledged by Kafka. */
+  published: string;
+  /** Last position confirmed to Postgres. */
+  flushed: string;
+}
+
+export const HEARTBEAT_PREFIX = 'pingpull-heartbeat';
+const APPLICATION_NAME = 'pingpull-connector';
+
+export function startConnector(deps: ConnectorDeps): ConnectorHandle {
+  const connector = new Connector(deps);
+  const done = connector.run();
+  // `done` is also returned: this only keeps an unobserved rejection from crashing the process.
+  done.catch(() => undefined);
+  return { stop: () => connector.stop(), done, positions: () => connector.positions() };
+}
+
+class Connector {
+  private readonly logger: Logger;
+  private readonly timers: Timers;
+  private readonly random: Random;
+  private readonly abort = new AbortController();
+  private readonly pool: Pool;
+  private readonly publisher: ChangePublisher;
+  private readonly detector: ChangeDetector;
+  private readonly table;
+  private stopping = false;
+  private endSession: (() => Promise<void>) | null = null;
+  private finished: Promise<void> | null = null;
+  private checkpoint: LsnCheckpoint | null = null;
+
+  constructor(private readonly deps: ConnectorDeps) {
+    this.logger = deps.logger.child({ role: 'connector', slot: deps.replication.slot });
+    this.timers = deps.timers ?? systemTimers;
+    this.random = deps.random ?? systemRandom;
+    this.pool = createPool({ url: deps.databaseUrl, max: 2, applicationName: APPLICATION_NAME });
+    this.pool.on('error', (error) => this.logger.warn({ err: error }, 'idle database connection failed'));
+    this.publisher = new ChangePublisher({
+      kafka: deps.kafka,
+      topic: deps.topic,
+      batchSize: deps.replication.batchSize,
+      logger: this.logger,
+    });
+    this.detector = new ChangeDetector({
+      idColumn: deps.source.idColumn,
+      columns: deps.source.columns,
+      knownUsers: deps.replication.knownUsers,
+    });
+    this.table = parseTableName(deps.source.table);
+  }
+
+  run(): Promise<void> {
+    this.finished = this.loop().finally(async () => {
+      await this.publisher.disconnect().catch(() => undefined);
+      await this.pool.end().catch(() => undefined);
+    });
+    return this.finished;
+  }
+
+  positions(): ConnectorPositions | null {
+    const checkpoint = this.checkpoint;
+    if (checkpoint === null) return null;
+    return { received: formatLsn(checkpoint.received), published: formatLsn(checkpoint.published), flushed: formatLsn(checkpoint.flushed) };
+  }
+
+  async stop(): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.abort.abort();
+      this.logger.info('connector stopping');
+      await this.endSession?.();
+    }
+    await this.finished?.catch(() => undefined);
+  }
+
+  private async loop(): Promise<void> {
+    let durable: Lsn | null = null;
+    let attempt = 0;
+    let standby = false;
+    let connected = false;
+    let db = '';
+    while (!this.stopping) {
+      let streamed = false;
+      try {
+        if (!connected) {
+          await this.publisher.connect().catch((error: unknown) => {
+            throw new PublishError(`cannot connect to Kafka: ${(error as Error).message}`, error);
+          });
+          connected = true;
+        }
+        // The slot may have moved while another connector read it (we were
+        // its standby): start from whichever is further, never behind it.
+        const position = await this.readSlot();
+        durable = durable === null ? position.confirmedFlush : maxLsn(durable, position.confirmedFlush);
+        db = position.db;
+        await this.session(durable, { slot: this.deps.replication.slot, db, schema: this.table.schema, table: this.table.name }, () => {
+          streamed = true;
+          attempt = 0;
+          if (standby) this.logger.info('replication slot is free: taking over as the active connector');
+          standby = false;
+        }).then((published) => {
+          durable = published;
+        });
+      } catch (caught) {
+        const error = classifyError(caught);
+        if (error instanceof SessionEnded) durable = error.published;
+        const cause = error instanceof SessionEnded ? error.reason : error;
+        if (this.stopping) break;
+        if (cause instanceof PingpullError && !cause.retriable) {
+          this.logger.error({ err: cause }, 'connector stopped: this needs fixing, not retrying');
+          throw cause;
+        }
+        const slotInUse = cause instanceof ReplicationError && cause.slotInUse;
+        if (slotInUse) {
+          if (!standby) this.logger.info({ err: cause.message }, 'replication slot is read by another connector: waiting as a standby');
+          standby = true;
+        } else {
+          this.logger.warn({ err: cause, attempt }, 'replication session failed: reconnecting from the durable position');
+        }
+        if (!streamed) attempt += 1;
+        await sleep(reconnectDelayMs(attempt, slotInUse, this.random), this.abort.signal, this.timers);
+      }
+    }
+    this.logger.info({ durable: durable === null ? null : formatLsn(durable) }, 'connector stopped');
+  }
+
+  private async readSlot(): Promise<{ confirmedFlush: Lsn; db: string }> {
+    const result = await this.pool.query<{ confirmed_flush_lsn: string | null; db: string }>(
+      'SELECT confirmed_flush_lsn::text, current_database() AS db FROM pg_replication_slots WHERE slot_name = $1',
+      [this.deps.replication.slot],
+    );
+    const row = result.rows[0];
+    if (row === undefined) {
+      throw new ReplicationError(`replication slot ${this.deps.replication.slot} does not exist: run pingpull setup`, {
+        retriable: false,
+      });
+    }
+    return { confirmedFlush: row.confirmed_flush_lsn === null ? 0n : parseLsn(row.confirmed_flush_lsn), db: row.db };
+  }
+
+  /**
+   * One replication session from `durable`. Resolves with the new durable
+   * position after a graceful stop; rejects with SessionEnded (carrying it)
+   * on failure.
+   */
+  private async session(durable: Lsn, origin: EventOrigin, onStreaming: () => void): Promise<Lsn> {
+    const { replication } = this.deps;
+    await this.publisher.reset();
+    if (this.stopping) return durable;
+    this.detector.reset();
+    const checkpoint = new LsnCheckpoint(durable);
+    this.checkpoint = checkpoint;
+    const decoder = new PgoutputDecoder({
+      schema: this.table.schema,
+      table: this.table.name,
+      idColumn: this.deps.source.idColumn,
+      columns: this.deps.source.columns,
+    });
+    const stream = new ReplicationSession({
+      databaseUrl: this.deps.databaseUrl,
+      slot: replication.slot,
+      publication: replication.publication,
+      applicationName: APPLICATION_NAME,
+    });
+    const sessionAbort = new AbortController();
+    const onStop = (): void => sessionAbort.abort();
+    this.abort.signal.addEventListener('abort', onStop, { once: true });
+
+    let closed = false;
+    let failure: unknown = null;
+    const confirm = (): void => {
+      stream.confirm(checkpoint.published);
+      checkpoint.markFlushed(checkpoint.published);
+    };
+    const fail = (error: unknown): void => {
+      if (closed) return;
+      failure ??= error;
+      closed = true;
+      sessionAbort.abort();
+      void stream.end();
+    };
+    this.endSession = async () => {
+      // Graceful: stop taking messages, let Kafka acknowledge what is in flight, confirm, then hang up.
+      if (closed) return;
+      closed = true;
+      sessionAbort.abort();
+      await this.publisher.drain();
+      confirm();
+      await stream.end();
+    };
+
+    this.publisher.onAcked = (batch) => {
+      checkpoint.acked(batch.lastSeq);
+      this.recordPublished(batch);
+    };
+    this.publisher.onFailed = fail;
+
+    let tx: (TransactionContext & { index: number }) | null = null;
+    let previousCommitLsn: Lsn = durable;
+    const handle = async (lsn: string, message: Pgoutput.Message): Promise<void> => {
+      const decoded = decoder.decode(message, lsn);
+      switch (decoded.kind) {
+        case 'begin':
+          checkpoint.begin();
+          tx = { xid: decoded.xid, commitLsn: decoded.commitLsn, commitTimeMs: decoded.commitTimeMs, previousCommitLsn, index: 0 };
+          break;
+        case 'row':
+          await this.publishRow(origin, requireTx(tx), decoded.change);
+          break;
+        case 'truncate': {
+          const current = requireTx(tx);
+          this.logger.warn({ table: `${origin.schema}.${origin.table}`, cascade: decoded.cascade }, 'the users table was truncated');
+          // No user id: the key is empty, consumers see op "t" and decide (e.g. a resync).
+          await this.publisher.enqueue(
+            toChangeMessage(origin, current, { op: 't', key: '', before: null, after: null, changedFields: null, lsn: decoded.lsn, index: current.index++ }, this.deps.clock.now()),
+          );
+          break;
+        }
+        case 'commit':
+          checkpoint.commit(decoded.commitEndLsn, this.publisher.lastSeq);
+          previousCommitLsn = decoded.commitLsn;
+          tx = null;
+          this.publisher.flush();
+          break;
+        case 'message':
+          // Our heartbeat came back: the slot may move to it once everything before it is in Kafka.
+          if (!decoded.transactional && decoded.prefix === HEARTBEAT_PREFIX) checkpoint.marker(decoded.lsn, this.publisher.lastSeq);
+          break;
+        case 'ignored':
+          break;
+      }
+      checkpoint.noteReceived(parseLsn(lsn));
+    };
+
+    const loops: Promise<void>[] = [];
+    let handling = 0;
+    try {
+      await stream.run(durable, {
+        message: async (lsn, message) => {
+          // The library reports a handler's error and goes on with the next
+          // message: after a failure nothing more may be handled in this session.
+          if (closed) return;
+          handling += 1;
+          try {
+            await handle(lsn, message);
+          } catch (error) {
+            fail(error);
+          } finally {
+            handling -= 1;
+          }
+        },
+        keepalive: (walEnd, shouldRespond) => {
+          if (closed) return;
+          if (handling === 0 && stream.drained() && checkpoint.serverWalEnd(walEnd)) this.deps.metrics.sourceLagSeconds.set(0);
+          if (shouldRespond) confirm();
+        },
+        started: () => {
+          this.logger.info({ from: formatLsn(durable) }, 'streaming changes from the replication slot');
+          onStreaming();
+          loops.push(this.every(replication.statusIntervalMs, sessionAbort.signal, async () => confirm()));
+          if (replication.heartbeatMs > 0) loops.push(this.every(replication.heartbeatMs, sessionAbort.signal, () => this.emitHeartbeat()));
+        },
+      });
+    } catch (error) {
+      failure ??= error;
+    } finally {
+      closed = true;
+      sessionAbort.abort();
+      this.abort.signal.removeEventListener('abort', onStop);
+      this.endSession = null;
+      this.checkpoint = null;
+      // What Kafka acknowledges now still counts: it becomes the next session's start.
+      await this.publisher.drain();
+      await Promise.all(loops);
+    }
+    if (failure !== null && !this.stopping) throw new SessionEnded(checkpoint.published, classifyError(failure));
+    return checkpoint.published;
+  }
+
+  private async publishRow(origin: EventOrigin, tx: TransactionContext & { index: number }, change: RowChange): Promise<void> {
+    if (change.missingId === true) {
+      this.logger.warn({ lsn: formatLsn(change.lsn) }, `a delete carried no ${this.deps.source.idColumn}: it is not in the replica identity, no event`);
+      return;
+    }
+    const detection = this.detector.detect(change);
+    if (detection.skipped) this.deps.metrics.skippedUpdatesTotal.inc();
+    for (const profile of detection.changes) {
+      await this.publisher.enqueue(
+        toChangeMessage(origin, tx, { ...profile, lsn: change.lsn, index: tx.index++ }, this.deps.clock.now()),
+      );
+    }
+  }
+
+  private recordPublished(batch: AckedBatch): void {
+    let newest = 0;
+    for (const message of batch.messages) {
+      if (message.value === null) continue;
+      this.deps.metrics.eventsTotal.inc({ op: message.value.op });
+      newest = Math.max(newest, message.value.source.ts_ms);
+    }
+    if (newest > 0) {
+      this.deps.metrics.lastPublishedCommitSeconds.set(newest / 1000);
+      this.deps.metrics.sourceLagSeconds.set(Math.max(0, this.deps.clock.now() - newest) / 1000);
+    }
+  }
+
+  private async emitHeartbeat(): Promise<void> {
+    try {
+      await this.pool.query(`SELECT pg_logical_emit_message(false, $1, '')`, [HEARTBEAT_PREFIX]);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'heartbeat message failed: an idle users table may keep WAL until the next change');
+    }
+  }
+
+  private async every(ms: number, signal: AbortSignal, task: () => Promise<void>): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(ms, signal, this.timers);
+      if (!signal.aborted) await task();
+    }
+  }
+}
+
+/** A session failed after having made `published` durable. */
+class SessionEnded extends PingpullError {
+  constructor(
+    readonly published: Lsn,
+    readonly reason: PingpullError,
+  ) {
+    super(reason.code, reason.message, { retriable: reason.retriable, cause: reason });
+  }
+}
+
+function classifyError(error: unknown): PingpullError {
+  if (error instanceof PingpullError) return error;
+  return classifyReplicationError(error);
+}
+
+function requireTx<T>(tx: T | null): T {
+  if (tx === null) throw new DecodeError('a row change arrived outside a transaction');
+  return tx;
+}

@@ -1,0 +1,202 @@
+import type { Pgoutput } from 'pg-logical-replication';
+import { PingpullError } from '../errors.js';
+import { parseLsn, type Lsn } from './lsn.js';
+
+/**
+ * Pure pgoutput → row change decoding. Only the id column and the mapped
+ * columns are read (by name, so column order and extra columns such as a
+ * password hash never matter); everything else the parser produced is dropped
+ * here, before anything can be logged or published.
+ */
+export type RowValue = string | number | boolean | null;
+
+export interface DecodedRow {
+  /** The user id, as a string exactly as Postgres prints it (int8 too). */
+  id: string;
+  /**
+   * Column name → value for the mapped columns. `undefined` means "not sent"
+   * (an unchanged TOASTed value, or a column outside a key-only tuple): it is
+   * never null and never a change.
+   */
+  values: Record<string, RowValue | undefined>;
+}
+
+export interface RowChange {
+  op: 'insert' | 'update' | 'delete';
+  /** LSN of the change record. */
+  lsn: Lsn;
+  /** The old row: whole under REPLICA IDENTITY FULL, key columns only otherwise, null when not sent. */
+  before: DecodedRow | null;
+  /** Whether `before` holds every mapped column (REPLICA IDENTITY FULL). */
+  beforeIsFull: boolean;
+  after: DecodedRow | null;
+  /** A delete whose old row does not carry the user id (the id is not in the replica identity). */
+  missingId?: boolean;
+}
+
+export type DecodedMessage =
+  | { kind: 'begin'; xid: number; commitLsn: Lsn; commitTimeMs: number }
+  | { kind: 'row'; change: RowChange }
+  | { kind: 'truncate'; lsn: Lsn; cascade: boolean }
+  | { kind: 'commit'; commitLsn: Lsn; commitEndLsn: Lsn; commitTimeMs: number }
+  | { kind: 'message'; lsn: Lsn; prefix: string; transactional: boolean }
+  | { kind: 'ignored' };
+
+export interface DecoderOptions {
+  schema: string;
+  table: string;
+  idColumn: string;
+  /** Livefyre field → column. */
+  columns: Readonly<Record<string, string>>;
+}
+
+export class DecodeError extends PingpullError {
+  constructor(message: string) {
+    super('ERR_DECODE', message);
+  }
+}
+
+interface RelationPlan {
+  ours: boolean;
+  identityFull: boolean;
+}
+
+export class PgoutputDecoder {
+  private readonly relations = new Map<number, RelationPlan>();
+  private readonly mappedColumns: readonly string[];
+
+  constructor(private readonly options: DecoderOptions) {
+    this.mappedColumns = [...new Set(Object.values(options.columns))].filter((column) => column !== options.idColumn);
+  }
+
+  /** `lsn` is the position the stream delivered the message at. */
+  decode(message: Pgoutput.Message, lsn: string): DecodedMessage {
+    switch (message.tag) {
+      case 'begin':
+        return {
+          kind: 'begin',
+          // xid is read as a signed int32; Postgres prints it unsigned.
+          xid: message.xid >>> 0,
+          commitLsn: parseLsn(message.commitLsn ?? lsn),
+          commitTimeMs: microsToMillis(message.commitTime),
+        };
+      case 'commit':
+        return {
+          kind: 'commit',
+          commitLsn: parseLsn(message.commitLsn ?? lsn),
+          commitEndLsn: parseLsn(message.commitEndLsn ?? lsn),
+          commitTimeMs: microsToMillis(message.commitTime),
+        };
+      case 'relation':
+        this.relations.set(message.relationOid, this.plan(message));
+        return { kind: 'ignored' };
+      case 'insert': {
+        if (!this.isOurs(message.relation)) return { kind: 'ignored' };
+        const after = this.row(message.new, 'new row');
+        return { kind: 'row', change: { op: 'insert', lsn: parseLsn(lsn), before: null, beforeIsFull: false, after } };
+      }
+      case 'update': {
+        if (!this.isOurs(message.relation)) return { kind: 'ignored' };
+        const old = message.old ?? message.key;
+        const before = old === null ? null : this.optionalRow(old);
+        const after = this.row(message.new, 'new row');
+        return {
+          kind: 'row',
+          change: { op: 'update', lsn: parseLsn(lsn), before, beforeIsFull: message.old !== null && before !== null, after },
+        };
+      }
+      case 'delete': {
+        if (!this.isOurs(message.relation)) return { kind: 'ignored' };
+        const old = message.old ?? message.key;
+        const before = old === null ? null : this.optionalRow(old);
+        return {
+          kind: 'row',
+          change: {
+            op: 'delete',
+            lsn: parseLsn(lsn),
+            before,
+            beforeIsFull: message.old !== null && before !== null,
+            after: null,
+            ...(before === null ? { missingId: true } : {}),
+          },
+        };
+      }
+      case 'truncate':
+        if (!message.relations.some((relation) => relation !== undefined && this.isOurs(relation))) return { kind: 'ignored' };
+        return { kind: 'truncate', lsn: parseLsn(lsn), cascade: message.cascade };
+      case 'message':
+        return {
+          kind: 'message',
+          lsn: parseLsn(message.messageLsn ?? lsn),
+          prefix: message.prefix,
+          transactional: message.transactional,
+        };
+      default:
+        return { kind: 'ignored' };
+    }
+  }
+
+  private plan(relation: Pgoutput.MessageRelation): RelationPlan {
+    const ours = relation.schema === this.options.schema && relation.name === this.options.table;
+    if (ours && !relation.columns.some((column) => column.name === this.options.idColumn)) {
+      throw new DecodeError(
+        `the stream's rows of ${relation.schema}.${relation.name} have no column ${this.options.idColumn} (source.idColumn): run pingpull check`,
+      );
+    }
+    return { ours, identityFull: relation.replicaIdentity === 'full' };
+  }
+
+  private isOurs(relation: Pgoutput.MessageRelation): boolean {
+    let plan = this.relations.get(relation.relationOid);
+    if (plan === undefined) {
+      plan = this.plan(relation);
+      this.relations.set(relation.relationOid, plan);
+    }
+    return plan.ours;
+  }
+
+  private optionalRow(tuple: Record<string, unknown>): DecodedRow | null {
+    const id = tuple[this.options.idColumn];
+    if (id === undefined || id === null) return null;
+    return this.row(tuple, 'old row');
+  }
+
+  private row(tuple: Record<string, unknown>, what: string): DecodedRow {
+    const rawId = tuple[this.options.idColumn];
+    if (rawId === undefined || rawId === null) {
+      throw new DecodeError(`a ${what} of ${this.options.schema}.${this.options.table} has no ${this.options.idColumn} (source.idColumn)`);
+    }
+    const values: Record<string, RowValue | undefined> = {};
+    for (const column of this.mappedColumns) values[column] = toRowValue(tuple[column]);
+    return { id: idToString(rawId), values };
+  }
+}
+
+/** pg parses int8 and numeric to strings and int2/int4 to numbers: both print as Postgres does. */
+function idToString(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'bigint') return value.toString();
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  return String(value);
+}
+
+export function toRowValue(value: unknown): RowValue | undefined {
+  if (value === undefined || value === null) return value;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : String(value);
+    case 'bigint':
+      return value.toString();
+    default:
+      if (value instanceof Date) return Number.isNaN(value.getTime()) ? String(value) : value.toISOString();
+      if (Buffer.isBuffer(value)) return value.toString('base64');
+      return JSON.stringify(value);
+  }
+}
+
+function microsToMillis(micros: unknown): number {
+  return typeof micros === 'bigint' ? Number(micros / 1000n) : Number(micros) / 1000;
+}

@@ -1,0 +1,48 @@
+import { runDemo } from '../demo/index.js';
+import { servicesUp } from '../devenv/index.js';
+import { createLogger } from '../log.js';
+import { systemClock, systemRandom } from '../time.js';
+import { action, baseCommand } from './context.js';
+
+const positiveInt = (value: string): number => {
+  const parsed = Number.parseInt(value, 10);
+  if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`expected a positive whole number, received ${value}`);
+  return parsed;
+};
+
+export function demoCommand() {
+  return baseCommand(
+    'demo',
+    'the whole pipeline on local services (started when database.url is not set) with a seeded users table and the Livefyre simulator',
+  )
+    .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', positiveInt)
+    .option('--interval <ms>', 'time between profile edits', positiveInt, 1_000)
+    .option('--users <n>', 'users to seed', positiveInt, 1_000)
+    .option('--database <name>', 'database the demo (re)creates on the cluster', 'pingpull_demo')
+    .action(
+      action(
+        async (
+          { config, signal, out },
+          options: { duration?: number; interval: number; users: number; database: string; logLevel?: string },
+        ) => {
+          const services =
+            config.database.url === ''
+              ? await servicesUp({ log: (line) => process.stderr.write(`${line}\n`) })
+              : { databaseUrl: config.database.url, kafkaBrokers: config.kafka.brokers };
+          await runDemo({
+            services,
+            database: options.database,
+            users: options.users,
+            intervalMs: options.interval,
+            durationMs: options.duration === undefined ? undefined : options.duration * 1000,
+            signal,
+            // The roles' JSON logs would drown the demo's lines: warnings only unless asked.
+            logger: createLogger(options.logLevel ?? 'warn'),
+            out,
+            clock: systemClock,
+            random: systemRandom,
+          });
+        },
+      ),
+    );
+}

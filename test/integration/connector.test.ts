@@ -1,0 +1,250 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startConnector, type ConnectorHandle } from '../../src/cdc/connector.js';
+import { parseLsn } from '../../src/cdc/lsn.js';
+import { setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
+import { HEADER_CHANGED, HEADER_EVENT_ID } from '../../src/events/envelope.js';
+import { createKafka } from '../../src/events/kafka.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
+import { systemClock } from '../../src/time.js';
+import { createTestDatabase, createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { readTopic, waitFor, type ReadMessage } from './fixtures/connector-kafka.js';
+
+const logger = createLogger(process.env.PINGPULL_TEST_LOG ?? 'silent');
+const source = {
+  table: 'public.members',
+  idColumn: 'user_id',
+  columns: { display_name: 'nick', email: 'mail', image_url: 'pic' },
+  updatedAtColumn: '',
+};
+
+interface Harness {
+  replication: Parameters<typeof setupDatabase>[0]['replication'];
+  start(): ConnectorHandle;
+  database: TestDatabase;
+  pool: pg.Pool;
+  topic: string;
+  slot: string;
+  connector: ConnectorHandle;
+  metrics: Metrics;
+  close(): Promise<void>;
+}
+
+async function startHarness(replicaIdentityFull: boolean, heartbeatMs = 500): Promise<Harness> {
+  const database = await createTestDatabase();
+  const pool = new pg.Pool({ connectionString: database.url, max: 3 });
+  await pool.query('CREATE TABLE members (user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text)');
+  const replication = {
+    slot: uniqueName('slot'),
+    publication: uniqueName('pub'),
+    heartbeatMs,
+    statusIntervalMs: 200,
+    batchSize: 100,
+    knownUsers: 1_000,
+  };
+  await setupDatabase({ pool, source, replication, replicaIdentityFull, logger });
+  const topic = await createTopic(uniqueName('changes'), 3);
+  const metrics = createMetrics({ defaultMetrics: false });
+  const start = (): ConnectorHandle =>
+    startConnector({
+      databaseUrl: database.url,
+      source,
+      replication,
+      kafka: createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-test', logger }),
+      topic,
+      logger,
+      metrics,
+      clock: systemClock,
+    });
+  const connector = start();
+  await waitFor(async () => {
+    const { rows } = await pool.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [replication.slot]);
+    return rows[0]?.active === true ? true : undefined;
+  }, 30_000, 'the connector to read the slot');
+  return {
+    replication,
+    start,
+    database,
+    pool,
+    topic,
+    slot: replication.slot,
+    connector,
+    metrics,
+    close: async () => {
+      await connector.stop();
+      await connector.done.catch(() => undefined);
+      await pool.end();
+      await database.drop();
+    },
+  };
+}
+
+/** Event ids are `<commit LSN>:<position>`: commit order, then order in the transaction. */
+function compareEventIds(a = '', b = ''): number {
+  const [lsnA = '0/0', indexA = '0'] = a.split(':');
+  const [lsnB = '0/0', indexB = '0'] = b.split(':');
+  const byLsn = parseLsn(lsnA) - parseLsn(lsnB);
+  return byLsn === 0n ? Number(indexA) - Number(indexB) : byLsn < 0n ? -1 : 1;
+}
+
+function byOp(messages: ReadMessage[]) {
+  return messages.map((m) => [m.key, (m.value as { op: string } | null)?.op]);
+}
+
+describe('connector with the default replica identity', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(false);
+  });
+  afterAll(async () => h?.close());
+
+  it('publishes inserts, updates and deletes keyed by user id, without unmapped columns', async () => {
+    await h.pool.query(`INSERT INTO members VALUES (9007199254740993, 'Ada', 'ada@example.com', 'https://img/1', 'secret-hash-1')`);
+    await h.pool.query(`UPDATE members SET nick = 'Ada L.' WHERE user_id = 9007199254740993`);
+    await h.pool.query(`UPDATE members SET password_hash = 'secret-hash-2' WHERE user_id = 9007199254740993`);
+    await h.pool.query(`BEGIN; INSERT INTO members VALUES (2, 'Bob', NULL, NULL, 'secret-hash-3'); DELETE FROM members WHERE user_id = 9007199254740993; COMMIT`);
+    await h.pool.query(`UPDATE members SET user_id = 3 WHERE user_id = 2`);
+
+    const messages = await readTopic(h.topic, (m) => m.length >= 6);
+    const ordered = [...messages].sort((a, b) => compareEventIds(a.headers[HEADER_EVENT_ID], b.headers[HEADER_EVENT_ID]));
+    expect(byOp(ordered)).toEqual([
+      ['9007199254740993', 'c'],
+      ['9007199254740993', 'u'],
+      ['2', 'c'],
+      ['9007199254740993', 'd'],
+      ['2', 'd'],
+      ['3', 'c'],
+    ]);
+    for (const message of messages) {
+      expect(message.raw).not.toContain('secret-hash');
+      expect(message.raw).not.toContain('password_hash');
+    }
+    const [created, updated] = ordered;
+    expect(created?.value).toMatchObject({
+      op: 'c',
+      before: null,
+      after: { user_id: '9007199254740993', nick: 'Ada', mail: 'ada@example.com', pic: 'https://img/1' },
+      source: { connector: 'pingpull', name: h.slot, db: h.database.name, schema: 'public', table: 'members' },
+    });
+    expect(created?.headers[HEADER_CHANGED]).toBe('display_name,email,image_url');
+    expect(updated?.value).toMatchObject({ op: 'u', after: { user_id: '9007199254740993', nick: 'Ada L.' } });
+    expect(updated?.headers[HEADER_CHANGED]).toBe('display_name');
+    expect(ordered[3]?.value).toMatchObject({ op: 'd', before: { user_id: '9007199254740993' }, after: null });
+    // The update of password_hash alone was remembered as no profile change.
+    expect((await h.metrics.skippedUpdatesTotal.get()).values[0]?.value).toBe(1);
+    const events = await h.metrics.eventsTotal.get();
+    expect(events.values.reduce((sum, v) => sum + v.value, 0)).toBe(6);
+  });
+
+  it('advances the slot past an idle stretch through heartbeats', async () => {
+    const before = await h.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    await h.pool.query('CREATE TABLE busy (n int)');
+    await h.pool.query('INSERT INTO busy SELECT generate_series(1, 1000)');
+    await waitFor(async () => {
+      const { rows } = await h.pool.query<{ ahead: boolean }>(
+        'SELECT confirmed_flush_lsn >= $2::pg_lsn AS ahead FROM pg_replication_slots WHERE slot_name = $1',
+        [h.slot, before.rows[0]?.lsn],
+      );
+      return rows[0]?.ahead === true ? true : undefined;
+    }, 15_000, 'the slot to follow the WAL of other tables');
+  });
+});
+
+describe('connector without heartbeats', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(false, 0);
+  });
+  afterAll(async () => h?.close());
+
+  it('follows the server WAL end from keepalives while the users table is idle', async () => {
+    await h.pool.query('CREATE TABLE busy (n int)');
+    await h.pool.query('INSERT INTO busy SELECT generate_series(1, 1000)');
+    const { rows } = await h.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    await waitFor(async () => {
+      const { rows: slot } = await h.pool.query<{ ahead: boolean }>(
+        'SELECT confirmed_flush_lsn >= $2::pg_lsn AS ahead FROM pg_replication_slots WHERE slot_name = $1',
+        [h.slot, rows[0]?.lsn],
+      );
+      return slot[0]?.ahead === true ? true : undefined;
+    }, 20_000, 'the slot to follow the server WAL end');
+  });
+});
+
+describe('connector with REPLICA IDENTITY FULL', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(true);
+  });
+  afterAll(async () => h?.close());
+
+  it('publishes no event for an update of an unmapped column only', async () => {
+    await h.pool.query(`INSERT INTO members VALUES (10, 'Cy', 'cy@example.com', NULL, 'secret-hash-1')`);
+    await h.pool.query(`UPDATE members SET password_hash = 'secret-hash-2' WHERE user_id = 10`);
+    await h.pool.query(`UPDATE members SET mail = 'cy@new.example.com' WHERE user_id = 10`);
+    const messages = await readTopic(h.topic, (m) => m.length >= 2);
+    await waitFor(async () => ((await h.metrics.skippedUpdatesTotal.get()).values[0]?.value === 1 ? true : undefined), 10_000, 'a skipped update');
+    expect(byOp(messages)).toEqual([
+      ['10', 'c'],
+      ['10', 'u'],
+    ]);
+    const update = messages[1];
+    expect(update?.headers[HEADER_CHANGED]).toBe('email');
+    expect(update?.value).toMatchObject({
+      before: { user_id: '10', nick: 'Cy', mail: 'cy@example.com', pic: null },
+      after: { user_id: '10', nick: 'Cy', mail: 'cy@new.example.com', pic: null },
+    });
+    for (const message of messages) expect(message.raw).not.toContain('secret-hash');
+  });
+});
+
+describe('a second connector on the same slot', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(false);
+  });
+  afterAll(async () => h?.close());
+
+  it('waits as a standby and takes over when the active one stops', async () => {
+    const standby = h.start();
+    try {
+      await h.pool.query(`INSERT INTO members VALUES (20, 'First', NULL, NULL, 'x')`);
+      const [first] = await readTopic(h.topic, (m) => m.length >= 1);
+      await h.connector.stop();
+      await h.connector.done;
+      // A graceful stop confirms what Kafka acknowledged: the slot is past that commit.
+      const commitLsn = (first?.headers[HEADER_EVENT_ID] ?? '').split(':')[0] ?? '';
+      const { rows: confirmed } = await h.pool.query<{ past: boolean }>(
+        'SELECT confirmed_flush_lsn > $2::pg_lsn AS past FROM pg_replication_slots WHERE slot_name = $1',
+        [h.slot, commitLsn],
+      );
+      expect(confirmed[0]?.past).toBe(true);
+      await h.pool.query(`INSERT INTO members VALUES (21, 'Second', NULL, NULL, 'x')`);
+      const messages = await readTopic(h.topic, (m) => m.some((x) => x.key === '21'), 20_000);
+      expect(messages.map((m) => m.key)).toContain('21');
+      const { rows } = await h.pool.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [h.slot]);
+      expect(rows[0]?.active).toBe(true);
+    } finally {
+      await standby.stop();
+      await standby.done;
+    }
+  });
+});
+
+describe('teardown of a slot in use', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(false);
+  });
+  afterAll(async () => h?.close());
+
+  it('refuses without force, and with force ends the connector, which stops for good', async () => {
+    const options = { pool: h.pool, source, replication: h.replication, logger };
+    await expect(teardownDatabase(options)).rejects.toThrow(/in use by process .*--force/);
+    const done = await teardownDatabase({ ...options, force: true });
+    expect(done.join('\n')).toMatch(/terminated process/);
+    expect(done.join('\n')).toMatch(/dropped replication slot/);
+    await expect(h.connector.done).rejects.toThrow(/does not exist: run pingpull setup/);
+  });
+});

@@ -1,0 +1,125 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkDatabase, setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
+import { DatabaseSetupError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/services.js';
+
+const logger = createLogger('silent');
+const source = {
+  table: 'public.members',
+  idColumn: 'user_id',
+  columns: { display_name: 'nick', email: 'mail', image_url: 'pic' },
+  updatedAtColumn: '',
+};
+
+describe('setup, check and teardown of the publication and slot', () => {
+  let database: TestDatabase;
+  let pool: pg.Pool;
+  const replication = {
+    slot: uniqueName('slot'),
+    publication: uniqueName('pub'),
+    heartbeatMs: 0,
+    statusIntervalMs: 1_000,
+    batchSize: 100,
+    knownUsers: 100,
+  };
+  const options = () => ({ pool, source, replication, logger });
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    await pool.query(
+      'CREATE TABLE members (user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text)',
+    );
+  });
+
+  afterAll(async () => {
+    await pool.end();
+    await database.drop();
+  });
+
+  async function publishedColumns(): Promise<string[] | null> {
+    const { rows } = await pool.query<{ attnames: string[] }>(
+      'SELECT attnames::text[] AS attnames FROM pg_publication_tables WHERE pubname = $1',
+      [replication.publication],
+    );
+    return rows[0]?.attnames ?? null;
+  }
+
+  it('reports what is missing before setup', async () => {
+    const problems = await checkDatabase(options());
+    expect(problems).toEqual([
+      `publication ${replication.publication} does not exist: run pingpull setup`,
+      `replication slot ${replication.slot} does not exist: run pingpull setup`,
+    ]);
+  });
+
+  it('creates the publication with a column list and the slot, idempotently', async () => {
+    const first = await setupDatabase(options());
+    expect(first.join('\n')).toMatch(/created publication/);
+    expect(first.join('\n')).toMatch(/created logical replication slot/);
+    expect(await publishedColumns()).toEqual(['user_id', 'nick', 'mail', 'pic']);
+    const { rows } = await pool.query('SELECT plugin, slot_type FROM pg_replication_slots WHERE slot_name = $1', [replication.slot]);
+    expect(rows).toEqual([{ plugin: 'pgoutput', slot_type: 'logical' }]);
+    const { rows: identity } = await pool.query<{ relreplident: string }>("SELECT relreplident FROM pg_class WHERE relname = 'members'");
+    expect(identity[0]?.relreplident).toBe('d');
+
+    const second = await setupDatabase(options());
+    expect(second.join('\n')).not.toMatch(/created/);
+    expect(await checkDatabase(options())).toEqual([]);
+    // The customer's updates still work with the table in the publication.
+    await pool.query("INSERT INTO members VALUES (1, 'a', 'b', 'c', 'x')");
+    await pool.query("UPDATE members SET password_hash = 'y'");
+  });
+
+  it('sets a drifted column list back', async () => {
+    await pool.query(`ALTER PUBLICATION ${replication.publication} SET TABLE members (user_id, nick)`);
+    expect((await checkDatabase(options())).join('\n')).toMatch(/expected \(user_id, nick, mail, pic\)/);
+    const actions = await setupDatabase(options());
+    expect(actions.join('\n')).toMatch(/changed publication/);
+    expect(await publishedColumns()).toEqual(['user_id', 'nick', 'mail', 'pic']);
+  });
+
+  it('reports a missing mapped column by name, and setup refuses', async () => {
+    const broken = { ...source, columns: { ...source.columns, email: 'email_address' } };
+    const problems = await checkDatabase({ ...options(), source: broken });
+    expect(problems).toContain('column email_address does not exist in public.members (source.columns.email)');
+    await expect(setupDatabase({ ...options(), source: broken })).rejects.toThrow(DatabaseSetupError);
+    await expect(setupDatabase({ ...options(), source: broken })).rejects.toThrow(/email_address/);
+  });
+
+  it('reports a missing table', async () => {
+    const problems = await checkDatabase({ ...options(), source: { ...source, table: 'nowhere' } });
+    expect(problems).toContain('table public.nowhere does not exist (source.table)');
+  });
+
+  it('with --replica-identity-full sets FULL without breaking updates', async () => {
+    const actions = await setupDatabase({ ...options(), replicaIdentityFull: true });
+    expect(actions.join('\n')).toMatch(/REPLICA IDENTITY FULL/);
+    const { rows } = await pool.query<{ relreplident: string }>("SELECT relreplident FROM pg_class WHERE relname = 'members'");
+    expect(rows[0]?.relreplident).toBe('f');
+    await pool.query("UPDATE members SET password_hash = 'z'");
+    expect(await checkDatabase(options())).toEqual([]);
+  });
+
+  it('refuses a table without a primary key', async () => {
+    await pool.query('CREATE TABLE keyless (user_id text, nick text, mail text, pic text)');
+    const problems = setupDatabase({
+      ...options(),
+      source: { ...source, table: 'keyless' },
+      replication: { ...replication, slot: uniqueName('slot'), publication: uniqueName('pub') },
+    });
+    await expect(problems).rejects.toThrow(/no primary key/);
+  });
+
+  it('teardown removes slot and publication, idempotently', async () => {
+    const done = await teardownDatabase(options());
+    expect(done.join('\n')).toMatch(/dropped replication slot/);
+    const { rows } = await pool.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [replication.slot]);
+    expect(rows).toHaveLength(0);
+    expect(await publishedColumns()).toBeNull();
+    const again = await teardownDatabase(options());
+    expect(again.join('\n')).toMatch(/does not exist/);
+  });
+});
