@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { writeChart } from './lib/chart.js';
 
 // Runs every bench/*.bench.ts in turn, each in its own process (so one's
 // memory does not colour another's), or only those named on the command line.
@@ -17,4 +18,5 @@ for (const file of benches) {
   const result = spawnSync(process.execPath, ['--import', 'tsx', `${dir}${file}`], { stdio: 'inherit' });
   if (result.status !== 0) failed += 1;
 }
+process.stdout.write(`\nchart of the last run: ${writeChart(`${dir}results/`)}\n`);
 process.exitCode = failed === 0 ? 0 : 1;

@@ -64,3 +64,14 @@ export class PoisonEventError extends PingpullError {
 export function exitCodeFor(error: unknown): number {
   return error instanceof ConfigError || error instanceof UsageError ? 2 : 1;
 }
+
+/**
+ * The users table changed under the connector in a way it cannot follow (a
+ * mapped column was dropped or renamed): retrying would fail the same way,
+ * so the connector stops with this message (exit 1) instead of looping.
+ */
+export class SchemaChangeError extends PingpullError {
+  constructor(message: string) {
+    super('ERR_SCHEMA_CHANGE', message);
+  }
+}

@@ -1,7 +1,7 @@
 import type { Pgoutput } from 'pg-logical-replication';
 import type { Config } from '../config/index.js';
 import { createPool, parseTableName, type Pool } from '../db.js';
-import { PingpullError } from '../errors.js';
+import { PingpullError, SchemaChangeError } from '../errors.js';
 import type { Kafka } from '../events/kafka.js';
 import { ChangePublisher, PublishError, type AckedBatch } from '../events/publisher.js';
 import type { Logger } from '../log.js';
@@ -126,8 +126,10 @@ class Connector {
     let standby = false;
     let connected = false;
     let db = '';
+    let sessionStart: Lsn | null = null;
     while (!this.stopping) {
-      let streamed = false;
+      let progressed = false;
+      sessionStart = null;
       try {
         if (!connected) {
           await this.publisher.connect().catch((error: unknown) => {
@@ -138,11 +140,11 @@ class Connector {
         // The slot may have moved while another connector read it (we were
         // its standby): start from whichever is further, never behind it.
         const position = await this.readSlot();
+        if (!(await this.tableIsPublished())) throw this.unpublished();
         durable = durable === null ? position.confirmedFlush : maxLsn(durable, position.confirmedFlush);
+        sessionStart = durable;
         db = position.db;
         await this.session(durable, { slot: this.deps.replication.slot, db, schema: this.table.schema, table: this.table.name }, () => {
-          streamed = true;
-          attempt = 0;
           if (standby) this.logger.info('replication slot is free: taking over as the active connector');
           standby = false;
         }).then((published) => {
@@ -150,7 +152,12 @@ class Connector {
         });
       } catch (caught) {
         const error = classifyError(caught);
-        if (error instanceof SessionEnded) durable = error.published;
+        // Only a session that made something durable resets the back-off: one
+        // that connects and then fails (Kafka away, a bad row) retries ever slower.
+        if (error instanceof SessionEnded) {
+          if (sessionStart !== null && error.published > sessionStart) progressed = true;
+          durable = error.published;
+        }
         const cause = error instanceof SessionEnded ? error.reason : error;
         if (this.stopping) break;
         if (cause instanceof PingpullError && !cause.retriable) {
@@ -158,14 +165,15 @@ class Connector {
           throw cause;
         }
         const slotInUse = cause instanceof ReplicationError && cause.slotInUse;
+        attempt = slotInUse ? 0 : progressed ? 1 : attempt + 1;
+        const delayMs = reconnectDelayMs(attempt, slotInUse, this.random);
         if (slotInUse) {
           if (!standby) this.logger.info({ err: cause.message }, 'replication slot is read by another connector: waiting as a standby');
           standby = true;
         } else {
-          this.logger.warn({ err: cause, attempt }, 'replication session failed: reconnecting from the durable position');
+          this.logger.warn({ err: cause, attempt, retryInMs: delayMs }, 'replication session failed: reconnecting from the durable position');
         }
-        if (!streamed) attempt += 1;
-        await sleep(reconnectDelayMs(attempt, slotInUse, this.random), this.abort.signal, this.timers);
+        await sleep(delayMs, this.abort.signal, this.timers);
       }
     }
     this.logger.info({ durable: durable === null ? null : formatLsn(durable) }, 'connector stopped');
@@ -215,7 +223,13 @@ class Connector {
 
     let closed = false;
     let failure: unknown = null;
+    // The slot's confirmed flush once this session holds the slot. Another
+    // connector (we were its standby) may have moved it after we read it, and
+    // PostgreSQL 15 takes a lower confirmation as is: confirming less than it
+    // would move the slot back. Nothing is confirmed until it is known.
+    let floor: Lsn | null = null;
     const confirm = (): void => {
+      if (floor === null || checkpoint.published < floor) return;
       stream.confirm(checkpoint.published);
       checkpoint.markFlushed(checkpoint.published);
     };
@@ -257,7 +271,8 @@ class Connector {
         case 'truncate': {
           const current = requireTx(tx);
           this.logger.warn({ table: `${origin.schema}.${origin.table}`, cascade: decoded.cascade }, 'the users table was truncated');
-          // No user id: the key is empty, consumers see op "t" and decide (e.g. a resync).
+          // No user id: published with a null key (the empty key becomes null in
+          // the publisher), consumers see op "t" and decide (e.g. a resync).
           await this.publisher.enqueue(
             toChangeMessage(origin, current, { op: 't', key: '', before: null, after: null, changedFields: null, lsn: decoded.lsn, index: current.index++ }, this.deps.clock.now()),
           );
@@ -304,8 +319,24 @@ class Connector {
         started: () => {
           this.logger.info({ from: formatLsn(durable) }, 'streaming changes from the replication slot');
           onStreaming();
+          this.readSlot().then(
+            (position) => {
+              floor = position.confirmedFlush;
+            },
+            () => {
+              floor = durable;
+            },
+          );
           loops.push(this.every(replication.statusIntervalMs, sessionAbort.signal, async () => confirm()));
-          if (replication.heartbeatMs > 0) loops.push(this.every(replication.heartbeatMs, sessionAbort.signal, () => this.emitHeartbeat()));
+          if (replication.heartbeatMs > 0) {
+            loops.push(
+              this.every(replication.heartbeatMs, sessionAbort.signal, async () => {
+                await this.emitHeartbeat();
+                // Nothing in the stream says the table left the publication: ask.
+                if (!(await this.tableIsPublished().catch(() => true))) fail(this.unpublished());
+              }),
+            );
+          }
         },
       });
     } catch (error) {
@@ -349,6 +380,23 @@ class Connector {
       this.deps.metrics.lastPublishedCommitSeconds.set(newest / 1000);
       this.deps.metrics.sourceLagSeconds.set(Math.max(0, this.deps.clock.now() - newest) / 1000);
     }
+  }
+
+  /** Whether the publication still carries the users table (DROP COLUMN ... CASCADE of a listed column removes it). */
+  private async tableIsPublished(): Promise<boolean> {
+    const result = await this.pool.query(
+      'SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3',
+      [this.deps.replication.publication, this.table.schema, this.table.name],
+    );
+    return result.rows.length > 0;
+  }
+
+  private unpublished(): SchemaChangeError {
+    return new SchemaChangeError(
+      `publication ${this.deps.replication.publication} no longer carries ${this.table.schema}.${this.table.name} ` +
+        `(e.g. a column of its column list was dropped with CASCADE, or the publication was changed): its changes are not streamed. ` +
+        `Fix source.columns if a mapped column is gone, run pingpull setup, then pingpull resync --all (or --since the change) and start the connector again`,
+    );
   }
 
   private async emitHeartbeat(): Promise<void> {

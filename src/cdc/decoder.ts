@@ -1,5 +1,5 @@
 import type { Pgoutput } from 'pg-logical-replication';
-import { PingpullError } from '../errors.js';
+import { PingpullError, SchemaChangeError } from '../errors.js';
 import { parseLsn, type Lsn } from './lsn.js';
 
 /**
@@ -136,12 +136,34 @@ export class PgoutputDecoder {
     }
   }
 
+  /**
+   * A Relation message describes the table's published columns; Postgres
+   * sends a new one before the first change after any DDL. Added columns,
+   * dropped or renamed unmapped ones and type changes need nothing (rows are
+   * read by column name, values by the new types). A mapped column that is
+   * gone cannot be followed: a clear, permanent error (not a retry loop).
+   */
   private plan(relation: Pgoutput.MessageRelation): RelationPlan {
     const ours = relation.schema === this.options.schema && relation.name === this.options.table;
-    if (ours && !relation.columns.some((column) => column.name === this.options.idColumn)) {
-      throw new DecodeError(
-        `the stream's rows of ${relation.schema}.${relation.name} have no column ${this.options.idColumn} (source.idColumn): run pingpull check`,
-      );
+    if (ours) {
+      const present = new Set(relation.columns.map((column) => column.name));
+      const table = `${relation.schema}.${relation.name}`;
+      if (!present.has(this.options.idColumn)) {
+        throw new SchemaChangeError(
+          `column ${this.options.idColumn} (source.idColumn) is no longer in the replication stream of ${table}: it was dropped or renamed. ` +
+            `Point source.idColumn at the new name (or restore the column), run pingpull setup, then start the connector again; ` +
+            `the slot has not moved past the change, so nothing is lost`,
+        );
+      }
+      const missing = Object.entries(this.options.columns).filter(([, column]) => !present.has(column));
+      if (missing.length > 0) {
+        const names = missing.map(([field, column]) => `${column} (source.columns.${field})`).join(', ');
+        throw new SchemaChangeError(
+          `mapped column${missing.length > 1 ? 's' : ''} ${names} ${missing.length > 1 ? 'are' : 'is'} no longer in the replication stream of ${table}: dropped or renamed. ` +
+            `Update source.columns to the new column name (or remove the mapping, or restore the column), run pingpull setup, then start the connector again; ` +
+            `the slot has not moved past the change, so nothing is lost`,
+        );
+      }
     }
     return { ours, identityFull: relation.replicaIdentity === 'full' };
   }

@@ -25,6 +25,7 @@ export interface TeardownOptions extends DatabaseSetupOptions {
 /** What the database looks like, read without changing anything. */
 interface Survey {
   problems: string[];
+  role: string;
   table: TableName;
   /** Columns of the table in attnum order; empty when the table is missing. */
   columns: string[];
@@ -71,6 +72,12 @@ export function publicationColumns(survey: Pick<Survey, 'replicaIdentity' | 'ide
 }
 
 export async function checkDatabase(options: DatabaseSetupOptions): Promise<string[]> {
+  return (await checkDatabaseReport(options)).problems;
+}
+
+/** `check`'s findings: problems (each one actionable line; exit 1) and information (exit 0). */
+export async function checkDatabaseReport(options: DatabaseSetupOptions): Promise<{ problems: string[]; notes: string[] }> {
+  const notes: string[] = [];
   const survey = await surveyDatabase(options);
   const problems = [...survey.problems];
   const { replication } = options;
@@ -86,12 +93,14 @@ export async function checkDatabase(options: DatabaseSetupOptions): Promise<stri
   } else {
     problems.push(...slotProblems(survey.slot, replication.slot));
     if (survey.slot.active) {
-      problems.push(
-        `replication slot ${replication.slot} is in use by process ${survey.slot.activePid ?? '?'}: another connector is reading it (a second one waits as a standby)`,
-      );
+      // A running connector holds its slot: that is the healthy state, not a problem.
+      notes.push(`replication slot ${replication.slot} is streaming to process ${survey.slot.activePid ?? '?'} (a connector is running; another one would wait as a standby)`);
+    } else {
+      notes.push(`replication slot ${replication.slot} is idle (no connector is reading it; WAL is kept for it until one does)`);
     }
   }
-  return problems;
+  if (survey.replicaIdentity === 'f') notes.push(`${survey.table.schema}.${survey.table.name} has REPLICA IDENTITY FULL: the publication carries all columns (see the README's trade-off)`);
+  return { problems, notes };
 }
 
 export async function setupDatabase(options: DatabaseSetupOptions): Promise<string[]> {
@@ -112,7 +121,13 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
     (wantFull && survey.replicaIdentity !== 'f');
   if (survey.columns.length > 0 && needsOwnership && !survey.owner && !survey.superuser) {
     problems.push(
-      `role must own ${survey.table.schema}.${survey.table.name} to create or change publication ${replication.publication}: run pingpull setup as the table owner, or create the publication as the owner (see the README's least-privilege SQL)`,
+      `role ${survey.role} does not own ${survey.table.schema}.${survey.table.name}, which creating or changing publication ${replication.publication} needs: ` +
+        `have the table owner run \`${ownerStatements(survey, source, replication.publication, wantFull).join('; ')};\` then run pingpull setup again (it creates the slot)`,
+    );
+  }
+  if (survey.slot !== null && survey.slot.active && (survey.slot.walStatus === 'lost' || survey.slot.walStatus === 'unreserved')) {
+    problems.push(
+      `replication slot ${replication.slot} must be recreated but process ${survey.slot.activePid ?? '?'} is reading it: stop the connector(s), then pingpull teardown && pingpull setup && pingpull resync --all`,
     );
   }
   if (problems.length > 0) {
@@ -165,12 +180,14 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
   }
   if (target.replicaIdentity === 'f') {
     const unmapped = survey.columns.filter((column) => !watchedColumns(source).includes(column));
-    done.push(
-      `replica identity FULL: updates that change no mapped column are skipped exactly` +
-        (unmapped.length > 0
-          ? `; PostgreSQL allows no column list with FULL, so ${unmapped.join(', ')} reach the connector, which drops them (they never reach Kafka)`
-          : ''),
-    );
+    done.push(`replica identity FULL: updates that change no mapped column are skipped exactly`);
+    if (unmapped.length > 0) {
+      done.push(
+        `warning: PostgreSQL refuses a publication column list that does not cover a FULL replica identity, so the publication carries ALL columns: ` +
+          `${unmapped.join(', ')} are decoded and sent to the connector (which drops them before Kafka; they are never logged or published), ` +
+          `and every UPDATE/DELETE writes the whole old row to WAL. Without --replica-identity-full these columns never leave the database (see the README)`,
+      );
+    }
   } else {
     done.push(
       `replica identity ${target.replicaIdentity === 'i' ? 'USING INDEX' : 'DEFAULT'}: updates of unmapped columns are filtered by a memory of recently published profiles (--replica-identity-full filters them exactly)`,
@@ -269,8 +286,9 @@ async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
     problems.push(`role ${info.role} lacks the REPLICATION attribute: run ALTER ROLE ${quoteIdent(info.role)} REPLICATION as a superuser`);
   }
 
-  const relation = await pool.query<{ oid: number; replident: 'd' | 'n' | 'f' | 'i'; owner: boolean }>(
-    `SELECT c.oid, c.relreplident AS replident, pg_has_role(c.relowner, 'USAGE') AS owner
+  const relation = await pool.query<{ oid: number; replident: 'd' | 'n' | 'f' | 'i'; owner: boolean; can_select: boolean }>(
+    `SELECT c.oid, c.relreplident AS replident, pg_has_role(c.relowner, 'USAGE') AS owner,
+            has_table_privilege(c.oid, 'SELECT') AS can_select
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
     [table.schema, table.name],
@@ -281,6 +299,11 @@ async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
   if (rel === undefined) {
     problems.push(`table ${table.schema}.${table.name} does not exist (source.table)`);
   } else {
+    if (!rel.can_select) {
+      problems.push(
+        `role ${info.role} cannot read ${table.schema}.${table.name}: have its owner run GRANT SELECT ON ${table.qualified} TO ${quoteIdent(info.role)} (resync and pulls read it)`,
+      );
+    }
     const attributes = await pool.query<{ attname: string }>(
       'SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum',
       [rel.oid],
@@ -312,6 +335,7 @@ async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
   }
   return {
     problems,
+    role: info.role,
     table,
     columns,
     owner: rel?.owner ?? false,
@@ -373,7 +397,7 @@ function slotProblems(slot: SlotState, name: string): string[] {
   }
   if (slot.walStatus === 'lost' || slot.walStatus === 'unreserved') {
     problems.push(
-      `replication slot ${name} has wal_status ${slot.walStatus}: PostgreSQL ${slot.walStatus === 'lost' ? 'removed' : 'is about to remove'} WAL it needs (max_slot_wal_keep_size); changes are lost: run pingpull teardown, pingpull setup, then pingpull resync --all`,
+      `replication slot ${name} has wal_status ${slot.walStatus}: PostgreSQL ${slot.walStatus === 'lost' ? 'removed WAL it needs (max_slot_wal_keep_size), changes are lost' : 'may remove WAL it needs at the next checkpoint (max_slot_wal_keep_size)'}: stop the connector, then run pingpull teardown && pingpull setup && pingpull resync --all`,
     );
   }
   return problems;
@@ -397,6 +421,21 @@ function publicationDrift(survey: Pick<Survey, 'publication' | 'table' | 'replic
     return `publication carries ${ours.columns === null ? 'all columns' : `columns (${ours.columns.join(', ')})`}, expected ${wanted === null ? 'all columns' : `(${wanted.join(', ')})`}`;
   }
   return null;
+}
+
+/** The statements a table owner runs for a setup role that does not own the table. */
+function ownerStatements(survey: Survey, source: Config['source'], publicationName: string, wantFull: boolean): string[] {
+  const target = { ...survey, replicaIdentity: wantFull ? ('f' as const) : survey.replicaIdentity };
+  const columns = publicationColumns(target, source);
+  const spec = `${survey.table.qualified}${columns === null ? '' : ` (${columns.map(quoteIdent).join(', ')})`}`;
+  const statements: string[] = [];
+  if (wantFull && survey.replicaIdentity !== 'f') statements.push(`ALTER TABLE ${survey.table.qualified} REPLICA IDENTITY FULL`);
+  statements.push(
+    survey.publication === null
+      ? `CREATE PUBLICATION ${quoteIdent(publicationName)} FOR TABLE ${spec} WITH (publish = '${PUBLISH}')`
+      : `ALTER PUBLICATION ${quoteIdent(publicationName)} SET TABLE ${spec}`,
+  );
+  return statements;
 }
 
 function describeTable(table: TableName, columns: string[] | null): string {

@@ -1,6 +1,7 @@
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { PingpullError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
+import { keepTextColumns } from './pg-types.js';
 
 /**
  * One replication session: a walsender connection reading the slot from a
@@ -81,6 +82,15 @@ export class ReplicationSession {
       publicationNames: [this.options.publication],
       messages: true,
     });
+    // The library parses a message as it arrives (before our handler sees it)
+    // and caches Relation messages: fixing the column parsers right after the
+    // Relation is parsed makes every later row of it keep text values.
+    const parse = plugin.parse.bind(plugin);
+    plugin.parse = (buffer: Buffer) => {
+      const message = parse(buffer);
+      if (message.tag === 'relation') keepTextColumns(message.columns);
+      return message;
+    };
     let failure: unknown = null;
     this.service.on('error', (error: Error) => {
       failure ??= error;

@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { checkCommand, setupCommand, teardownCommand } from './database-commands.js';
+import { deadLettersCommand } from './dead-letters.js';
 import { pingCommand, registerPullUrlCommand } from './livefyre-commands.js';
 import { demoCommand } from './demo.js';
 import { livefyreSimCommand } from './livefyre-sim.js';
+import { resyncCommand } from './resync.js';
 import { roleCommands } from './roles-commands.js';
+import { statusCommand } from './status.js';
 
 /** Every subcommand, in the order `--help` lists them. */
 export function commands(): Command[] {
@@ -12,8 +15,11 @@ export function commands(): Command[] {
     setupCommand(),
     teardownCommand(),
     checkCommand(),
+    resyncCommand(),
+    statusCommand(),
     pingCommand(),
     registerPullUrlCommand(),
+    deadLettersCommand(),
     livefyreSimCommand(),
     demoCommand(),
   ];

@@ -4,11 +4,16 @@ import { createPool, type Pool } from '../db.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { startMetricsServer } from '../metrics/server.js';
+import { startKafkaLagCollector, startSlotLagCollector } from '../metrics/collectors.js';
+import type { Periodic } from '../metrics/periodic.js';
+import { createStatusPage } from '../metrics/status-service.js';
+import { createKafkaLagReader } from '../events/consumer-lag.js';
 import { startConnector } from '../cdc/connector.js';
 import { createKafka, ensureTopics, type Kafka } from '../events/kafka.js';
 import { createLivefyreClient, type LivefyreClient } from '../livefyre/client.js';
 import { startPinger } from '../pinger/index.js';
 import { buildPullServer } from '../pull/index.js';
+import { createPullPool } from '../pull/pool.js';
 import { systemClock, systemRandom, systemTimers } from '../time.js';
 
 /** A started role: `stop` is graceful; `done` settles when the role ends on its own (a fatal error). */
@@ -29,6 +34,8 @@ export interface RoleResources {
   kafka(): Kafka;
   livefyre(): LivefyreClient;
   close(): Promise<void>;
+  /** Set by a pinger role in this process: whether Livefyre refuses its pings (403), for the status page. */
+  pingerForbidden?: () => boolean;
 }
 
 export function createResources(config: Config, logger: Logger): RoleResources {
@@ -65,18 +72,36 @@ export function createResources(config: Config, logger: Logger): RoleResources {
 export async function startPullServerRole(resources: RoleResources): Promise<RoleHandle> {
   const { config, logger, metrics } = resources;
   requireKeys(config, ['database.url', 'livefyre.network', 'livefyre.networkKey'], 'to verify pulls and read profiles');
-  const app = await buildPullServer({
-    pool: resources.pool(),
-    source: config.source,
-    pull: config.pull,
-    livefyre: { network: config.livefyre.network, networkKey: config.livefyre.networkKey },
-    logger,
-    metrics,
-    clock: systemClock,
-  });
+  const statusPage = config.status.page
+    ? createStatusPage({ config, pool: resources.pool(), pingerForbidden: () => resources.pingerForbidden?.(), clock: systemClock, timers: systemTimers })
+    : undefined;
+  // Pulls get their own pool with a statement timeout: they never wait behind resync or lag queries.
+  const pullPool = createPullPool(config.database.url, config.pull);
+  pullPool.on('error', (error) => logger.warn({ err: error }, 'idle pull connection failed'));
+  let app: Awaited<ReturnType<typeof buildPullServer>>;
+  try {
+    app = await buildPullServer({
+      pool: pullPool,
+      source: config.source,
+      pull: config.pull,
+      livefyre: { network: config.livefyre.network, networkKey: config.livefyre.networkKey },
+      logger,
+      metrics,
+      clock: systemClock,
+      routes: statusPage === undefined ? [] : [statusPage.register],
+    });
+  } catch (error) {
+    await Promise.allSettled([pullPool.end(), statusPage?.close()]);
+    throw error;
+  }
   const address = await app.listen({ host: config.pull.host, port: config.pull.port });
-  logger.info({ address, path: config.pull.path }, 'pull server listening');
-  return { name: 'pull-server', address, stop: () => app.close(), done: new Promise(() => undefined) };
+  logger.info({ address, path: config.pull.path, statusPage: statusPage === undefined ? null : '/status' }, 'pull server listening');
+  const stop = async (): Promise<void> => {
+    await app.close();
+    await statusPage?.close();
+    await pullPool.end();
+  };
+  return { name: 'pull-server', address, stop, done: new Promise(() => undefined) };
 }
 
 export async function startConnectorRole(resources: RoleResources): Promise<RoleHandle> {
@@ -93,14 +118,27 @@ export async function startConnectorRole(resources: RoleResources): Promise<Role
     metrics,
     clock: systemClock,
   });
+  const kafkaLag = startKafkaLagOnce(resources);
+  const lag = startSlotLagCollector({
+    pool: resources.pool(),
+    slot: config.replication.slot,
+    metrics,
+    intervalMs: config.metrics.lagIntervalMs,
+    logger,
+    clock: systemClock,
+    timers: systemTimers,
+  });
   logger.info({ slot: config.replication.slot, topic: config.kafka.topic }, 'connector started');
-  return { name: 'connector', stop: () => connector.stop(), done: connector.done };
+  const stop = async (): Promise<void> => {
+    await connector.stop();
+    await Promise.all([lag.stop(), kafkaLag.stop()]);
+  };
+  return { name: 'connector', stop, done: connector.done };
 }
 
 export async function startPingerRole(resources: RoleResources): Promise<RoleHandle> {
   const { config, logger, metrics } = resources;
   const client = resources.livefyre();
-  await ensureTopics(resources.kafka(), [config.kafka.topic, config.kafka.dlqTopic], config.kafka.partitions);
   const pinger = startPinger({
     kafka: resources.kafka(),
     config,
@@ -111,14 +149,43 @@ export async function startPingerRole(resources: RoleResources): Promise<RoleHan
     timers: systemTimers,
     random: systemRandom,
   });
+  const lag = startKafkaLagOnce(resources);
+  resources.pingerForbidden = () => pinger.state().forbidden;
   logger.info({ topic: config.kafka.topic, groupId: config.kafka.groupId }, 'pinger started');
-  return { name: 'pinger', stop: () => pinger.stop(), done: pinger.done };
+  const stop = async (): Promise<void> => {
+    await pinger.stop();
+    await lag.stop();
+  };
+  return { name: 'pinger', stop, done: pinger.done };
+}
+
+const kafkaLagCollectors = new WeakSet<RoleResources>();
+
+/**
+ * Consumer lag and dead letters are read by every process that runs a
+ * connector or a pinger, once per process: so they stay visible while the
+ * pingers are down, which is when they matter.
+ */
+function startKafkaLagOnce(resources: RoleResources): Periodic {
+  if (kafkaLagCollectors.has(resources)) return { stop: async () => undefined };
+  kafkaLagCollectors.add(resources);
+  const { config, logger, metrics } = resources;
+  return startKafkaLagCollector({
+    reader: createKafkaLagReader(resources.kafka()),
+    topic: config.kafka.topic,
+    dlqTopic: config.kafka.dlqTopic,
+    groupId: config.kafka.groupId,
+    metrics,
+    intervalMs: config.metrics.lagIntervalMs,
+    logger,
+    timers: systemTimers,
+  });
 }
 
 export async function startMetricsRole(resources: RoleResources): Promise<RoleHandle | undefined> {
   const { config, logger, metrics } = resources;
   if (config.metrics.port === 0) return undefined;
-  const server = await startMetricsServer({ registry: metrics.registry, host: config.pull.host, port: config.metrics.port });
+  const server = await startMetricsServer({ registry: metrics.registry, host: config.metrics.host, port: config.metrics.port });
   logger.info({ port: server.port }, 'metrics at /metrics');
   return { name: 'metrics', stop: () => server.close(), done: new Promise(() => undefined) };
 }

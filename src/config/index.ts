@@ -1,11 +1,19 @@
 import { readFileSync } from 'node:fs';
 import convict from 'convict';
 import { ConfigError } from '../errors.js';
-import { schema, validateColumns } from './schema.js';
+import { schema, validateColumns, validatePullFields, type PullFields } from './schema.js';
+
+export { pullFieldEntries, type PullFieldSpec, type PullFields } from './schema.js';
 
 convict.addFormat({
   name: 'profile-columns',
   validate: validateColumns,
+  coerce: (value: unknown) => (typeof value === 'string' ? parseJsonOrKeep(value) : value),
+});
+
+convict.addFormat({
+  name: 'pull-fields',
+  validate: validatePullFields,
   coerce: (value: unknown) => (typeof value === 'string' ? parseJsonOrKeep(value) : value),
 });
 
@@ -28,6 +36,7 @@ export interface Config {
     batchSize: number;
     knownUsers: number;
   };
+  resync: { batchSize: number; progressEvery: number };
   kafka: { brokers: string; clientId: string; topic: string; dlqTopic: string; groupId: string; partitions: number };
   livefyre: { network: string; networkKey: string; baseUrl: string; timeoutMs: number };
   pinger: {
@@ -38,9 +47,37 @@ export interface Config {
     retryBaseMs: number;
     retryMaxMs: number;
     forbiddenPauseMs: number;
+    commitIntervalMs: number;
+    maxPendingEvents: number;
+    stopGraceMs: number;
+    heartbeatIntervalMs: number;
+    sessionTimeoutMs: number;
   };
-  pull: { host: string; port: number; path: string; publicUrl: string };
-  metrics: { port: number };
+  pull: {
+    host: string;
+    port: number;
+    path: string;
+    publicUrl: string;
+    fields: PullFields;
+    query: string;
+    relativeUrlBase: string;
+    imageVersionColumn: string;
+    maxInFlight: number;
+    requestTimeoutMs: number;
+    poolSize: number;
+    statementTimeoutMs: number;
+  };
+  metrics: { host: string; port: number; lagIntervalMs: number };
+  status: {
+    maxReplicationLagBytes: number;
+    maxRetainedBytes: number;
+    maxSourceLagSeconds: number;
+    maxConsumerLagMessages: number;
+    maxDeadLetters: number;
+    sampleMs: number;
+    timeoutMs: number;
+    page: boolean;
+  };
   log: { level: string };
   simulator: { host: string; port: number; pullDelayMs: number };
 }

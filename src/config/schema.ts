@@ -1,6 +1,10 @@
-import { PROFILE_FIELDS } from '../livefyre/profile.js';
+import { NOTIFICATION_VALUES, PROFILE_FIELDS } from '../livefyre/profile.js';
 
 const IDENTIFIER = /^[^\u0000]{1,63}$/;
+
+export type PullFieldSpec = { readonly template: string } | { readonly constant: string | boolean | readonly string[] };
+/** `pull.fields`: field → spec, or object field → member → spec. */
+export type PullFields = Readonly<Record<string, PullFieldSpec | Readonly<Record<string, PullFieldSpec>>>>;
 
 export function validateColumns(value: unknown): void {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -17,6 +21,66 @@ export function validateColumns(value: unknown): void {
     }
     if (typeof column !== 'string' || !IDENTIFIER.test(column)) {
       throw new Error(`maps "${field}" to ${JSON.stringify(column)}, expected a column name`);
+    }
+  }
+}
+
+const TEMPLATE_PLACEHOLDER = /\{([^{}]*)\}/g;
+
+/**
+ * `pull.fields`: Livefyre field → `{ "template": "…{column}…" }` or
+ * `{ "constant": value }`. Members of the object fields are written nested,
+ * `{"name": {"formatted": {"template": "{first} {last}"}}}` (convict cannot
+ * hold dotted keys inside a value), or dotted when built in code. Checked
+ * here without a database (shape, field names, constant types, template
+ * syntax); column names are checked when the pull server starts.
+ */
+export function pullFieldEntries(fields: PullFields): Array<[string, PullFieldSpec]> {
+  const entries: Array<[string, PullFieldSpec]> = [];
+  for (const [field, spec] of Object.entries(fields)) {
+    const isGroup = spec !== null && typeof spec === 'object' && !Array.isArray(spec) && !('template' in spec) && !('constant' in spec);
+    if (!isGroup) entries.push([field, spec as PullFieldSpec]);
+    else for (const [member, memberSpec] of Object.entries(spec)) entries.push([`${field}.${member}`, memberSpec as PullFieldSpec]);
+  }
+  return entries;
+}
+
+export function validatePullFields(value: unknown): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new Error('must be a JSON object of Livefyre profile field → {"template": "..."} or {"constant": value}');
+  }
+  for (const [field, spec] of pullFieldEntries(value as PullFields)) {
+    if (field === 'id') throw new Error('must not set "id": the id comes from source.idColumn');
+    const kind = PROFILE_FIELDS.get(field);
+    if (kind === undefined) {
+      throw new Error(`sets unknown Livefyre field "${field}" (known: ${[...PROFILE_FIELDS.keys()].join(', ')})`);
+    }
+    const keys = spec !== null && typeof spec === 'object' && !Array.isArray(spec) ? Object.keys(spec) : [];
+    if (keys.length !== 1 || (keys[0] !== 'template' && keys[0] !== 'constant')) {
+      throw new Error(`sets "${field}" to ${JSON.stringify(spec)}, expected {"template": "..."} or {"constant": value}`);
+    }
+    const { template, constant } = spec as { template?: unknown; constant?: unknown };
+    if (keys[0] === 'template') {
+      if (kind !== 'string' || typeof template !== 'string') {
+        throw new Error(`"${field}": a template gives a string, so it only fits string fields and must be a string`);
+      }
+      const names = [...template.matchAll(TEMPLATE_PLACEHOLDER)].map((match) => match[1] ?? '');
+      if (/[{}]/.test(template.replace(TEMPLATE_PLACEHOLDER, '')) || names.some((name) => !IDENTIFIER.test(name))) {
+        throw new Error(`"${field}": template ${JSON.stringify(template)} must use {column} placeholders with balanced braces`);
+      }
+      continue;
+    }
+    const fits =
+      kind === 'boolean'
+        ? typeof constant === 'boolean'
+        : kind === 'string[]'
+          ? Array.isArray(constant) && constant.every((item) => typeof item === 'string')
+          : kind === 'notification'
+            ? typeof constant === 'string' && NOTIFICATION_VALUES.has(constant)
+            : typeof constant === 'string' && constant.length > 0;
+    if (!fits) {
+      const expected = { boolean: 'a boolean', 'string[]': 'an array of strings', notification: 'one of immediately, often, never', string: 'a non-empty string' }[kind];
+      throw new Error(`"${field}": constant ${JSON.stringify(constant)} is not ${expected}`);
     }
   }
 }
@@ -163,6 +227,20 @@ export const schema = {
       env: 'PINGPULL_REPLICATION_KNOWN_USERS',
     },
   },
+  resync: {
+    batchSize: {
+      doc: '`pingpull resync`: users read (one short read-only query, keyset on source.idColumn) and published per batch',
+      format: positive('users'),
+      default: 1_000,
+      env: 'PINGPULL_RESYNC_BATCH_SIZE',
+    },
+    progressEvery: {
+      doc: '`pingpull resync` without a terminal: one progress line every this many batches',
+      format: positive('batches'),
+      default: 10,
+      env: 'PINGPULL_RESYNC_PROGRESS_EVERY',
+    },
+  },
   kafka: {
     brokers: {
       doc: 'Comma-separated Kafka bootstrap brokers',
@@ -271,6 +349,36 @@ export const schema = {
       default: 60_000,
       env: 'PINGPULL_PINGER_FORBIDDEN_PAUSE_MS',
     },
+    commitIntervalMs: {
+      doc: 'How often offsets of pinged or dead-lettered events are committed (events after the last commit are pinged again after a crash)',
+      format: positive('milliseconds'),
+      default: 1_000,
+      env: 'PINGPULL_PINGER_COMMIT_INTERVAL_MS',
+    },
+    maxPendingEvents: {
+      doc: 'Events held at most (coalescing, waiting for a permit, retrying, in flight) before the pinger stops fetching from Kafka',
+      format: positive('events'),
+      default: 10_000,
+      env: 'PINGPULL_PINGER_MAX_PENDING_EVENTS',
+    },
+    stopGraceMs: {
+      doc: 'On stop, how long pings in flight and dead letters on their way may finish before they are abandoned (and pinged again after a restart)',
+      format: 'nat',
+      default: 5_000,
+      env: 'PINGPULL_PINGER_STOP_GRACE_MS',
+    },
+    heartbeatIntervalMs: {
+      doc: 'How often the pinger heartbeats to its consumer group while it holds back fetching (keep well below sessionTimeoutMs)',
+      format: positive('milliseconds'),
+      default: 1_000,
+      env: 'PINGPULL_PINGER_HEARTBEAT_INTERVAL_MS',
+    },
+    sessionTimeoutMs: {
+      doc: 'Consumer group session timeout: a pinger silent this long is evicted and its partitions go to the others (the broker bounds it: group.min/max.session.timeout.ms)',
+      format: positive('milliseconds'),
+      default: 30_000,
+      env: 'PINGPULL_PINGER_SESSION_TIMEOUT_MS',
+    },
   },
   pull: {
     host: {
@@ -297,13 +405,128 @@ export const schema = {
       default: '',
       env: 'PINGPULL_PULL_PUBLIC_URL',
     },
+    fields: {
+      doc:
+        'JSON object, Livefyre profile field → {"template": "https://example.com/people/{username}"} or {"constant": value}; ' +
+        'members of name, email_notifications, display_rules nested ({"name": {"formatted": {"template": "{first} {last}"}}}). ' +
+        'Placeholders are columns of source.table (or of pull.query); {id} is the user id. Read by the pull server only, never published',
+      format: 'pull-fields',
+      default: {} as PullFields,
+      env: 'PINGPULL_PULL_FIELDS',
+    },
+    query: {
+      doc:
+        'Custom SQL for profiles spanning several tables ("" means read source.columns from source.table): one SELECT ' +
+        'with exactly one parameter, $1 (the user id), whose result columns are named after Livefyre fields ("name.first")',
+      format: String,
+      default: '',
+      env: 'PINGPULL_PULL_QUERY',
+    },
+    relativeUrlBase: {
+      doc: 'Base URL that relative URLs from the database (image_url, profile_url, settings_url, websites) are resolved against ("" leaves them out)',
+      format: httpUrlOrEmptyFormat,
+      default: '',
+      env: 'PINGPULL_PULL_RELATIVE_URL_BASE',
+    },
+    imageVersionColumn: {
+      doc: 'Column that changes when the avatar changes (e.g. avatar_updated_at); appends ?v=<hash of URL and value> to image_url ("" off)',
+      format: String,
+      default: '',
+      env: 'PINGPULL_PULL_IMAGE_VERSION_COLUMN',
+    },
+    maxInFlight: {
+      doc: 'Pulls waiting for or using a database connection; beyond it pulls get 503 with Retry-After instead of queueing',
+      format: positive('pulls'),
+      default: 64,
+      env: 'PINGPULL_PULL_MAX_IN_FLIGHT',
+    },
+    requestTimeoutMs: {
+      doc: 'Deadline of the database part of one pull (waiting for a connection and the query); past it: 503 with Retry-After',
+      format: positive('milliseconds'),
+      default: 5_000,
+      env: 'PINGPULL_PULL_REQUEST_TIMEOUT_MS',
+    },
+    poolSize: {
+      doc: 'Connections of the pull server\'s own database pool (pulls never wait behind resync or lag queries)',
+      format: positive('connections'),
+      default: 10,
+      env: 'PINGPULL_PULL_POOL_SIZE',
+    },
+    statementTimeoutMs: {
+      doc: 'statement_timeout of the pull server\'s own pool: Postgres ends a pull query running (or waiting for a lock) longer',
+      format: positive('milliseconds'),
+      default: 2_000,
+      env: 'PINGPULL_PULL_STATEMENT_TIMEOUT_MS',
+    },
   },
   metrics: {
+    host: {
+      doc: 'Address /metrics listens on; keep it off the internet-facing interface of the pull server where you can',
+      format: String,
+      default: '0.0.0.0',
+      env: 'PINGPULL_METRICS_HOST',
+    },
     port: {
       doc: 'Port of the Prometheus /metrics endpoint (0: off)',
       format: 'port',
       default: 9464,
       env: 'PINGPULL_METRICS_PORT',
+    },
+    lagIntervalMs: {
+      doc: 'How often the connector reads the slot lag and the pinger the consumer lag (also the resolution of pingpull_source_lag_seconds)',
+      format: positive('milliseconds'),
+      default: 5_000,
+      env: 'PINGPULL_METRICS_LAG_INTERVAL_MS',
+    },
+  },
+  status: {
+    maxReplicationLagBytes: {
+      doc: '`status` calls the connector unhealthy above this slot lag (WAL end minus confirmed flush LSN)',
+      format: 'nat',
+      default: 104_857_600,
+      env: 'PINGPULL_STATUS_MAX_REPLICATION_LAG_BYTES',
+    },
+    maxRetainedBytes: {
+      doc: '`status` calls the connector unhealthy above this retained WAL (WAL end minus restart LSN)',
+      format: 'nat',
+      default: 1_073_741_824,
+      env: 'PINGPULL_STATUS_MAX_RETAINED_BYTES',
+    },
+    maxSourceLagSeconds: {
+      doc: '`status` calls the connector unhealthy when the oldest change not yet in Kafka is older than this',
+      format: 'nat',
+      default: 60,
+      env: 'PINGPULL_STATUS_MAX_SOURCE_LAG_SECONDS',
+    },
+    maxConsumerLagMessages: {
+      doc: '`status` calls Kafka unhealthy above this consumer lag of the pinger group (all partitions together)',
+      format: 'nat',
+      default: 1_000,
+      env: 'PINGPULL_STATUS_MAX_CONSUMER_LAG_MESSAGES',
+    },
+    maxDeadLetters: {
+      doc: '`status` calls the dead letters unhealthy when the dead letter topic holds more messages than this',
+      format: 'nat',
+      default: 0,
+      env: 'PINGPULL_STATUS_MAX_DEAD_LETTERS',
+    },
+    sampleMs: {
+      doc: 'How long `status` watches the slot to tell a caught-up connector from a stuck one',
+      format: 'nat',
+      default: 1_000,
+      env: 'PINGPULL_STATUS_SAMPLE_MS',
+    },
+    timeoutMs: {
+      doc: 'Time `status` gives each stage (database, Kafka, Livefyre) to answer',
+      format: positive('milliseconds'),
+      default: 5_000,
+      env: 'PINGPULL_STATUS_TIMEOUT_MS',
+    },
+    page: {
+      doc: 'Serve the status page (GET /status, /status.json: lag and health figures only) on the pull server',
+      format: Boolean,
+      default: true,
+      env: 'PINGPULL_STATUS_PAGE',
     },
   },
   log: {

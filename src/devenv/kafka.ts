@@ -37,7 +37,7 @@ const log4jFile = path.join(kafkaDir, 'log4j2.properties');
 const logFile = path.join(kafkaDir, 'kafka.log');
 const READY_TIMEOUT_MS = 90_000;
 
-async function ensureTool(log: Log, cmd: string, pkg: string): Promise<void> {
+export async function ensureTool(log: Log, cmd: string, pkg: string): Promise<void> {
   if (!(await commandExists(cmd))) await aptInstall(log, [pkg]);
 }
 
@@ -46,7 +46,7 @@ async function ensureTool(log: Log, cmd: string, pkg: string): Promise<void> {
  * download goes to a temporary folder renamed at the end, so an interrupted
  * download is never mistaken for a complete one.
  */
-async function ensureJars(log: Log, version: string): Promise<string> {
+export async function ensureJars(log: Log, version: string): Promise<string> {
   const home = path.join(cacheDir, `kafka-${version}`);
   const libs = path.join(home, 'libs');
   if (existsSync(path.join(libs, '.complete'))) return libs;
@@ -77,7 +77,7 @@ async function ensureJars(log: Log, version: string): Promise<string> {
   return libs;
 }
 
-function serverProperties(port: number, controllerPort: number): string {
+export function serverProperties(port: number, controllerPort: number, dataDir = path.join(kafkaDir, 'data')): string {
   const props: Record<string, string | number> = {
     'process.roles': 'broker,controller',
     'node.id': 1,
@@ -88,7 +88,7 @@ function serverProperties(port: number, controllerPort: number): string {
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
     'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
-    'log.dirs': path.join(kafkaDir, 'data'),
+    'log.dirs': dataDir,
     'num.partitions': 3,
     'auto.create.topics.enable': 'true',
     'default.replication.factor': 1,
@@ -106,7 +106,7 @@ function serverProperties(port: number, controllerPort: number): string {
 }
 
 // WARN keeps the log small; the one INFO logger gives the "Kafka Server started" line.
-const LOG4J2 = `status = warn
+export const LOG4J2 = `status = warn
 appender.console.type = Console
 appender.console.name = STDOUT
 appender.console.layout.type = PatternLayout
@@ -131,7 +131,7 @@ export async function kafkaAlive(state: KafkaState): Promise<boolean> {
 }
 
 /** A kafkajs admin round trip: the port alone opens before the broker serves metadata reliably. */
-async function adminAnswers(port: number): Promise<boolean> {
+export async function adminAnswers(port: number): Promise<boolean> {
   const kafka = new Kafka({
     clientId: 'pingpull-services',
     brokers: [`127.0.0.1:${port}`],

@@ -26,7 +26,7 @@ export interface PostgresState {
 }
 
 export const PG_USER = 'pingpull';
-const PG_PASSWORD = 'pingpull';
+export const PG_PASSWORD = 'pingpull';
 
 /**
  * Where the throwaway cluster lives. Postgres refuses to run as root, so as
@@ -42,7 +42,7 @@ export function postgresBaseDir(): string {
 
 const dataDirOf = (base: string) => path.join(base, 'data');
 
-async function findBinDir(log: Log): Promise<string> {
+export async function findBinDir(log: Log): Promise<string> {
   const find = () => {
     const root = '/usr/lib/postgresql';
     const versions = existsSync(root)
@@ -61,18 +61,18 @@ async function findBinDir(log: Log): Promise<string> {
 }
 
 /** Runs a Postgres tool as the user the server will run as. */
-function pgTool(binDir: string, tool: string, args: string[], cwd: string) {
+export function pgTool(binDir: string, tool: string, args: string[], cwd: string) {
   const exe = path.join(binDir, tool);
   return isRoot() ? runOrThrow('runuser', ['-u', 'postgres', '--', exe, ...args], { cwd }) : runOrThrow(exe, args, { cwd });
 }
 
-async function postgresIds(): Promise<{ uid: number; gid: number }> {
+export async function postgresIds(): Promise<{ uid: number; gid: number }> {
   const uid = Number((await runOrThrow('id', ['-u', 'postgres'])).trim());
   const gid = Number((await runOrThrow('id', ['-g', 'postgres'])).trim());
   return { uid, gid };
 }
 
-function postmasterPid(dataDir: string): number | undefined {
+export function postmasterPid(dataDir: string): number | undefined {
   try {
     return Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]) || undefined;
   } catch {
@@ -145,7 +145,7 @@ export async function startPostgres(log: Log): Promise<PostgresState> {
   }
 }
 
-async function checkWalLevel(url: string): Promise<void> {
+export async function checkWalLevel(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

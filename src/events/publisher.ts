@@ -143,7 +143,9 @@ export class ChangePublisher {
 
 function toKafkaMessage(message: ChangeMessage): Message {
   return {
-    key: message.key,
+    // A truncate concerns no single user: like Debezium, it goes out with a
+    // null key (an empty key would look like a user id "" to consumers).
+    key: message.key === '' ? null : message.key,
     value: message.value === null ? null : JSON.stringify(message.value),
     headers: message.headers,
   };

@@ -71,9 +71,12 @@ export function createLivefyreClient(settings: LivefyreSettings, deps: LivefyreC
         body: request.body ?? '',
         signal: controller.signal,
       });
-      await response.body.dump();
-      if (response.statusCode >= 200 && response.statusCode < 300) return response.statusCode;
-      throw statusError(described, response.statusCode, response.headers['retry-after'], clock.now());
+      if (response.statusCode >= 200 && response.statusCode < 300) {
+        await response.body.dump();
+        return response.statusCode;
+      }
+      const detail = await errorDetail(response.body);
+      throw statusError(described, response.statusCode, response.headers['retry-after'], clock.now(), detail);
     } catch (error) {
       if (error instanceof LivefyreError) throw error;
       if (timedOut) {
@@ -151,6 +154,7 @@ function statusError(
   status: number,
   retryAfter: string | string[] | undefined,
   nowMs: number,
+  detail: string | undefined,
 ): LivefyreError {
   if (status === 403) {
     return new LivefyreError(
@@ -160,11 +164,33 @@ function statusError(
   }
   const retriable = status >= 500 || status === 429;
   const retryAfterMs = retriable ? parseRetryAfter(retryAfter, nowMs) : undefined;
-  return new LivefyreError(`${described} was answered ${status}`, {
+  return new LivefyreError(`${described} was answered ${status}${detail === undefined ? '' : `: ${detail}`}`, {
     status,
     retriable,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
+}
+
+/**
+ * Livefyre explains a refusal in `{"status": "error", "code": 400, "msg": "..."}`;
+ * the `msg` (or the start of a text body), on one line, for the error message.
+ */
+async function errorDetail(body: { text(): Promise<string> }): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await body.text();
+  } catch {
+    return undefined;
+  }
+  let detail = text;
+  try {
+    const parsed = JSON.parse(text) as { msg?: unknown };
+    if (typeof parsed.msg === 'string') detail = parsed.msg;
+  } catch {
+    // not JSON: the text itself
+  }
+  detail = detail.replace(/\s+/g, ' ').trim().slice(0, 200);
+  return detail === '' ? undefined : detail;
 }
 
 /** `Retry-After` as delay-seconds or an HTTP date, in milliseconds from `nowMs`; undefined when absent or unreadable. */

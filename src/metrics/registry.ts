@@ -19,7 +19,20 @@ export interface Metrics {
   readonly lastPublishedCommitSeconds: Gauge;
   readonly skippedUpdatesTotal: Counter;
   readonly deadLettersTotal: Counter<'reason'>;
+  /** 1 for the slot's current `wal_status` (or `missing`), 0 for the others. */
+  readonly replicationSlotWalStatus: Gauge<'status'>;
+  /** 1 while a connector streams from the slot. */
+  readonly replicationSlotActive: Gauge;
+  /** WAL that may still be written before the slot is invalidated; +Inf when unlimited. */
+  readonly replicationSlotSafeWalSizeBytes: Gauge;
+  /** Messages held in the dead letter topic (end minus start offsets). */
+  readonly deadLetterMessages: Gauge<'topic'>;
+  /** Failed reads of the lag collectors, by what they read (`postgres`, `kafka`). */
+  readonly lagCollectionErrorsTotal: Counter<'source'>;
 }
+
+/** The `wal_status` values of pg_replication_slots, plus `missing` for no slot at all. */
+export const SLOT_WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost', 'missing'] as const;
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
@@ -92,6 +105,34 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'pingpull_dead_letters_total',
       help: 'Events sent to the dead letter topic, by reason',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    replicationSlotWalStatus: new Gauge({
+      name: 'pingpull_replication_slot_wal_status',
+      help: "1 for the replication slot's current wal_status (reserved, extended, unreserved, lost; missing: no slot), 0 for the others",
+      labelNames: ['status'] as const,
+      registers,
+    }),
+    replicationSlotActive: new Gauge({
+      name: 'pingpull_replication_slot_active',
+      help: 'Whether a connector streams from the replication slot (1) or not (0)',
+      registers,
+    }),
+    replicationSlotSafeWalSizeBytes: new Gauge({
+      name: 'pingpull_replication_slot_safe_wal_size_bytes',
+      help: 'WAL that can still be written before max_slot_wal_keep_size invalidates the slot (+Inf when unlimited)',
+      registers,
+    }),
+    deadLetterMessages: new Gauge({
+      name: 'pingpull_dead_letter_messages',
+      help: 'Messages held in the dead letter topic (end offset minus start offset, summed over partitions)',
+      labelNames: ['topic'] as const,
+      registers,
+    }),
+    lagCollectionErrorsTotal: new Counter({
+      name: 'pingpull_lag_collection_errors_total',
+      help: 'Failed reads of the lag collectors, by source (postgres, kafka)',
+      labelNames: ['source'] as const,
       registers,
     }),
   };

@@ -5,7 +5,10 @@ export type DeadLetterReason = 'invalid-key' | 'invalid-json' | 'invalid-envelop
 
 export type DecodedChange =
   | { kind: 'ping'; userId: string; commitTsMs: number | undefined }
-  /** A tombstone (null value): Debezium's follow-up to a delete, nothing to ping. */
+  /**
+   * Nothing to ping: a tombstone (null value, Debezium's follow-up to a delete)
+   * or a truncate (op t without a key, as Debezium writes it; the connector logged it).
+   */
   | { kind: 'skip' }
   | { kind: 'poison'; reason: DeadLetterReason; detail: string };
 
@@ -14,6 +17,7 @@ const OPS = new Set(['c', 'u', 'd', 'r', 't']);
 /** Reads a change event's key (the user id) and value (the Debezium envelope). */
 export function decodeChange(key: Buffer | null, value: Buffer | null): DecodedChange {
   const userId = key?.toString('utf8') ?? '';
+  if (userId === '' && isTruncate(value)) return { kind: 'skip' };
   if (!isValidUserId(userId)) {
     return {
       kind: 'poison',
@@ -33,6 +37,15 @@ export function decodeChange(key: Buffer | null, value: Buffer | null): DecodedC
   if (problem !== undefined) return { kind: 'poison', reason: 'invalid-envelope', detail: problem };
   const source = (parsed as { source: { ts_ms?: unknown } }).source;
   return { kind: 'ping', userId, commitTsMs: typeof source.ts_ms === 'number' ? source.ts_ms : undefined };
+}
+
+function isTruncate(value: Buffer | null): boolean {
+  if (value === null) return false;
+  try {
+    return (JSON.parse(value.toString('utf8')) as { op?: unknown } | null)?.op === 't';
+  } catch {
+    return false;
+  }
 }
 
 function envelopeProblem(value: unknown): string | undefined {

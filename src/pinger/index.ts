@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.js';
+import { ConfigError, PingpullError } from '../errors.js';
 import { startChangeConsumer, type ChangeConsumer, type CommitOffset, type RawMessage } from '../events/consumer.js';
 import { connectDeadLetterProducer, type DeadLetter, type DeadLetterProducer } from '../events/dead-letters.js';
 import { ensureTopics, type Kafka } from '../events/kafka.js';
@@ -12,19 +13,6 @@ import { PingerCore } from './pinger.js';
 
 export { pingNow, type PingNowResult } from './ping-now.js';
 
-export interface PingerTuning {
-  /** How often finished offsets are committed. */
-  commitIntervalMs?: number;
-  /** Events held at most (waiting, retrying, in flight) before the consumer stops fetching. */
-  maxPendingEvents?: number;
-  /** On stop, how long pings in flight may finish before they are abandoned. */
-  stopGraceMs?: number;
-  /** Heartbeat interval of the consumer while it waits for room. */
-  heartbeatEveryMs?: number;
-  /** Consumer group session timeout: a member silent this long is evicted. */
-  sessionTimeoutMs?: number;
-}
-
 export interface PingerDeps {
   kafka: Kafka;
   config: Pick<Config, 'kafka' | 'pinger'>;
@@ -34,7 +22,6 @@ export interface PingerDeps {
   clock: Clock;
   timers: Timers;
   random: Random;
-  tuning?: PingerTuning;
 }
 
 export type PingerStatus = 'starting' | 'running' | 'forbidden' | 'stopping' | 'stopped' | 'failed';
@@ -66,6 +53,27 @@ export interface PingerHandle {
 
 const DEAD_LETTER_BATCH = 500;
 
+/** Says where the pinger tried to go, so a failed start reads as one actionable line. */
+function startFailure(error: unknown, kafka: Config['kafka']): unknown {
+  if (error instanceof PingpullError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new PingpullError(
+    'ERR_PINGER_START',
+    `the pinger could not start with Kafka at ${kafka.brokers} (kafka.brokers; topics ${kafka.topic}, ${kafka.dlqTopic}; group ${kafka.groupId}): ${message}`,
+    { retriable: true, cause: error },
+  );
+}
+
+/** What the schema cannot say about one key alone. */
+function checkSettings(settings: Config['pinger']): void {
+  if (settings.heartbeatIntervalMs * 3 > settings.sessionTimeoutMs) {
+    throw new ConfigError([
+      `pinger.heartbeatIntervalMs: expected at most a third of pinger.sessionTimeoutMs (${settings.sessionTimeoutMs}), ` +
+        `received ${settings.heartbeatIntervalMs}; a pinger holding back fetches would be evicted from its group`,
+    ]);
+  }
+}
+
 interface PendingEvent {
   ref: OffsetRef;
   message: RawMessage;
@@ -79,13 +87,7 @@ interface PendingEvent {
  */
 export function startPinger(deps: PingerDeps): PingerHandle {
   const { config, logger, clock, timers } = deps;
-  const tuning = {
-    commitIntervalMs: deps.tuning?.commitIntervalMs ?? 1_000,
-    maxPendingEvents: deps.tuning?.maxPendingEvents ?? 10_000,
-    stopGraceMs: deps.tuning?.stopGraceMs ?? 5_000,
-    heartbeatEveryMs: deps.tuning?.heartbeatEveryMs ?? 1_000,
-    sessionTimeoutMs: deps.tuning?.sessionTimeoutMs ?? 30_000,
-  };
+  checkSettings(config.pinger);
   const tracker = new OffsetTracker();
   const committed = new Map<string, CommitOffset>();
   const roomWaiters: Array<() => void> = [];
@@ -183,7 +185,7 @@ export function startPinger(deps: PingerDeps): PingerHandle {
       void commit().finally(() => {
         if (stopping === undefined) scheduleCommit();
       });
-    }, tuning.commitIntervalMs);
+    }, config.pinger.commitIntervalMs);
   }
 
   async function start(): Promise<void> {
@@ -199,11 +201,11 @@ export function startPinger(deps: PingerDeps): PingerHandle {
       groupId: config.kafka.groupId,
       topic: config.kafka.topic,
       logger,
-      heartbeatEveryMs: tuning.heartbeatEveryMs,
-      sessionTimeoutMs: tuning.sessionTimeoutMs,
+      heartbeatEveryMs: config.pinger.heartbeatIntervalMs,
+      sessionTimeoutMs: config.pinger.sessionTimeoutMs,
       sink: {
         accept,
-        hasRoom: () => outstanding < tuning.maxPendingEvents,
+        hasRoom: () => outstanding < config.pinger.maxPendingEvents,
         waitForRoom: (ms) =>
           new Promise<void>((resolve) => {
             const wake = (): void => {
@@ -236,13 +238,13 @@ export function startPinger(deps: PingerDeps): PingerHandle {
     consumer?.pause();
     for (const wake of roomWaiters.splice(0)) wake();
     if (commitTimer !== undefined) timers.clearTimeout(commitTimer);
-    await core.stop(tuning.stopGraceMs);
+    await core.stop(config.pinger.stopGraceMs);
     if (deadLetterDrain !== undefined) {
       let grace: unknown;
       await Promise.race([
         deadLetterDrain,
         new Promise<void>((resolve) => {
-          grace = timers.setTimeout(resolve, tuning.stopGraceMs);
+          grace = timers.setTimeout(resolve, config.pinger.stopGraceMs);
         }),
       ]);
       timers.clearTimeout(grace);
@@ -284,7 +286,7 @@ export function startPinger(deps: PingerDeps): PingerHandle {
     },
     (error: unknown) => {
       logger.error({ err: error }, 'the pinger could not start');
-      return halt(error);
+      return halt(startFailure(error, config.kafka));
     },
   );
 

@@ -1,37 +1,40 @@
 import { createHash } from 'node:crypto';
-import type { Pool } from '../db.js';
+import type { Pool, PoolClient } from '../db.js';
 import { parseTableName, quoteIdent, type TableName } from '../db.js';
 import { ConfigError, DatabaseSetupError } from '../errors.js';
-import type { ProfilePlan } from './profile-mapping.js';
+import type { ProfilePlan, ReadColumn } from './profile-mapping.js';
 
 export interface ProfileRow {
   readonly id: string;
   readonly [alias: string]: unknown;
 }
 
-/** Reads one user's mapped columns; `undefined` when there is no such user. */
+/** What a profile query runs on: a pooled client (or, in tests, anything that answers queries). */
+export type Queryable = Pick<PoolClient, 'query'>;
+
+/** Reads one user's profile columns with one prepared statement. */
 export interface ProfileQuery {
-  find(id: string): Promise<ProfileRow | undefined>;
+  readonly plan: ProfilePlan;
+  /** The statement's SQL (`$1` is the id), for diagnostics such as EXPLAIN. */
+  readonly sql: string;
+  /** False when no user can have this id (not the canonical text of the id's type): answered without the database. */
+  accepts(id: string): boolean;
+  /** The user's row, or `undefined` when there is no such user. */
+  read(db: Queryable, id: string): Promise<ProfileRow | undefined>;
 }
 
-interface ColumnInfo {
-  attname: string;
+export interface TypeInfo {
   typname: string;
   typcategory: string;
   /** The type without modifiers (`character varying`, not `character varying(40)`): a cast to it never truncates. */
   basetype: string;
   elemcategory: string | null;
-  readable: boolean;
 }
 
-/**
- * How the id parameter is compared. The result must equal `id_column::text = $1`,
- * but an integer or uuid column compared that way cannot use its index, so for
- * those the parameter is cast to the column's type instead, after a check that
- * the id is in the column type's canonical text form (anything else is no user,
- * answered without asking the database).
- */
-type IdMatch = { sql: string; accepts: (id: string) => boolean };
+interface ColumnInfo extends TypeInfo {
+  attname: string;
+  readable: boolean;
+}
 
 const INTEGER_RANGES: Record<string, readonly [bigint, bigint]> = {
   int2: [-(2n ** 15n), 2n ** 15n - 1n],
@@ -41,47 +44,64 @@ const INTEGER_RANGES: Record<string, readonly [bigint, bigint]> = {
 const CANONICAL_INTEGER = /^(0|-?[1-9][0-9]{0,18})$/;
 const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-function idMatch(column: ColumnInfo): IdMatch {
-  const name = quoteIdent(column.attname);
-  const range = INTEGER_RANGES[column.typname];
+/**
+ * Which ids a parameter of this type can match. An id is looked up only in
+ * its type's canonical text form: `007` or `1.0` is no user of an integer
+ * column (`7` is), so every profile's id is exactly the id Livefyre asked for.
+ */
+export function idAcceptor(typname: string): (id: string) => boolean {
+  const range = INTEGER_RANGES[typname];
   if (range !== undefined) {
     const [min, max] = range;
-    return {
-      sql: `${name} = $1::${column.typname}`,
-      accepts: (id) => CANONICAL_INTEGER.test(id) && BigInt(id) >= min && BigInt(id) <= max,
-    };
+    return (id) => CANONICAL_INTEGER.test(id) && BigInt(id) >= min && BigInt(id) <= max;
   }
-  if (column.typname === 'uuid') return { sql: `${name} = $1::uuid`, accepts: (id) => CANONICAL_UUID.test(id) };
-  if (column.typname === 'text' || column.typname === 'varchar') return { sql: `${name} = $1::text`, accepts: () => true };
-  return { sql: `${name}::text = $1::text`, accepts: () => true };
+  if (typname === 'uuid') return (id) => CANONICAL_UUID.test(id);
+  return () => true;
 }
 
-function selectExpression(column: ColumnInfo, kind: string, alias: string): string {
+/**
+ * How the id parameter is compared. The result must equal `id_column::text = $1`,
+ * but an integer or uuid column compared that way cannot use its index, so for
+ * those the parameter is cast to the column's type instead.
+ */
+function idCondition(column: ColumnInfo): string {
   const name = quoteIdent(column.attname);
-  if (kind === 'boolean') return `${name} AS ${alias}`;
-  if (kind === 'string[]') return `${name}::text[] AS ${alias}`;
-  return `${name}::text AS ${alias}`;
+  if (INTEGER_RANGES[column.typname] !== undefined || column.typname === 'uuid') return `${name} = $1::${column.typname}`;
+  if (column.typname === 'text' || column.typname === 'varchar') return `${name} = $1::text`;
+  return `${name}::text = $1::text`;
 }
 
-/** Problems with a mapped column's type, or undefined when the field can be built from it. */
-function typeProblem(field: string, column: ColumnInfo, kind: string, table: TableName): string | undefined {
-  const where = `column "${column.attname}" of ${table.schema}.${table.name}`;
-  if (kind === 'boolean' && column.typname !== 'bool') {
-    return `source.columns: field "${field}" needs a boolean column, ${where} is ${column.basetype}`;
+/** The select-list entry of one read column: booleans as they are, arrays as text[], the rest as text. */
+export function selectExpression(expression: string, read: ReadColumn): string {
+  if (read.kind === 'boolean') return `${expression} AS ${read.alias}`;
+  if (read.kind === 'string[]') return `${expression}::text[] AS ${read.alias}`;
+  return `${expression}::text AS ${read.alias}`;
+}
+
+/** Problems with a read column's type, or undefined when the field can be built from it. */
+export function typeProblem(read: ReadColumn, type: TypeInfo, where: string): string | undefined {
+  if (read.kind === 'boolean' && type.typname !== 'bool') {
+    return `${read.key}: needs a boolean column, ${where} is ${type.basetype}`;
   }
-  if (kind === 'string[]' && !(column.typcategory === 'A' && column.elemcategory === 'S')) {
-    return `source.columns: field "${field}" needs a text array column (text[]), ${where} is ${column.basetype}`;
+  if (read.kind === 'string[]' && !(type.typcategory === 'A' && type.elemcategory === 'S')) {
+    return `${read.key}: needs a text array column (text[]), ${where} is ${type.basetype}`;
   }
   return undefined;
 }
 
+/** A statement name that depends on the text: two configurations sharing a pool never collide. */
+export function statementName(text: string): string {
+  return `pingpull_pull_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+}
+
 /**
- * Checks the table and every mapped column once at start-up (all problems
- * reported together), then builds the one parameterised statement pulls use.
- * It is a named (prepared) statement, so each pooled connection plans it once.
+ * Checks the table and every column the plan reads once at start-up (all
+ * problems reported together), then builds the one parameterised statement
+ * pulls use. It is a named (prepared) statement, so each pooled connection
+ * plans it once.
  */
 export async function prepareProfileQuery(
-  pool: Pool,
+  pool: Pick<Pool, 'query'>,
   source: { table: string; idColumn: string },
   plan: ProfilePlan,
 ): Promise<ProfileQuery> {
@@ -97,42 +117,43 @@ export async function prepareProfileQuery(
   const idColumn = columns.get(source.idColumn);
   if (idColumn === undefined) problems.push(missing('source.idColumn', source.idColumn));
   const selects: string[] = [];
-  for (const mapped of plan.fields) {
-    const column = columns.get(mapped.column);
+  const read: ColumnInfo[] = [];
+  for (const entry of plan.reads) {
+    const column = columns.get(entry.column);
     if (column === undefined) {
-      problems.push(missing(`source.columns.${mapped.field}`, mapped.column));
+      problems.push(missing(entry.key, entry.column));
       continue;
     }
-    const problem = typeProblem(mapped.field, column, mapped.kind, table);
+    const problem = typeProblem(entry, column, `column "${column.attname}" of ${table.schema}.${table.name}`);
     if (problem !== undefined) problems.push(problem);
-    selects.push(selectExpression(column, mapped.kind, mapped.alias));
+    selects.push(selectExpression(quoteIdent(column.attname), entry));
+    read.push(column);
   }
   if (problems.length > 0 || idColumn === undefined) throw new ConfigError(problems);
 
-  const unreadable = [idColumn, ...plan.fields.map((f) => columns.get(f.column) as ColumnInfo)].filter((c) => !c.readable);
+  const unreadable = [idColumn, ...read].filter((c) => !c.readable);
   if (unreadable.length > 0) {
     throw new DatabaseSetupError(
       `the database user lacks SELECT on ${table.schema}.${table.name} (${[...new Set(unreadable.map((c) => c.attname))].join(', ')})`,
     );
   }
 
-  const match = idMatch(idColumn);
   const text =
     `SELECT ${quoteIdent(idColumn.attname)}::text AS id${selects.map((s) => `, ${s}`).join('')} ` +
-    `FROM ${table.qualified} WHERE ${match.sql} LIMIT 1`;
-  // The name depends on the text: two configurations sharing a pool never collide.
-  const name = `pingpull_pull_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
-
+    `FROM ${table.qualified} WHERE ${idCondition(idColumn)} LIMIT 1`;
+  const name = statementName(text);
   return {
-    async find(id) {
-      if (!match.accepts(id)) return undefined;
-      const result = await pool.query<ProfileRow>({ name, text, values: [id] });
+    plan,
+    sql: text,
+    accepts: idAcceptor(idColumn.typname),
+    async read(db, id) {
+      const result = await db.query<ProfileRow>({ name, text, values: [id] });
       return result.rows[0];
     },
   };
 }
 
-async function describeTable(pool: Pool, table: TableName): Promise<Map<string, ColumnInfo>> {
+async function describeTable(pool: Pick<Pool, 'query'>, table: TableName): Promise<Map<string, ColumnInfo>> {
   const result = await pool.query<ColumnInfo>(
     `SELECT a.attname, t.typname, t.typcategory, format_type(a.atttypid, NULL) AS basetype,
             e.typcategory AS elemcategory,

@@ -5,23 +5,37 @@ import { createTokenVerifier, importNetworkKey } from '../livefyre/token.js';
 import { isValidUserId } from '../livefyre/profile.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { Clock } from '../time.js';
+import { schema } from '../config/schema.js';
+import { systemTimers, type Clock, type Timers } from '../time.js';
+import { createDatabaseGate } from './admission.js';
+import { prepareCustomQuery } from './custom-query.js';
 import { planProfile, profileFromRow } from './profile-mapping.js';
-import { prepareProfileQuery } from './profile-query.js';
+import { prepareProfileQuery, type ProfileQuery } from './profile-query.js';
 import { RedactingLogController } from './request-log.js';
 
+/** The `pull.*` settings the server uses; those left out take the schema's defaults. */
+export type PullOptions = Pick<Config['pull'], 'path'> & Partial<Config['pull']>;
+
 export interface PullServerDeps {
+  /** Pulls' connections: best their own (`createPullPool`), with a statement timeout. */
   pool: Pool;
-  source: Config['source'];
-  pull: Config['pull'];
+  source: Pick<Config['source'], 'table' | 'idColumn' | 'columns'>;
+  pull: PullOptions;
   livefyre: { network: string; networkKey: string };
   logger: Logger;
   metrics: Pick<Metrics, 'pullRequestsTotal' | 'pullDurationSeconds'>;
   clock: Clock;
+  timers?: Timers;
+  /** More routes on the same server (the status page). */
+  routes?: ReadonlyArray<(app: FastifyInstance) => void>;
 }
 
-/** Seconds a puller should wait after a 503 (database unavailable) before trying again. */
+/** Seconds a puller should wait after a 503 because the database is unavailable. */
 const RETRY_AFTER_SECONDS = 5;
+/** Seconds a puller should wait after a 503 because the server sheds load (busy, or the pull timed out). */
+const OVERLOAD_RETRY_AFTER_SECONDS = 1;
+/** Node's own limit on receiving a request (headers and body): a pull is one short GET. */
+const RECEIVE_TIMEOUT_MS = 10_000;
 
 const ERROR_SCHEMA = {
   type: 'object',
@@ -45,8 +59,14 @@ interface PullQuery {
  * id is then answered 400 before the database is touched.
  */
 export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInstance> {
-  const plan = planProfile(deps.source.columns);
-  const query = await prepareProfileQuery(deps.pool, deps.source, plan);
+  const query = await prepareQuery(deps);
+  const plan = query.plan;
+  const gate = createDatabaseGate({
+    pool: deps.pool,
+    maxInFlight: deps.pull.maxInFlight ?? schema.pull.maxInFlight.default,
+    timeoutMs: deps.pull.requestTimeoutMs ?? schema.pull.requestTimeoutMs.default,
+    timers: deps.timers ?? systemTimers,
+  });
   const verify = createTokenVerifier({
     network: deps.livefyre.network,
     key: importNetworkKey(deps.livefyre.networkKey),
@@ -60,6 +80,7 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
     logController: new RedactingLogController(),
     // trailing slash: `…/profiles/?id={id}` is a valid template; long ids reach the token check instead of a 414
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 8192 },
+    requestTimeout: RECEIVE_TIMEOUT_MS,
     // a URL Livefyre could never send (bad percent-encoding): answer 400, empty, like any bad input
     frameworkErrors: (_error, _request, reply) => {
       void (reply as FastifyReply).code(400).send();
@@ -75,15 +96,22 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
     if (typeof id !== 'string' || !isValidUserId(id)) {
       return reply.code(400).send({ error: 'invalid_id', message: 'user ids must match ^[a-zA-Z0-9_.-]+$' });
     }
-    let row;
+    if (!query.accepts(id)) return notFound(reply);
+    let outcome;
     try {
-      row = await query.find(id);
+      outcome = await gate.run((client) => query.read(client, id));
     } catch (error) {
       reply.log.warn({ err: error }, 'profile query failed');
       return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send();
     }
-    if (row === undefined) return reply.code(404).send({ error: 'not_found', message: 'no user with this id' });
-    return reply.code(200).send(profileFromRow(plan, row));
+    if (outcome.status !== 'done') {
+      // shedding is counted by pingpull_pull_requests_total{status="503"}; a line per shed pull would add to the overload
+      if (outcome.status === 'busy') reply.log.debug({ inFlight: gate.inFlight }, 'pull shed');
+      else reply.log.warn({ inFlight: gate.inFlight }, 'pull timed out');
+      return reply.code(503).header('retry-after', String(OVERLOAD_RETRY_AFTER_SECONDS)).send();
+    }
+    if (outcome.value === undefined) return notFound(reply);
+    return reply.code(200).send(profileFromRow(plan, outcome.value));
   }
 
   const routeOptions = {
@@ -111,6 +139,24 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
       return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ status: 'unavailable' });
     }
   });
+  for (const register of deps.routes ?? []) register(app);
 
   return app;
+}
+
+function notFound(reply: FastifyReply): FastifyReply {
+  return reply.code(404).send({ error: 'not_found', message: 'no user with this id' });
+}
+
+/** The table's mapped columns, or the custom query; either way validated against the database now. */
+function prepareQuery(deps: PullServerDeps): Promise<ProfileQuery> {
+  const options = {
+    fields: deps.pull.fields ?? {},
+    relativeUrlBase: deps.pull.relativeUrlBase ?? '',
+    imageVersionColumn: deps.pull.imageVersionColumn ?? '',
+  };
+  if (deps.pull.query !== undefined && deps.pull.query.trim() !== '') {
+    return prepareCustomQuery(deps.pool, deps.pull.query, options);
+  }
+  return prepareProfileQuery(deps.pool, deps.source, planProfile(deps.source.columns, options));
 }

@@ -207,6 +207,9 @@ describe('a second connector on the same slot', () => {
   afterAll(async () => h?.close());
 
   it('waits as a standby and takes over when the active one stops', async () => {
+    // The first connector must hold the slot before the second starts, or
+    // under load the second may win it and the roles swap.
+    await waitFor(async () => (h.connector.positions() !== null ? true : undefined), 30_000, 'the first connector to stream');
     const standby = h.start();
     try {
       await h.pool.query(`INSERT INTO members VALUES (20, 'First', NULL, NULL, 'x')`);
@@ -215,11 +218,11 @@ describe('a second connector on the same slot', () => {
       await h.connector.done;
       // A graceful stop confirms what Kafka acknowledged: the slot is past that commit.
       const commitLsn = (first?.headers[HEADER_EVENT_ID] ?? '').split(':')[0] ?? '';
-      const { rows: confirmed } = await h.pool.query<{ past: boolean }>(
-        'SELECT confirmed_flush_lsn > $2::pg_lsn AS past FROM pg_replication_slots WHERE slot_name = $1',
+      const { rows: confirmed } = await h.pool.query<{ past: boolean; confirmed: string; active_pid: number | null }>(
+        'SELECT confirmed_flush_lsn > $2::pg_lsn AS past, confirmed_flush_lsn::text AS confirmed, active_pid FROM pg_replication_slots WHERE slot_name = $1',
         [h.slot, commitLsn],
       );
-      expect(confirmed[0]?.past).toBe(true);
+      expect(confirmed[0]?.past, `confirmed ${confirmed[0]?.confirmed} (slot held by ${confirmed[0]?.active_pid}), commit ${commitLsn}`).toBe(true);
       await h.pool.query(`INSERT INTO members VALUES (21, 'Second', NULL, NULL, 'x')`);
       const messages = await readTopic(h.topic, (m) => m.some((x) => x.key === '21'), 20_000);
       expect(messages.map((m) => m.key)).toContain('21');

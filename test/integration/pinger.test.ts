@@ -5,7 +5,7 @@ import { createKafka, type Kafka } from '../../src/events/kafka.js';
 import { createLivefyreClient, type LivefyreClient } from '../../src/livefyre/client.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
-import { startPinger, type PingerHandle, type PingerTuning } from '../../src/pinger/index.js';
+import { startPinger, type PingerHandle } from '../../src/pinger/index.js';
 import { startSimulator, type PingRecord, type Simulator } from '../../src/simulator/index.js';
 import { systemClock, systemRandom, systemTimers } from '../../src/time.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
@@ -22,6 +22,11 @@ const basePinger: Config['pinger'] = {
   retryBaseMs: 50,
   retryMaxMs: 1_000,
   forbiddenPauseMs: 60_000,
+  commitIntervalMs: 100,
+  maxPendingEvents: 10_000,
+  stopGraceMs: 2_000,
+  heartbeatIntervalMs: 1_000,
+  sessionTimeoutMs: 30_000,
 };
 
 const logger = createLogger('silent');
@@ -93,7 +98,7 @@ class Rig {
     await this.admin.connect();
   }
 
-  start(pinger: Partial<Config['pinger']> = {}, options: { key?: string; tuning?: PingerTuning } = {}): PingerHandle {
+  start(pinger: Partial<Config['pinger']> = {}, options: { key?: string } = {}): PingerHandle {
     const settings = { ...basePinger, ...pinger };
     this.client = createLivefyreClient(
       { network: NETWORK, networkKey: options.key ?? NETWORK_KEY, baseUrl: this.sim.url, timeoutMs: 2_000 },
@@ -118,7 +123,6 @@ class Rig {
       clock: systemClock,
       timers: systemTimers,
       random: systemRandom,
-      tuning: { commitIntervalMs: 100, stopGraceMs: 2_000, ...options.tuning },
     });
     return this.pinger;
   }
@@ -403,8 +407,8 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
   it('heartbeats while it holds back fetching, so the group does not evict it', async (context) => {
     const rig = await newRig(context, 1);
     const handle = rig.start(
-      { forbiddenPauseMs: 60_000 },
-      { key: WRONG_KEY, tuning: { maxPendingEvents: 3, sessionTimeoutMs: 6_000, heartbeatEveryMs: 500 } },
+      { forbiddenPauseMs: 60_000, maxPendingEvents: 3, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
+      { key: WRONG_KEY },
     );
     await rig.produce(Array.from({ length: 10 }, (_, i) => ({ key: `held-${i}`, value: changeEvent(`held-${i}`) })));
     await waitFor('the forbidden state', () => handle.state().forbidden);

@@ -151,6 +151,6 @@ describe('pull server on a table with its own column names', () => {
 
   it('refuses a boolean field mapped to a text column', async () => {
     const source = { ...SOURCE, columns: { ...SOURCE.columns, moderator: 'nick' } };
-    await expect(build({ source })).rejects.toThrow(/"moderator" needs a boolean column/);
+    await expect(build({ source })).rejects.toThrow(/source\.columns\.moderator: needs a boolean column/);
   });
 });

@@ -1,9 +1,15 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkDatabase, setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
+import { checkDatabase, checkDatabaseReport, setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
+import { startConnector } from '../../src/cdc/connector.js';
+import { createKafka } from '../../src/events/kafka.js';
+import { createMetrics } from '../../src/metrics/registry.js';
+import { systemClock } from '../../src/time.js';
+import { runCli } from '../helpers/cli.js';
+import { waitFor } from './fixtures/connector-kafka.js';
 import { DatabaseSetupError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, createTopic, databaseUrl, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
 
 const logger = createLogger('silent');
 const source = {
@@ -97,6 +103,8 @@ describe('setup, check and teardown of the publication and slot', () => {
   it('with --replica-identity-full sets FULL without breaking updates', async () => {
     const actions = await setupDatabase({ ...options(), replicaIdentityFull: true });
     expect(actions.join('\n')).toMatch(/REPLICA IDENTITY FULL/);
+    // The column list is gone (PostgreSQL requires it): said loudly, naming the columns now decoded.
+    expect(actions.find((line) => line.startsWith('warning:'))).toMatch(/carries ALL columns: password_hash/);
     const { rows } = await pool.query<{ relreplident: string }>("SELECT relreplident FROM pg_class WHERE relname = 'members'");
     expect(rows[0]?.relreplident).toBe('f');
     await pool.query("UPDATE members SET password_hash = 'z'");
@@ -122,4 +130,92 @@ describe('setup, check and teardown of the publication and slot', () => {
     const again = await teardownDatabase(options());
     expect(again.join('\n')).toMatch(/does not exist/);
   });
+});
+
+describe('a least-privilege role (LOGIN REPLICATION, CONNECT, SELECT) on a table it does not own', () => {
+  let database: TestDatabase;
+  let owner: pg.Pool;
+  let cdc: pg.Pool;
+  const role = uniqueName('cdc');
+  const replication = { slot: uniqueName('slot'), publication: uniqueName('pub'), heartbeatMs: 300, statusIntervalMs: 200, batchSize: 100, knownUsers: 100 };
+  const options = () => ({ pool: cdc, source, replication, logger });
+  const roleUrl = (): string => {
+    const url = new URL(database.url);
+    url.username = role;
+    url.password = 'cdc';
+    return url.toString();
+  };
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    owner = new pg.Pool({ connectionString: database.url, max: 2 });
+    await owner.query('CREATE TABLE members (user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text)');
+    await owner.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'cdc'`);
+    await owner.query(`GRANT CONNECT ON DATABASE "${database.name}" TO "${role}"`);
+    cdc = new pg.Pool({ connectionString: roleUrl(), max: 2 });
+  });
+
+  afterAll(async () => {
+    await cdc?.end();
+    await owner?.query(`DROP OWNED BY "${role}"`).catch(() => undefined);
+    await owner?.end();
+    await database?.drop();
+    const admin = new pg.Client({ connectionString: databaseUrl() });
+    await admin.connect();
+    await admin.query(`DROP ROLE IF EXISTS "${role}"`).catch(() => undefined);
+    await admin.end();
+  });
+
+  it('names the missing REPLICATION attribute and SELECT privilege, one actionable line each', async () => {
+    const problems = await checkDatabase(options());
+    expect(problems).toContain(`role ${role} lacks the REPLICATION attribute: run ALTER ROLE "${role}" REPLICATION as a superuser`);
+    expect(problems).toContain(`role ${role} cannot read public.members: have its owner run GRANT SELECT ON "public"."members" TO "${role}" (resync and pulls read it)`);
+    await owner.query(`ALTER ROLE "${role}" REPLICATION`);
+    await owner.query(`GRANT SELECT ON members TO "${role}"`);
+    expect((await checkDatabase(options())).join('\n')).not.toMatch(/REPLICATION attribute|cannot read/);
+  });
+
+  it('setup tells a non-owner the exact statement the table owner must run, then finishes the job', async () => {
+    const refused = await setupDatabase(options()).then(
+      () => null,
+      (error: unknown) => error as Error,
+    );
+    const statement = `CREATE PUBLICATION "${replication.publication}" FOR TABLE "public"."members" ("user_id", "nick", "mail", "pic") WITH (publish = 'insert, update, delete, truncate')`;
+    expect(refused?.message).toContain(`have the table owner run \`${statement};\``);
+    await owner.query(statement);
+    const done = await setupDatabase(options());
+    expect(done.join('\n')).toMatch(/created logical replication slot/);
+    expect(await checkDatabase(options())).toEqual([]);
+  });
+
+  it('check exits 0 while a connector streams: an active slot is information', async () => {
+    const topic = await createTopic(uniqueName('check'), 1);
+    const connector = startConnector({
+      databaseUrl: roleUrl(),
+      source,
+      replication,
+      kafka: createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-test', logger }),
+      topic,
+      logger,
+      metrics: createMetrics({ defaultMetrics: false }),
+      clock: systemClock,
+    });
+    try {
+      await waitFor(async () => ((await checkDatabaseReport(options())).notes.some((n) => n.includes('is streaming to process')) ? true : undefined), 30_000, 'the slot to be active');
+      const result = await runCli(['check'], {
+        PINGPULL_DATABASE_URL: roleUrl(),
+        PINGPULL_SOURCE_TABLE: source.table,
+        PINGPULL_SOURCE_ID_COLUMN: source.idColumn,
+        PINGPULL_SOURCE_COLUMNS: JSON.stringify(source.columns),
+        PINGPULL_REPLICATION_SLOT: replication.slot,
+        PINGPULL_REPLICATION_PUBLICATION: replication.publication,
+        PINGPULL_LOG_LEVEL: 'silent',
+      });
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      expect(result.stdout).toContain('ok: database ready');
+      expect(result.stdout).toMatch(/info: replication slot \S+ is streaming to process \d+/);
+    } finally {
+      await connector.stop();
+    }
+  }, 90_000);
 });

@@ -14,8 +14,14 @@ export default class SummaryReporter implements Reporter {
         else if (state === 'failed') counts.failed += 1;
         else counts.skipped += 1;
       }
-      if (module.state() === 'failed' && module.children.size === 0) counts.failed += 1;
+      // A failing hook or import fails the file even when each of its tests passed.
+      if (module.state() === 'failed' && !hasFailedTest(module)) counts.failed += 1;
     }
     process.stdout.write(`\ntests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
   }
+}
+
+function hasFailedTest(module: TestModule): boolean {
+  for (const test of module.children.allTests()) if (test.result().state === 'failed') return true;
+  return false;
 }

@@ -70,7 +70,7 @@ describe('PgoutputDecoder', () => {
 
   it('flags a delete whose key does not carry the user id', () => {
     const decoder = new PgoutputDecoder(options);
-    const rel = relation({ columns: ['internal_id', 'user_id', 'nick'] });
+    const rel = relation({ columns: ['internal_id', 'user_id', 'nick', 'mail', 'pic'] });
     const change = rowOf(decoder.decode(remove(rel, { key: { internal_id: 3 } }), '0/50'));
     expect(change.missingId).toBe(true);
   });

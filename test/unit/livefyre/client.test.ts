@@ -130,6 +130,18 @@ describe('Livefyre client over HTTP', () => {
     expect(error).toMatchObject({ code: 'ERR_LIVEFYRE', status, retriable, retryAfterMs });
   });
 
+  it('puts Livefyre\'s explanation of a refusal, on one line, into the error message', async () => {
+    let body = '{"status":"error","code":400,"msg":"pull_profile_url must\\ncontain {id}"}';
+    const { client } = await serve((_, res) => res.writeHead(400).end(body));
+    await expect(client.ping('u1')).rejects.toThrow(/was answered 400: pull_profile_url must contain \{id\}$/);
+    body = `  upstream\n  overloaded ${'x'.repeat(500)}`;
+    const error = (await client.ping('u1').catch((e: unknown) => e)) as Error;
+    expect(error.message).toMatch(/was answered 400: upstream overloaded x+$/);
+    expect(error.message.length).toBeLessThan(400);
+    body = '';
+    await expect(client.ping('u1')).rejects.toThrow(/was answered 400$/);
+  });
+
   it('times out slow answers as retriable', async () => {
     const { client } = await serve(() => undefined, 200);
     const error = await client.ping('u1').catch((e: unknown) => e);

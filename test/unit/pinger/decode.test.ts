@@ -16,6 +16,15 @@ describe('decodeChange', () => {
     expect(decodeChange(buf('a.b-c_D9'), buf({ ...event, op: 'd', after: null }))).toMatchObject({ kind: 'ping' });
   });
 
+  it('skips a truncate, which has no key', () => {
+    const truncate = Buffer.from(JSON.stringify({ before: null, after: null, source: { ts_ms: 1 }, op: 't', ts_ms: 2 }));
+    expect(decodeChange(null, truncate)).toEqual({ kind: 'skip' });
+    expect(decodeChange(Buffer.from(''), truncate)).toEqual({ kind: 'skip' });
+    // An update without a key is still poison: only a truncate may lack one.
+    const update = Buffer.from(JSON.stringify({ before: null, after: {}, source: {}, op: 'u', ts_ms: 2 }));
+    expect(decodeChange(null, update)).toMatchObject({ kind: 'poison', reason: 'invalid-key' });
+  });
+
   it('skips tombstones', () => {
     expect(decodeChange(buf('u1'), null)).toEqual({ kind: 'skip' });
   });

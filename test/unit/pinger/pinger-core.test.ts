@@ -14,6 +14,11 @@ const settings: Config['pinger'] = {
   retryBaseMs: 1_000,
   retryMaxMs: 10_000,
   forbiddenPauseMs: 30_000,
+  commitIntervalMs: 1_000,
+  maxPendingEvents: 10_000,
+  stopGraceMs: 5_000,
+  heartbeatIntervalMs: 1_000,
+  sessionTimeoutMs: 30_000,
 };
 
 interface Event {

@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose';
-import { createSecretKey } from 'node:crypto';
+import { createHmac, createSecretKey } from 'node:crypto';
 
 /** Fixtures for token tests: a network, its key, and tokens valid or broken in one way each. */
 export const NETWORK = 'example.fyre.co';
@@ -54,4 +54,34 @@ export async function badTokens(nowMs = Date.now()): Promise<Record<string, stri
     'alg none': unsignedToken(nowMs),
     HS512: await makeToken({ alg: 'HS512', nowMs }),
   };
+}
+
+/** The claims Livefyre's official libraries put in a system token: fractional `expires` (now + 1 day), `iat`. */
+export function libraryClaims(nowMs: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { domain: NETWORK, user_id: 'system', display_name: 'system', expires: nowMs / 1000 + 86_400, iat: nowMs / 1000, ...extra };
+}
+
+export interface HandMadeOptions {
+  /** The HMAC key: a string is taken as its UTF-8 bytes, as the libraries do. */
+  key?: string | Buffer;
+  /** The header's `alg`. */
+  alg?: string;
+  /** The HMAC hash actually used to sign; `none` leaves the signature empty. */
+  hash?: 'sha256' | 'sha384' | 'sha512' | 'none';
+}
+
+/**
+ * A token built by hand with node:crypto, the way Livefyre's official
+ * libraries build it: base64url (no padding) of the JSON header and claims,
+ * signed with HMAC-SHA256 over the network key string's UTF-8 bytes. No JWT
+ * library involved, so the pull server is checked against the protocol, not
+ * against the library it happens to use.
+ */
+export function libraryToken(claims: Record<string, unknown>, options: HandMadeOptions = {}): string {
+  const b64 = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const signingInput = `${b64({ typ: 'JWT', alg: options.alg ?? 'HS256' })}.${b64(claims)}`;
+  const hash = options.hash ?? 'sha256';
+  const signature =
+    hash === 'none' ? '' : createHmac(hash, typeof options.key === 'string' || options.key === undefined ? Buffer.from(options.key ?? NETWORK_KEY, 'utf8') : options.key).update(signingInput).digest('base64url');
+  return `${signingInput}.${signature}`;
 }

@@ -1,0 +1,197 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { Pool as HttpPool } from 'undici';
+import { servicesUp } from '../src/devenv/index.js';
+import { freePort } from '../src/devenv/util.js';
+import { createSystemToken, importNetworkKey } from '../src/livefyre/token.js';
+import { systemClock } from '../src/time.js';
+import { report } from './lib/results.js';
+
+// The pull server as Livefyre meets it: the real `pingpull pull-server`
+// process (built: run `npm run build` first) on a loopback port, a users
+// table of USERS rows, and a closed-loop load of CONNECTIONS concurrent
+// pulls of random ids. The same server's /healthz (no token, no database),
+// measured the same way in the same run, is the ceiling the pull rate is
+// compared with. The two alternate in SLICE_MS slices (ROUNDS of each), so a
+// neighbour's burst of CPU on a shared machine weighs on both alike and the
+// ratio stays meaningful. Everything stays on 127.0.0.1; the whole run is
+// bounded (about half a minute once the services are up).
+
+const USERS = 100_000;
+const CONNECTIONS = 16;
+const WARMUP_MS = 2_000;
+const SLICE_MS = 1_000;
+const ROUNDS = 10;
+const NETWORK = 'bench.fyre.co';
+const NETWORK_KEY = randomBytes(20).toString('base64');
+const PATH = '/livefyre/profiles';
+const BIN = fileURLToPath(new URL('../bin/pingpull.js', import.meta.url));
+
+interface Run {
+  requests: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Answers other than 200. */
+  failures: number;
+}
+
+async function main(): Promise<void> {
+  const adminUrl = process.env.PINGPULL_DATABASE_URL ?? (await servicesUp()).databaseUrl;
+  const database = await createUsersDatabase(adminUrl);
+  const port = await freePort();
+  const server = spawn(process.execPath, [BIN, 'pull-server'], {
+    env: {
+      ...process.env,
+      PINGPULL_DATABASE_URL: database.url,
+      PINGPULL_LIVEFYRE_NETWORK: NETWORK,
+      PINGPULL_LIVEFYRE_NETWORK_KEY: NETWORK_KEY,
+      PINGPULL_PULL_HOST: '127.0.0.1',
+      PINGPULL_PULL_PORT: String(port),
+      PINGPULL_METRICS_PORT: '0',
+      PINGPULL_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  const http = new HttpPool(origin, { connections: CONNECTIONS, pipelining: 1 });
+  try {
+    await waitUntilServing(http, server);
+    const { token } = await createSystemToken({ network: NETWORK, key: importNetworkKey(NETWORK_KEY), clock: systemClock });
+    const lftoken = encodeURIComponent(token);
+    const pullPath = () => `${PATH}/${1 + Math.floor(Math.random() * USERS)}?lftoken=${lftoken}`;
+
+    await load(http, pullPath, WARMUP_MS);
+    await load(http, () => '/healthz', WARMUP_MS / 2);
+    const pullSlices: Slice[] = [];
+    const healthzSlices: Slice[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      pullSlices.push(await load(http, pullPath, SLICE_MS));
+      healthzSlices.push(await load(http, () => '/healthz', SLICE_MS));
+    }
+    const pulls = summarise(pullSlices);
+    const healthz = summarise(healthzSlices);
+
+    report({
+      name: 'pull-server',
+      figures: {
+        users: USERS,
+        connections: CONNECTIONS,
+        pullRequestsPerSecond: Math.round(pulls.perSecond),
+        pullP50Ms: pulls.p50Ms,
+        pullP99Ms: pulls.p99Ms,
+        pullFailures: pulls.failures,
+        healthzRequestsPerSecond: Math.round(healthz.perSecond),
+        healthzP99Ms: healthz.p99Ms,
+      },
+      ratios: { pullVsHealthz: pulls.perSecond / healthz.perSecond },
+      notes:
+        `pingpull pull-server (own process) on 127.0.0.1, ${USERS} users (bigint ids), ${CONNECTIONS} keep-alive connections, ` +
+        `closed loop, ${ROUNDS} alternating ${SLICE_MS / 1000} s slices of pulls and of /healthz after warm-up; ` +
+        'pulls of uniformly random ids with one reused system token; ' +
+        'the load generator (undici) shares the machine, so both figures are lower bounds of the server alone',
+    });
+    if (pulls.failures > 0) process.exitCode = 1;
+  } finally {
+    await http.close();
+    server.kill('SIGTERM');
+    await new Promise((resolve) => server.once('exit', resolve));
+    await database.drop();
+  }
+}
+
+interface Slice {
+  latencies: number[];
+  seconds: number;
+  failures: number;
+}
+
+function summarise(slices: readonly Slice[]): Run {
+  const latencies = slices.flatMap((slice) => slice.latencies).sort((a, b) => a - b);
+  const seconds = slices.reduce((sum, slice) => sum + slice.seconds, 0);
+  const percentile = (p: number): number => round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
+  return {
+    requests: latencies.length,
+    perSecond: latencies.length / seconds,
+    p50Ms: percentile(0.5),
+    p99Ms: percentile(0.99),
+    failures: slices.reduce((sum, slice) => sum + slice.failures, 0),
+  };
+}
+
+/** `CONNECTIONS` loops each sending its next request as soon as the previous answer is read, until `durationMs` passes. */
+async function load(http: HttpPool, nextPath: () => string, durationMs: number): Promise<Slice> {
+  const latencies: number[] = [];
+  let failures = 0;
+  const started = performance.now();
+  const deadline = started + durationMs;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      const sent = performance.now();
+      const response = await http.request({ method: 'GET', path: nextPath() });
+      await response.body.dump();
+      latencies.push(performance.now() - sent);
+      if (response.statusCode !== 200) failures += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  return { latencies, seconds: (performance.now() - started) / 1000, failures };
+}
+
+const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+async function waitUntilServing(http: HttpPool, server: ReturnType<typeof spawn>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (server.exitCode !== null) throw new Error(`pingpull pull-server exited with code ${server.exitCode}`);
+    try {
+      const response = await http.request({ method: 'GET', path: '/readyz' });
+      await response.body.dump();
+      if (response.statusCode === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('pingpull pull-server did not become ready in 20 s');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** A throwaway database with `public.users` as the default mapping expects it, filled with USERS rows. */
+async function createUsersDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `pingpull_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  await client.query(`
+    CREATE TABLE public.users (
+      id bigint PRIMARY KEY,
+      display_name text NOT NULL,
+      email text,
+      avatar_url text,
+      password_hash text
+    );
+    INSERT INTO public.users
+      SELECT n, 'User ' || n, 'user' || n || '@example.com', 'https://cdn.example.com/avatars/' || n || '.jpg', md5(n::text)
+        FROM generate_series(1, ${USERS}) AS n;
+    ANALYZE public.users;
+  `);
+  await client.end();
+  return {
+    url: url.toString(),
+    async drop() {
+      const again = new pg.Client({ connectionString: adminUrl });
+      await again.connect();
+      await again.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await again.end();
+    },
+  };
+}
+
+await main();

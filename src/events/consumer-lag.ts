@@ -1,0 +1,117 @@
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import type { Kafka as KafkaClient } from './kafka.js';
+
+export interface PartitionLag {
+  partition: number;
+  /** The partition's end offset (offset of the next message written). */
+  endOffset: number;
+  /** The group's committed offset, null when the group never committed on this partition. */
+  committedOffset: number | null;
+  /** End offset minus committed offset; everything still held when nothing was committed. */
+  lag: number;
+}
+
+export interface TopicLag {
+  topic: string;
+  exists: boolean;
+  partitions: PartitionLag[];
+  /** Sum of `lag` over the partitions. */
+  total: number;
+}
+
+export interface TopicSize {
+  topic: string;
+  exists: boolean;
+  /** Messages held: end offset minus start offset, summed over partitions. */
+  messages: number;
+}
+
+/**
+ * Reads consumer lag and topic sizes with the admin API only: no consumer
+ * joins a group, nothing is committed, so it is safe beside running pingers.
+ */
+export interface KafkaLagReader {
+  consumerLag(topic: string, groupId: string): Promise<TopicLag>;
+  topicSize(topic: string): Promise<TopicSize>;
+  close(): Promise<void>;
+}
+
+/** A reader over an existing client (a role's); connects its admin on first use and keeps it. */
+export function createKafkaLagReader(kafka: KafkaClient): KafkaLagReader {
+  let admin: Admin | undefined;
+  let connecting: Promise<Admin> | undefined;
+
+  async function connected(): Promise<Admin> {
+    if (admin !== undefined) return admin;
+    connecting ??= (async () => {
+      const candidate = kafka.admin();
+      try {
+        await candidate.connect();
+      } catch (error) {
+        connecting = undefined;
+        await candidate.disconnect().catch(() => undefined);
+        throw error;
+      }
+      admin = candidate;
+      return candidate;
+    })();
+    return connecting;
+  }
+
+  async function existing(client: Admin, topic: string): Promise<boolean> {
+    return (await client.listTopics()).includes(topic);
+  }
+
+  return {
+    async consumerLag(topic, groupId) {
+      const client = await connected();
+      if (!(await existing(client, topic))) return { topic, exists: false, partitions: [], total: 0 };
+      const [ends, groups] = await Promise.all([client.fetchTopicOffsets(topic), client.fetchOffsets({ groupId, topics: [topic] })]);
+      const committed = new Map<number, number>();
+      for (const entry of groups.find((group) => group.topic === topic)?.partitions ?? []) {
+        const offset = Number(entry.offset);
+        if (offset >= 0) committed.set(entry.partition, offset);
+      }
+      const partitions = ends
+        .map(({ partition, high, low }): PartitionLag => {
+          const endOffset = Number(high);
+          const committedOffset = committed.get(partition) ?? null;
+          // Never committed: every message still held is waiting. A committed offset
+          // below the start (retention deleted the rest) counts from the start.
+          const from = Math.max(committedOffset ?? Number(low), Number(low));
+          return { partition, endOffset, committedOffset, lag: Math.max(0, endOffset - from) };
+        })
+        .sort((a, b) => a.partition - b.partition);
+      return { topic, exists: true, partitions, total: partitions.reduce((sum, p) => sum + p.lag, 0) };
+    },
+    async topicSize(topic) {
+      const client = await connected();
+      if (!(await existing(client, topic))) return { topic, exists: false, messages: 0 };
+      const offsets = await client.fetchTopicOffsets(topic);
+      return { topic, exists: true, messages: offsets.reduce((sum, p) => sum + Math.max(0, Number(p.high) - Number(p.low)), 0) };
+    },
+    async close() {
+      const current = admin ?? (await connecting?.catch(() => undefined));
+      admin = undefined;
+      connecting = undefined;
+      await current?.disconnect().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * A client for one-shot reads (`pingpull status`): short timeouts and a
+ * single retry, so an unreachable broker is reported within seconds instead
+ * of after the roles' patient retry schedule. Its own logs are dropped: the
+ * caller reports the failure.
+ */
+export function createProbeKafka(options: { brokers: string; clientId: string; timeoutMs: number }): KafkaClient {
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers.split(',').map((broker) => broker.trim()),
+    connectionTimeout: Math.min(3_000, options.timeoutMs),
+    requestTimeout: options.timeoutMs,
+    retry: { initialRetryTime: 200, retries: 1, maxRetryTime: 1_000 },
+    logLevel: logLevel.NOTHING,
+  });
+}

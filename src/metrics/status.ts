@@ -1,0 +1,239 @@
+import type { Config } from '../config/index.js';
+import type { Pool } from '../db.js';
+import type { KafkaLagReader, PartitionLag } from '../events/consumer-lag.js';
+import { defaultBaseUrl } from '../livefyre/token.js';
+import { sleep, type Clock, type Timers } from '../time.js';
+import { readSlotLag, type SlotLag } from './slot-lag.js';
+import type { SourceLagEstimator } from './source-lag.js';
+
+/** What every stage of the report carries. */
+export interface StageStatus {
+  healthy: boolean;
+  /** Thresholds crossed and states that need a person, in words, without names or secrets. */
+  problems: string[];
+  /** Why the stage could not be read (null: it answered). */
+  error: string | null;
+}
+
+export interface StatusReport {
+  healthy: boolean;
+  checkedAt: string;
+  database: StageStatus & { reachable: boolean };
+  connector: StageStatus & {
+    slot: string;
+    exists: boolean | null;
+    active: boolean | null;
+    walStatus: string | null;
+    /** Null when Postgres keeps WAL for the slot without limit (max_slot_wal_keep_size = -1). */
+    safeWalSizeBytes: number | null;
+    replicationLagBytes: number | null;
+    retainedBytes: number | null;
+    /** Age of the oldest change not yet in Kafka; 0 when caught up; a lower bound (see README). */
+    sourceLagSeconds: number | null;
+  };
+  kafka: StageStatus & {
+    reachable: boolean;
+    topic: string;
+    groupId: string;
+    topicExists: boolean | null;
+    partitions: PartitionLag[];
+    consumerLagMessages: number | null;
+  };
+  deadLetters: StageStatus & { topic: string; messages: number | null };
+  livefyre: StageStatus & {
+    baseUrl: string;
+    reachable: boolean | null;
+    /** The HTTP status of a GET of the base URL (any answer means reachable). */
+    httpStatus: number | null;
+    /** Pings answered 403 (wrong network key): known only inside a running pinger, else null. */
+    forbidden: boolean | null;
+  };
+  thresholds: Config['status'];
+}
+
+export const STAGES = ['database', 'connector', 'kafka', 'deadLetters', 'livefyre'] as const;
+
+export interface LivefyreProbe {
+  reachable: boolean;
+  httpStatus: number | null;
+  error: string | null;
+}
+
+export interface StatusDeps {
+  config: Pick<Config, 'replication' | 'kafka' | 'livefyre' | 'status'>;
+  pool: Pool;
+  kafka: KafkaLagReader;
+  /** Long-lived for the status page (it learns across requests), fresh for one `pingpull status`. */
+  estimator: SourceLagEstimator;
+  /** How long to watch the slot before judging the source lag (0: one reading). */
+  sampleMs: number;
+  probeLivefyre: () => Promise<LivefyreProbe>;
+  /** A running pinger's view of Livefyre's answers, when there is one in this process. */
+  pingerForbidden?: () => boolean | undefined;
+  clock: Clock;
+  timers: Timers;
+}
+
+class StageTimeout extends Error {}
+
+function withTimeout<T>(work: Promise<T>, ms: number, timers: Timers): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const handle = timers.setTimeout(() => reject(new StageTimeout(`no answer within ${ms} ms`)), ms);
+    work.then(
+      (value) => {
+        timers.clearTimeout(handle);
+        resolve(value);
+      },
+      (error: unknown) => {
+        timers.clearTimeout(handle);
+        reject(error);
+      },
+    );
+  });
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message === '' ? error.name : error.message;
+  return String(error);
+}
+
+/** Reads every stage from Postgres, Kafka and Livefyre directly: no pingpull process needs to run. */
+export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
+  const { config, timers } = deps;
+  const limit = config.status.timeoutMs;
+  const readSlot = () => withTimeout(readSlotLag(deps.pool, config.replication.slot), limit, timers);
+
+  const slotPart = (async () => {
+    const first = await readSlot();
+    if (first === undefined) return { lag: first, sourceLag: null };
+    const firstLag = deps.estimator.observe(deps.clock.now(), first);
+    if (deps.sampleMs <= 0) return { lag: first, sourceLag: firstLag };
+    // A second look tells a slot that confirms as it goes (a heartbeat in flight) from one that is stuck.
+    await sleep(deps.sampleMs, undefined, timers);
+    const second = await readSlot();
+    return { lag: second, sourceLag: second === undefined ? null : deps.estimator.observe(deps.clock.now(), second) };
+  })();
+  const lagPart = withTimeout(deps.kafka.consumerLag(config.kafka.topic, config.kafka.groupId), limit, timers);
+  const deadPart = withTimeout(deps.kafka.topicSize(config.kafka.dlqTopic), limit, timers);
+  const livefyrePart = withTimeout(deps.probeLivefyre(), limit, timers);
+  const [slot, lag, dead, livefyre] = await Promise.allSettled([slotPart, lagPart, deadPart, livefyrePart]);
+
+  const database = databaseStage(slot);
+  const report: Omit<StatusReport, 'healthy'> = {
+    checkedAt: new Date(deps.clock.now()).toISOString(),
+    database,
+    connector: connectorStage(config, slot),
+    kafka: kafkaStage(config, lag),
+    deadLetters: deadLetterStage(config, dead),
+    livefyre: livefyreStage(config, livefyre, deps.pingerForbidden?.()),
+    thresholds: config.status,
+  };
+  return { healthy: STAGES.every((stage) => report[stage].healthy), ...report };
+}
+
+function stage<T extends object>(problems: string[], error: string | null, figures: T): StageStatus & T {
+  return { healthy: problems.length === 0 && error === null, problems, error, ...figures };
+}
+
+type Settled<T> = PromiseSettledResult<T>;
+
+function databaseStage(slot: Settled<unknown>): StatusReport['database'] {
+  return stage([], slot.status === 'rejected' ? describe(slot.reason) : null, { reachable: slot.status === 'fulfilled' });
+}
+
+function connectorStage(
+  config: StatusDeps['config'],
+  slot: Settled<{ lag: SlotLag | undefined; sourceLag: number | null }>,
+): StatusReport['connector'] {
+  const empty = {
+    slot: config.replication.slot,
+    exists: null,
+    active: null,
+    walStatus: null,
+    safeWalSizeBytes: null,
+    replicationLagBytes: null,
+    retainedBytes: null,
+    sourceLagSeconds: null,
+  };
+  if (slot.status === 'rejected') return stage([], 'the database did not answer', empty);
+  const { lag, sourceLag } = slot.value;
+  if (lag === undefined) return stage(['the replication slot does not exist: run pingpull setup'], null, { ...empty, exists: false });
+  const limits = config.status;
+  const problems: string[] = [];
+  if (!lag.active) problems.push('no connector is streaming from the replication slot');
+  if (lag.walStatus === 'lost') problems.push('the slot is lost (the WAL it needs was removed): teardown, setup, then resync --all');
+  if (lag.walStatus === 'unreserved') problems.push('the slot is about to lose WAL it needs (wal_status unreserved)');
+  if (lag.lagBytes > limits.maxReplicationLagBytes) problems.push(`replication lag above ${limits.maxReplicationLagBytes} bytes`);
+  if (lag.retainedBytes > limits.maxRetainedBytes) problems.push(`retained WAL above ${limits.maxRetainedBytes} bytes`);
+  if (sourceLag !== null && sourceLag > limits.maxSourceLagSeconds) problems.push(`source lag above ${limits.maxSourceLagSeconds} s`);
+  return stage(problems, null, {
+    slot: config.replication.slot,
+    exists: true,
+    active: lag.active,
+    walStatus: lag.walStatus,
+    safeWalSizeBytes: lag.safeWalSizeBytes,
+    replicationLagBytes: lag.lagBytes,
+    retainedBytes: lag.retainedBytes,
+    sourceLagSeconds: sourceLag,
+  });
+}
+
+function kafkaStage(config: StatusDeps['config'], lag: Settled<Awaited<ReturnType<KafkaLagReader['consumerLag']>>>): StatusReport['kafka'] {
+  const names = { topic: config.kafka.topic, groupId: config.kafka.groupId };
+  if (lag.status === 'rejected') {
+    return stage([], describe(lag.reason), { reachable: false, ...names, topicExists: null, partitions: [], consumerLagMessages: null });
+  }
+  const problems: string[] = [];
+  if (!lag.value.exists) problems.push('the change topic does not exist (a connector or pinger creates it at start)');
+  if (lag.value.total > config.status.maxConsumerLagMessages) problems.push(`consumer lag above ${config.status.maxConsumerLagMessages} messages`);
+  return stage(problems, null, {
+    reachable: true,
+    ...names,
+    topicExists: lag.value.exists,
+    partitions: lag.value.partitions,
+    consumerLagMessages: lag.value.total,
+  });
+}
+
+function deadLetterStage(config: StatusDeps['config'], dead: Settled<Awaited<ReturnType<KafkaLagReader['topicSize']>>>): StatusReport['deadLetters'] {
+  const topic = config.kafka.dlqTopic;
+  if (dead.status === 'rejected') return stage([], describe(dead.reason), { topic, messages: null });
+  const problems: string[] = [];
+  if (dead.value.messages > config.status.maxDeadLetters) {
+    problems.push(`the dead letter topic holds ${dead.value.messages} message(s) (more than ${config.status.maxDeadLetters}): see why in their headers`);
+  }
+  return stage(problems, null, { topic, messages: dead.value.messages });
+}
+
+function livefyreStage(config: StatusDeps['config'], probe: Settled<LivefyreProbe>, forbidden: boolean | undefined): StatusReport['livefyre'] {
+  const baseUrl = livefyreBaseUrl(config.livefyre);
+  const figures = { baseUrl, reachable: null, httpStatus: null, forbidden: forbidden ?? null };
+  const problems: string[] = [];
+  if (config.livefyre.network === '' || config.livefyre.networkKey === '') problems.push('livefyre.network and livefyre.networkKey must be set to ping');
+  if (forbidden === true) problems.push('Livefyre answers 403 to pings: the network key is wrong or not a system key');
+  if (probe.status === 'rejected') return stage(problems, describe(probe.reason), figures);
+  return stage(problems, probe.value.error, { ...figures, reachable: probe.value.reachable, httpStatus: probe.value.httpStatus });
+}
+
+export function livefyreBaseUrl(livefyre: Pick<Config['livefyre'], 'network' | 'baseUrl'>): string {
+  if (livefyre.baseUrl !== '') return livefyre.baseUrl;
+  return livefyre.network === '' ? '' : defaultBaseUrl(livefyre.network);
+}
+
+/**
+ * Whether Livefyre's API host answers at all: one GET of the base URL, no
+ * token sent, nothing changed there. Any HTTP answer counts as reachable; a
+ * wrong key shows only when a ping is refused, which a status check must not
+ * cause.
+ */
+export async function probeLivefyre(baseUrl: string, timeoutMs: number): Promise<LivefyreProbe> {
+  if (baseUrl === '') return { reachable: false, httpStatus: null, error: 'no Livefyre base URL (livefyre.network is not set)' };
+  try {
+    const response = await fetch(baseUrl, { method: 'GET', redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    await response.body?.cancel();
+    return { reachable: true, httpStatus: response.status, error: null };
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause;
+    return { reachable: false, httpStatus: null, error: describe(cause ?? error) };
+  }
+}

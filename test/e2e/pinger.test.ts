@@ -1,0 +1,243 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it, type TestContext } from 'vitest';
+import { createKafka } from '../../src/events/kafka.js';
+import { createLogger } from '../../src/log.js';
+import { startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { freePort, runCli, spawnCli, waitFor, type RunningCli } from '../helpers/cli.js';
+import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
+
+// The pinger and the Livefyre commands as a user runs them: `pingpull
+// pinger`, `ping`, `register-pull-url`, against the simulator.
+
+const NETWORK = 'pingere2e.fyre.co';
+const NETWORK_KEY = 'hnoVNQcTknTarpqj51WXQ6fXyAo=';
+const WRONG_KEY = 'not-the-network-key';
+const logger = createLogger('silent');
+
+function changeEvent(id: string): string {
+  return JSON.stringify({
+    before: null,
+    after: { id, display_name: `User ${id}` },
+    source: { version: '0.1.0', connector: 'pingpull', name: 'pingpull', ts_ms: Date.now(), db: 'app', schema: 'public', table: 'users', txId: 1, lsn: 1 },
+    op: 'u',
+    ts_ms: Date.now(),
+  });
+}
+
+async function simulator(context: TestContext): Promise<Simulator> {
+  const sim = await startSimulator({ network: NETWORK, networkKey: NETWORK_KEY, logger });
+  context.onTestFinished(() => sim.close());
+  return sim;
+}
+
+const livefyreEnv = (sim: Simulator, key = NETWORK_KEY): Record<string, string> => ({
+  PINGPULL_LIVEFYRE_NETWORK: NETWORK,
+  PINGPULL_LIVEFYRE_NETWORK_KEY: key,
+  PINGPULL_LIVEFYRE_BASE_URL: sim.url,
+  PINGPULL_LIVEFYRE_TIMEOUT_MS: '5000',
+  PINGPULL_LOG_LEVEL: 'warn',
+});
+
+/** Own topics and group; events produced directly; `pingpull pinger` children stopped at the end. */
+async function pipeline(context: TestContext, sim: Simulator, partitions = 3) {
+  const topic = await createTopic(uniqueName('e2e_pinger_changes'), partitions);
+  const dlqTopic = await createTopic(uniqueName('e2e_pinger_dlq'), 1);
+  const groupId = uniqueName('e2e_pinger_group');
+  const kafka = createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-e2e-pinger', logger });
+  const producer = kafka.producer();
+  await producer.connect();
+  const admin = kafka.admin();
+  await admin.connect();
+  const children: RunningCli[] = [];
+  context.onTestFinished(async () => {
+    await Promise.all(children.map((child) => child.stop(5_000)));
+    await producer.disconnect();
+    await admin.disconnect();
+  });
+  const env = (overrides: Record<string, string> = {}): Record<string, string> => ({
+    ...livefyreEnv(sim),
+    PINGPULL_KAFKA_BROKERS: kafkaBrokers(),
+    PINGPULL_KAFKA_TOPIC: topic,
+    PINGPULL_KAFKA_DLQ_TOPIC: dlqTopic,
+    PINGPULL_KAFKA_GROUP_ID: groupId,
+    PINGPULL_METRICS_PORT: '0',
+    PINGPULL_PINGER_COALESCE_MS: '20',
+    PINGPULL_PINGER_COMMIT_INTERVAL_MS: '200',
+    PINGPULL_LOG_LEVEL: 'info',
+    ...overrides,
+  });
+  return {
+    topic,
+    dlqTopic,
+    produce: (ids: readonly string[]) =>
+      producer.send({ topic, acks: -1, messages: ids.map((id) => ({ key: id, value: changeEvent(id) })) }),
+    pinger(overrides: Record<string, string> = {}): RunningCli {
+      const child = spawnCli(['pinger'], env(overrides));
+      children.push(child);
+      return child;
+    },
+    async committedTotal(): Promise<number> {
+      const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return (entry?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+    },
+    async endTotal(name = topic): Promise<number> {
+      return (await admin.fetchTopicOffsets(name)).reduce((sum, p) => sum + Number(p.high), 0);
+    },
+  };
+}
+
+const okIds = (sim: Simulator): Set<string> => new Set(sim.pings().filter((p) => p.status === 200).map((p) => p.id));
+
+describe('pingpull register-pull-url', () => {
+  it('reports the 204, refuses a bad template with exit 2, and a refusal with exit 1 on one line', async (context) => {
+    const sim = await simulator(context);
+    const template = 'https://users.example.com/livefyre/profiles/{id}';
+    const ok = await runCli(['register-pull-url', template], livefyreEnv(sim));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout.trim()).toBe(`registered ${template} (HTTP 204)`);
+    expect(sim.pullUrl().template).toBe(template);
+
+    const noId = await runCli(['register-pull-url', 'https://users.example.com/profiles'], livefyreEnv(sim));
+    expect(noId.code).toBe(2);
+    expect(noId.stderr).toMatch(/must contain \{id\}/);
+    const notUrl = await runCli(['register-pull-url', 'users/{id}'], livefyreEnv(sim));
+    expect(notUrl.code).toBe(2);
+    expect(notUrl.stderr).toMatch(/fully qualified URL/);
+
+    const refused = await runCli(['register-pull-url', template], livefyreEnv(sim, WRONG_KEY));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/answered 403: Livefyre does not accept the system token; check livefyre\.network and livefyre\.networkKey/);
+    expect(refused.stderr).not.toContain('actor_token=ey');
+  });
+
+  it('treats any status other than 204 as a failure', async (context) => {
+    let status = 500;
+    const server: Server = createServer((request, response) => {
+      request.resume();
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(status === 200 ? '{"status":"ok"}' : JSON.stringify({ status: 'error', code: status, msg: 'the pull URL service is down' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    context.onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const env = {
+      PINGPULL_LIVEFYRE_NETWORK: NETWORK,
+      PINGPULL_LIVEFYRE_NETWORK_KEY: NETWORK_KEY,
+      PINGPULL_LIVEFYRE_BASE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      PINGPULL_LOG_LEVEL: 'warn',
+    };
+    const failed = await runCli(['register-pull-url', 'https://example.com/p/?id={id}'], env);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr.trim().split('\n')).toHaveLength(1);
+    expect(failed.stderr).toMatch(/registering the pull URL .* was answered 500: the pull URL service is down/);
+    status = 200;
+    const odd = await runCli(['register-pull-url', 'https://example.com/p/?id={id}'], env);
+    expect(odd.code).toBe(1);
+    expect(odd.stderr).toMatch(/with HTTP 200, expected 204/);
+
+    const unreachable = await runCli(['register-pull-url', 'https://example.com/p/{id}'], {
+      ...env,
+      PINGPULL_LIVEFYRE_BASE_URL: `http://127.0.0.1:${await freePort()}`,
+    });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/ECONNREFUSED/);
+  });
+});
+
+describe('pingpull ping', () => {
+  it('pings each id and says how each went', async (context) => {
+    const sim = await simulator(context);
+    const ok = await runCli(['ping', 'u1', 'u2', 'u1'], livefyreEnv(sim));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout.trim().split('\n')).toEqual(['pinged u1', 'pinged u2']);
+    expect([...okIds(sim)].sort()).toEqual(['u1', 'u2']);
+
+    const bad = await runCli(['ping', 'u3', 'no way'], livefyreEnv(sim));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('"no way"');
+    expect(okIds(sim).has('u3')).toBe(false);
+
+    sim.setFaults({ status: 503, count: 1 });
+    const flaky = await runCli(['ping', 'u4', 'u5'], livefyreEnv(sim));
+    expect(flaky.code).toBe(1);
+    expect(flaky.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^failed u4: .*answered 503: injected fault$/), 'pinged u5']);
+
+    const forbidden = await runCli(['ping', 'u6', 'u7'], livefyreEnv(sim, WRONG_KEY));
+    expect(forbidden.code).toBe(1);
+    expect(forbidden.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^failed u6: .*403.*livefyre\.networkKey/),
+      'skipped u7: Livefyre refuses the system token',
+    ]);
+  });
+});
+
+describe('pingpull pinger', () => {
+  it('exits 1 with one clear line when Kafka is unreachable at start', async (context) => {
+    const sim = await simulator(context);
+    const result = await runCli(
+      ['pinger'],
+      { ...livefyreEnv(sim), PINGPULL_KAFKA_BROKERS: `127.0.0.1:${await freePort()}`, PINGPULL_METRICS_PORT: '0', PINGPULL_LOG_LEVEL: 'fatal' },
+      150_000,
+    );
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^pingpull: .*ECONNREFUSED 127\.0\.0\.1:\d+/);
+  }, 180_000);
+
+  it('loses nothing when killed with SIGKILL while pings are in flight', async (context) => {
+    const sim = await simulator(context);
+    const rig = await pipeline(context, sim);
+    // half the pings hang for 1.5 s and then fail: many in flight or retrying at any moment
+    sim.setFaults({ status: 503, rate: 0.5, delayMs: 1_500 });
+    const users = Array.from({ length: 300 }, (_, i) => `killed-${i}`);
+    await rig.produce(users);
+    const first = rig.pinger({ PINGPULL_PINGER_CONCURRENCY: '8', PINGPULL_PINGER_RETRY_BASE_MS: '100', PINGPULL_PINGER_MAX_ATTEMPTS: '50' });
+    await waitFor('some users pinged', async () => (okIds(sim).size >= 20 ? true : undefined), 60_000);
+    first.child.kill('SIGKILL');
+    expect(await first.stop()).toBeNull();
+    const pingedBeforeKill = okIds(sim).size;
+    expect(pingedBeforeKill).toBeLessThan(users.length);
+    // work was left unacknowledged: what was not pinged cannot have been committed
+    expect(await rig.committedTotal()).toBeLessThan(await rig.endTotal());
+
+    sim.clearFaults();
+    const second = rig.pinger();
+    await waitFor(
+      'every user pinged after the restart',
+      async () => (users.every((id) => okIds(sim).has(id)) ? true : undefined),
+      120_000,
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${second.output().slice(-3_000)}`);
+    });
+    const end = await rig.endTotal();
+    await waitFor('every offset committed', async () => ((await rig.committedTotal()) === end ? true : undefined), 30_000);
+    expect(await rig.endTotal(rig.dlqTopic)).toBe(0);
+    expect(await second.stop()).toBe(0);
+  }, 240_000);
+
+  it('pauses on a wrong network key without losing or dead-lettering, and delivers after a restart with the right key', async (context) => {
+    const sim = await simulator(context);
+    const rig = await pipeline(context, sim);
+    const users = Array.from({ length: 20 }, (_, i) => `locked-${i}`);
+    await rig.produce(users);
+    const wrong = rig.pinger({ PINGPULL_LIVEFYRE_NETWORK_KEY: WRONG_KEY, PINGPULL_PINGER_FORBIDDEN_PAUSE_MS: '500' });
+    await waitFor('refused pings', async () => (sim.pings().filter((p) => p.status === 403).length >= 3 ? true : undefined), 60_000);
+    expect(wrong.output()).toContain('Livefyre refuses the system token (HTTP 403)');
+    expect(wrong.output()).not.toContain(NETWORK_KEY);
+    expect(wrong.output()).not.toContain(WRONG_KEY);
+    expect(okIds(sim).size).toBe(0);
+    expect(await rig.committedTotal()).toBe(0);
+    expect(await rig.endTotal(rig.dlqTopic)).toBe(0);
+    expect(await wrong.stop()).toBe(0);
+    expect(await rig.committedTotal()).toBe(0);
+
+    const right = rig.pinger();
+    await waitFor('every user pinged', async () => (okIds(sim).size === users.length ? true : undefined), 60_000);
+    const end = await rig.endTotal();
+    await waitFor('every offset committed', async () => ((await rig.committedTotal()) === end ? true : undefined), 30_000);
+    expect(await rig.endTotal(rig.dlqTopic)).toBe(0);
+    expect(await right.stop()).toBe(0);
+  }, 180_000);
+});
