@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { servicesUp } from '../../src/devenv/index.js';
+import { ensureTopics } from '../../src/events/kafka.js';
 
 // Shared by the CDC benchmarks: the services (PINGPULL_DATABASE_URL and
 // PINGPULL_KAFKA_BROKERS when set, else the local throwaway ones), a fresh
@@ -61,13 +62,7 @@ export function kafkaClient(brokers: string): Kafka {
 }
 
 export async function createTopic(brokers: string, topic: string, partitions = 3): Promise<void> {
-  const admin = kafkaClient(brokers).admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
-  }
+  await ensureTopics(kafkaClient(brokers), [topic], partitions);
 }
 
 export async function deleteTopic(brokers: string, topic: string): Promise<void> {

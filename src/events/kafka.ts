@@ -1,5 +1,7 @@
 import { Kafka, logLevel, type Admin, type KafkaConfig } from 'kafkajs';
+import { PingpullError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { sleep, systemClock } from '../time.js';
 
 export type { Kafka, Admin };
 
@@ -23,8 +25,18 @@ export function createKafka(options: { brokers: string; clientId: string; logger
   return new Kafka(config);
 }
 
-/** Creates the topics when missing (idempotent). */
-export async function ensureTopics(kafka: Kafka, topics: readonly string[], partitions: number): Promise<void> {
+/**
+ * Creates the topics when missing (idempotent, also when another process
+ * creates them at the same moment) and waits until every partition has a
+ * leader. kafkajs's own `waitForLeaders` gives up on the "does not host this
+ * topic-partition" answers a fresh broker sends while it creates the topic.
+ */
+export async function ensureTopics(
+  kafka: Kafka,
+  topics: readonly string[],
+  partitions: number,
+  options: { timeoutMs?: number; configEntries?: Array<{ name: string; value: string }> } = {},
+): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -32,11 +44,41 @@ export async function ensureTopics(kafka: Kafka, topics: readonly string[], part
     const missing = topics.filter((topic) => !existing.has(topic));
     if (missing.length > 0) {
       await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({ topic, numPartitions: partitions })),
+        waitForLeaders: false,
+        topics: missing.map((topic) => ({
+          topic,
+          numPartitions: partitions,
+          ...(options.configEntries === undefined ? {} : { configEntries: options.configEntries }),
+        })),
       });
     }
+    await waitForLeaders(admin, topics, options.timeoutMs ?? 30_000);
   } finally {
     await admin.disconnect();
+  }
+}
+
+async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<void> {
+  const deadline = systemClock.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics: [...topics] });
+      const ready = metadata.topics.every(
+        (topic) => topic.partitions.length > 0 && topic.partitions.every((partition) => partition.leader >= 0),
+      );
+      if (ready) return;
+    } catch (error) {
+      if (!(error as { retriable?: boolean }).retriable) throw error;
+      lastError = error;
+    }
+    if (systemClock.now() > deadline) {
+      throw new PingpullError(
+        'ERR_KAFKA_TOPICS',
+        `topics ${topics.join(', ')} have no leader for every partition after ${timeoutMs} ms${lastError === undefined ? '' : `: ${(lastError as Error).message}`}`,
+        { retriable: true, cause: lastError },
+      );
+    }
+    await sleep(200);
   }
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { ensureTopics } from '../../src/events/kafka.js';
 
 // Test files run in parallel against one cluster and one broker, so each
 // isolates itself with its own database, topics and consumer groups.
@@ -76,12 +77,6 @@ export async function createTopic(name: string, partitions = 3): Promise<string>
     brokers: kafkaBrokers().split(','),
     logLevel: logLevel.NOTHING,
   });
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions }], waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
-  }
+  await ensureTopics(kafka, [name], partitions);
   return name;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/index.js';
-import { createKafka } from '../../src/events/kafka.js';
+import { createKafka, ensureTopics } from '../../src/events/kafka.js';
 import { createLivefyreClient } from '../../src/livefyre/client.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/registry.js';
@@ -89,10 +89,7 @@ describe('pinger failures', () => {
     const admin = kafka.admin();
     await admin.connect();
     // A dead letter topic whose records may be 64 bytes at most: every dead letter is refused.
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic: dlqTopic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '64' }] }],
-    });
+    await ensureTopics(kafka, [dlqTopic], 1, { configEntries: [{ name: 'max.message.bytes', value: '64' }] });
     const sim = await startSimulator({ network: NETWORK, networkKey: NETWORK_KEY, logger });
     const client = createLivefyreClient({ network: NETWORK, networkKey: NETWORK_KEY, baseUrl: sim.url, timeoutMs: 2_000 });
     const producer = kafka.producer();
