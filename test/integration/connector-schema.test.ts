@@ -194,3 +194,36 @@ describe('connector: types and schema changes', () => {
     }
   }, 120_000);
 });
+
+describe('connector: an integer id column', () => {
+  it('publishes int4 ids as their decimal strings, keys and values alike', async () => {
+    const database = await createTestDatabase();
+    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    const replication = { slot: uniqueName('slot'), publication: uniqueName('pub'), heartbeatMs: 300, statusIntervalMs: 100, batchSize: 50, knownUsers: 1_000 };
+    const intSource = { ...source, columns: { display_name: 'nick' } };
+    let connector: ConnectorHandle | undefined;
+    try {
+      await pool.query('CREATE TABLE members (user_id integer PRIMARY KEY, nick text)');
+      await setupDatabase({ pool, source: intSource, replication, logger });
+      const topic = await createTopic(uniqueName('intid'), 1);
+      connector = startConnector({
+        databaseUrl: database.url,
+        source: intSource,
+        replication,
+        kafka: createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-test', logger }),
+        topic,
+        logger,
+        metrics: createMetrics({ defaultMetrics: false }),
+        clock: systemClock,
+      });
+      await pool.query(`INSERT INTO members VALUES (2147483647, 'max'), (-2147483648, 'min'), (0, 'zero')`);
+      const messages = await readTopic(topic, (m) => m.length >= 3, 60_000);
+      expect(messages.map((m) => m.key)).toEqual(['2147483647', '-2147483648', '0']);
+      expect(messages.map((m) => (m.value as { after: { user_id: unknown } }).after.user_id)).toEqual(['2147483647', '-2147483648', '0']);
+    } finally {
+      await connector?.stop();
+      await pool.end();
+      await database.drop();
+    }
+  }, 120_000);
+});

@@ -1,6 +1,12 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startConnector } from '../../src/cdc/connector.js';
+import { setupDatabase } from '../../src/cdc/setup.js';
 import { HEADER_EVENT_ID } from '../../src/events/envelope.js';
+import { createKafka } from '../../src/events/kafka.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics/registry.js';
+import { systemClock } from '../../src/time.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { createTestDatabase, createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { readTopic, waitFor } from './fixtures/connector-kafka.js';
@@ -115,5 +121,54 @@ describe('pingpull resync', () => {
     const messages = await readTopic(interruptTopic, (m) => m.length >= Number(last), 30_000);
     const keys = new Set(messages.map((m) => Number(m.key)));
     for (let id = 1; id <= Number(last); id++) expect(keys.has(id)).toBe(true);
+  }, 180_000);
+
+  it('runs next to a streaming connector on the same topic: both complete, updates keep flowing', async () => {
+    const topic = await createTopic(uniqueName('resync_live'), 3);
+    const logger = createLogger('silent');
+    const source = { table: 'public.members', idColumn: 'user_id', columns: { display_name: 'nick', email: 'mail', location: 'seen_at' }, updatedAtColumn: '' };
+    const replication = { slot: uniqueName('slot'), publication: uniqueName('pub'), heartbeatMs: 300, statusIntervalMs: 200, batchSize: 100, knownUsers: 1_000 };
+    await setupDatabase({ pool, source, replication, logger });
+    const connector = startConnector({
+      databaseUrl: database.url,
+      source,
+      replication,
+      kafka: createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-test', logger }),
+      topic,
+      logger,
+      metrics: createMetrics({ defaultMetrics: false }),
+      clock: systemClock,
+    });
+    let failed: unknown = null;
+    connector.done.catch((error: unknown) => (failed = error));
+    let writing = true;
+    let updates = 0;
+    const writer = (async () => {
+      while (writing) {
+        // A new value every time: an update to the same value would (rightly) be skipped.
+        await pool.query(`UPDATE members SET nick = 'live ' || $2::int WHERE user_id = $1`, [1 + (updates % USERS), updates]);
+        updates += 1;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    try {
+      const result = await runCli(['resync', '--all'], env(topic, { PINGPULL_RESYNC_BATCH_SIZE: '100' }), 120_000);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain(`published ${USERS + 1} user(s)`);
+    } finally {
+      writing = false;
+      await writer;
+    }
+    const messages = await readTopic(
+      topic,
+      (m) => m.filter((x) => (x.value as { op?: string } | null)?.op === 'r').length >= USERS + 1 && m.filter((x) => (x.value as { op?: string } | null)?.op === 'u').length >= updates,
+      60_000,
+    );
+    const ops = messages.map((m) => (m.value as { op: string }).op);
+    expect(ops.filter((op) => op === 'r')).toHaveLength(USERS + 1);
+    expect(updates).toBeGreaterThan(0);
+    expect(ops.filter((op) => op === 'u').length).toBeGreaterThanOrEqual(updates);
+    await connector.stop();
+    expect(failed).toBeNull();
   }, 180_000);
 });
