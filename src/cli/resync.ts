@@ -2,7 +2,7 @@ import cliProgress from 'cli-progress';
 import { requireKeys } from '../config/index.js';
 import { createPool } from '../db.js';
 import { ConfigError, UsageError } from '../errors.js';
-import { createKafka } from '../events/kafka.js';
+import { createKafka, ensureTopics } from '../events/kafka.js';
 import { ResyncError, runResync, type ResyncProgress, type ResyncSelection } from '../resync/index.js';
 import { action, baseCommand } from './context.js';
 
@@ -40,10 +40,13 @@ export function resyncCommand() {
         const pool = createPool({ url: config.database.url, max: 1, applicationName: 'pingpull-resync' });
         pool.on('error', (error) => context.logger.warn({ err: error }, 'idle database connection failed'));
         const progress = reporter(config.resync.progressEvery);
+        const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-resync`, logger: context.logger });
         try {
+          // A resync may come before any connector ran (the initial load): the topics may not exist yet.
+          await ensureTopics(kafka, [config.kafka.topic, config.kafka.dlqTopic], config.kafka.partitions);
           const result = await runResync({
             pool,
-            kafka: createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-resync`, logger: context.logger }),
+            kafka,
             topic: config.kafka.topic,
             source: config.source,
             sourceName: config.replication.slot,
