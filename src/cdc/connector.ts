@@ -53,6 +53,12 @@ export interface ConnectorPositions {
 
 export const HEARTBEAT_PREFIX = 'pingpull-heartbeat';
 const APPLICATION_NAME = 'pingpull-connector';
+/**
+ * How long a graceful stop waits for Postgres to apply its last confirmation.
+ * Bounded: a walsender busy decoding a huge transaction may not read replies
+ * for a while, and a stop must end (what is not confirmed is only sent again).
+ */
+const FINAL_CONFIRM = { pollMs: 20, attempts: 250 } as const;
 
 export function startConnector(deps: ConnectorDeps): ConnectorHandle {
   const connector = new Connector(deps);
@@ -228,10 +234,15 @@ class Connector {
     // PostgreSQL 15 takes a lower confirmation as is: confirming less than it
     // would move the slot back. Nothing is confirmed until it is known.
     let floor: Lsn | null = null;
-    const confirm = (): void => {
-      if (floor === null || checkpoint.published < floor) return;
-      stream.confirm(checkpoint.published);
-      checkpoint.markFlushed(checkpoint.published);
+    let floorKnown: Promise<void> = Promise.resolve();
+    let streamOpen = true;
+    /** Sends a standby status update for what Kafka holds; returns the LSN sent, if any. */
+    const confirm = (): Lsn | null => {
+      if (floor === null || checkpoint.published < floor) return null;
+      const lsn = checkpoint.published;
+      stream.confirm(lsn);
+      checkpoint.markFlushed(lsn);
+      return lsn;
     };
     const fail = (error: unknown): void => {
       if (closed) return;
@@ -246,7 +257,15 @@ class Connector {
       closed = true;
       sessionAbort.abort();
       await this.publisher.drain();
-      confirm();
+      // A stop right after the start must not skip the confirmation for want of the floor.
+      await floorKnown;
+      const confirmed = confirm();
+      // Sending is not enough: the library hangs up by destroying the socket
+      // (START_REPLICATION counts as a running query), and a walsender that
+      // had not read the status update yet (a loaded machine) dies on the
+      // reset while sending, without applying it. The slot then stays behind
+      // what Kafka holds and the next reader (a standby) sends it all again.
+      if (confirmed !== null) await this.awaitConfirmed(confirmed, () => streamOpen);
       await stream.end();
     };
 
@@ -319,15 +338,20 @@ class Connector {
         started: () => {
           this.logger.info({ from: formatLsn(durable) }, 'streaming changes from the replication slot');
           onStreaming();
-          this.readSlot().then(
+          // Read only now: the slot is ours, so no other reader can move it any more.
+          floorKnown = this.readSlot().then(
             (position) => {
               floor = position.confirmedFlush;
             },
-            () => {
-              floor = durable;
-            },
+            // No guessing (`durable` may be older than the slot): a session
+            // that cannot learn the floor confirms nothing and starts over.
+            (error: unknown) => fail(error),
           );
-          loops.push(this.every(replication.statusIntervalMs, sessionAbort.signal, async () => confirm()));
+          loops.push(
+            this.every(replication.statusIntervalMs, sessionAbort.signal, async () => {
+              confirm();
+            }),
+          );
           if (replication.heartbeatMs > 0) {
             loops.push(
               this.every(replication.heartbeatMs, sessionAbort.signal, async () => {
@@ -342,6 +366,7 @@ class Connector {
     } catch (error) {
       failure ??= error;
     } finally {
+      streamOpen = false;
       closed = true;
       sessionAbort.abort();
       this.abort.signal.removeEventListener('abort', onStop);
@@ -397,6 +422,33 @@ class Connector {
         `(e.g. a column of its column list was dropped with CASCADE, or the publication was changed): its changes are not streamed. ` +
         `Fix source.columns if a mapped column is gone, run pingpull setup, then pingpull resync --all (or --since the change) and start the connector again`,
     );
+  }
+
+  /**
+   * Waits until the slot's confirmed flush has reached `lsn` (the status update
+   * was applied), within a bound. Reading the slot is the only answer that
+   * proves it: a keepalive cannot be told apart from one sent before the
+   * server read our update.
+   */
+  private async awaitConfirmed(lsn: Lsn, streamOpen: () => boolean): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let confirmed: Lsn;
+      try {
+        confirmed = (await this.readSlot()).confirmedFlush;
+      } catch (error) {
+        this.logger.warn({ err: error, lsn: formatLsn(lsn) }, 'cannot read the slot to check the last confirmation: its changes may be sent again');
+        return;
+      }
+      if (confirmed >= lsn) return;
+      if (!streamOpen() || attempt >= FINAL_CONFIRM.attempts) {
+        this.logger.warn(
+          { lsn: formatLsn(lsn), confirmed: formatLsn(confirmed) },
+          'Postgres did not apply the last confirmation before the stop: changes after the slot position will be sent again',
+        );
+        return;
+      }
+      await sleep(FINAL_CONFIRM.pollMs, undefined, this.timers);
+    }
   }
 
   private async emitHeartbeat(): Promise<void> {

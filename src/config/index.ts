@@ -57,7 +57,6 @@ export interface Config {
     host: string;
     port: number;
     path: string;
-    publicUrl: string;
     fields: PullFields;
     query: string;
     relativeUrlBase: string;

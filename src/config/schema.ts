@@ -399,12 +399,6 @@ export const schema = {
       default: '/livefyre/profiles',
       env: 'PINGPULL_PULL_PATH',
     },
-    publicUrl: {
-      doc: 'Public base URL of the pull server, used by `demo` and shown by `check` ("" when unknown)',
-      format: httpUrlOrEmptyFormat,
-      default: '',
-      env: 'PINGPULL_PULL_PUBLIC_URL',
-    },
     fields: {
       doc:
         'JSON object, Livefyre profile field → {"template": "https://example.com/people/{username}"} or {"constant": value}; ' +

@@ -10,7 +10,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
 import { badTokens, makeToken, NETWORK, NETWORK_KEY } from '../unit/pull/tokens.js';
 import { ADA_JSON, createUsersTable, SOURCE } from '../unit/pull/users-fixture.js';
 
-const PULL = { host: '127.0.0.1', port: 0, path: '/livefyre/profiles', publicUrl: '' };
+const PULL = { host: '127.0.0.1', port: 0, path: '/livefyre/profiles' };
 
 describe('pull server on a table with its own column names', () => {
   let db: TestDatabase;

@@ -28,7 +28,7 @@ describe('Livefyre simulator with the pull server, end to end', () => {
     pullServer = await buildPullServer({
       pool,
       source: SOURCE,
-      pull: { host: '127.0.0.1', port: 0, path: '/livefyre/profiles', publicUrl: '' },
+      pull: { host: '127.0.0.1', port: 0, path: '/livefyre/profiles' },
       livefyre: { network: NETWORK, networkKey: NETWORK_KEY },
       logger,
       metrics: createMetrics({ defaultMetrics: false }),
