@@ -142,6 +142,12 @@ export class ReplicationSession {
     return Array.isArray(queue) && queue.length === 0;
   }
 
+  /**
+   * Hangs up. Abruptly: pg sees START_REPLICATION as a running query and
+   * destroys the socket, and a walsender that has not read a status update
+   * sent just before may die on the reset without applying it. Whoever needs
+   * a confirmation to count must see it in the slot before calling this.
+   */
   async end(): Promise<void> {
     this.ended = true;
     await this.service.stop();

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startConnector, type ConnectorHandle } from '../../src/cdc/connector.js';
@@ -31,7 +32,7 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function startHarness(replicaIdentityFull: boolean, heartbeatMs = 500): Promise<Harness> {
+async function startHarness(replicaIdentityFull: boolean, heartbeatMs = 500, statusIntervalMs = 200): Promise<Harness> {
   const database = await createTestDatabase();
   const pool = new pg.Pool({ connectionString: database.url, max: 3 });
   await pool.query('CREATE TABLE members (user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text)');
@@ -39,7 +40,7 @@ async function startHarness(replicaIdentityFull: boolean, heartbeatMs = 500): Pr
     slot: uniqueName('slot'),
     publication: uniqueName('pub'),
     heartbeatMs,
-    statusIntervalMs: 200,
+    statusIntervalMs,
     batchSize: 100,
     knownUsers: 1_000,
   };
@@ -231,6 +232,69 @@ describe('a second connector on the same slot', () => {
     } finally {
       await standby.stop();
       await standby.done;
+    }
+  });
+});
+
+/**
+ * The walsender reading `slot`, when this process may pause it: its pid from
+ * pg_stat_replication, checked against /proc (the process title names the
+ * client port) so a Postgres in another pid namespace (Docker) or run by
+ * another user is never signalled. Null when that cannot be made sure.
+ */
+async function localWalsender(pool: pg.Pool, slot: string): Promise<number | null> {
+  const { rows } = await pool.query<{ pid: number; client_port: number | null }>(
+    'SELECT r.pid, r.client_port FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = $1',
+    [slot],
+  );
+  const row = rows[0];
+  if (row === undefined || row.client_port === null) return null;
+  try {
+    const title = readFileSync(`/proc/${row.pid}/cmdline`, 'utf8');
+    if (!title.includes('walsender') || !title.includes(`(${row.client_port})`)) return null;
+    process.kill(row.pid, 0);
+    return row.pid;
+  } catch {
+    return null;
+  }
+}
+
+describe('a graceful stop while the walsender is slow', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    // No heartbeats and no periodic status updates: only the stop's confirmation can move the slot.
+    h = await startHarness(false, 0, 600_000);
+  });
+  afterAll(async () => h?.close());
+
+  it('returns only once Postgres has applied the last confirmation', async (ctx) => {
+    await h.pool.query(`INSERT INTO members VALUES (30, 'Slow', NULL, NULL, 'x')`);
+    const [first] = await readTopic(h.topic, (m) => m.length >= 1);
+    const commitLsn = (first?.headers[HEADER_EVENT_ID] ?? '').split(':')[0] ?? '';
+    const walsender = await localWalsender(h.pool, h.slot);
+    if (walsender === null) ctx.skip('the walsender cannot be paused from here (another host, pid namespace or user)');
+    const pid = walsender as number;
+    // A walsender that does not get the CPU (a loaded machine), simulated:
+    // the connector's stop must not return before it has read the update.
+    let paused = true;
+    const resumeWalsender = (): void => {
+      // Once only: after it, the walsender may exit and its pid be reused.
+      if (paused) process.kill(pid, 'SIGCONT');
+      paused = false;
+    };
+    process.kill(pid, 'SIGSTOP');
+    const resume = setTimeout(resumeWalsender, 500);
+    try {
+      await h.connector.stop();
+      await h.connector.done;
+      const { rows } = await h.pool.query<{ past: boolean; confirmed: string; active_pid: number | null }>(
+        'SELECT confirmed_flush_lsn > $2::pg_lsn AS past, confirmed_flush_lsn::text AS confirmed, active_pid FROM pg_replication_slots WHERE slot_name = $1',
+        [h.slot, commitLsn],
+      );
+      expect(rows[0]?.past, `confirmed ${rows[0]?.confirmed} (slot held by ${rows[0]?.active_pid}), commit ${commitLsn}`).toBe(true);
+    } finally {
+      clearTimeout(resume);
+      resumeWalsender();
     }
   });
 });
