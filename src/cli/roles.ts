@@ -15,6 +15,7 @@ import { startPinger } from '../pinger/index.js';
 import { buildPullServer } from '../pull/index.js';
 import { createPullPool } from '../pull/pool.js';
 import { systemClock, systemRandom, systemTimers } from '../time.js';
+import { untilAborted } from './context.js';
 
 /** A started role: `stop` is graceful; `done` settles when the role ends on its own (a fatal error). */
 export interface RoleHandle {
@@ -208,7 +209,8 @@ export async function runRoles(
       if (role !== undefined) roles.push(role);
       if (signal.aborted) break;
     }
-    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    // A signal during start-up has already fired: untilAborted resolves at once then.
+    const aborted = untilAborted(signal);
     const stoppedOnItsOwn = roles.map((role) =>
       role.done.then(
         () => new Error(`${role.name} stopped unexpectedly`),
