@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { checkCommand, setupCommand, teardownCommand } from './database-commands.js';
+import { checkCommand } from './check.js';
+import { setupCommand, teardownCommand } from './database-commands.js';
 import { deadLettersCommand } from './dead-letters.js';
 import { pingCommand, registerPullUrlCommand } from './livefyre-commands.js';
 import { demoCommand } from './demo.js';

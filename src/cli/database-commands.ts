@@ -1,4 +1,4 @@
-import { checkDatabaseReport, setupDatabase, teardownDatabase } from '../cdc/setup.js';
+import { setupDatabase, teardownDatabase } from '../cdc/setup.js';
 import { requireKeys } from '../config/index.js';
 import { createPool } from '../db.js';
 import { action, baseCommand, type CommandContext } from './context.js';
@@ -49,18 +49,4 @@ export function teardownCommand() {
         for (const line of lines) context.out(line);
       }),
     );
-}
-
-export function checkCommand() {
-  return baseCommand('check', 'diagnose the database set-up without changing anything; one line per problem').action(
-    action(async (context) => {
-      const { problems, notes } = await withPool(context, (pool) =>
-        checkDatabaseReport({ pool, source: context.config.source, replication: context.config.replication, logger: context.logger }),
-      );
-      for (const problem of problems) context.out(`problem: ${problem}`);
-      for (const note of notes) context.out(`info: ${note}`);
-      if (problems.length === 0) context.out('ok: database ready');
-      return problems.length === 0 ? 0 : 1;
-    }),
-  );
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { databaseUrl } from '../helpers/services.js';
 
 // The commands of INTERFACE.md, as a user meets them from a shell.
 const COMMANDS = [
@@ -86,7 +87,21 @@ describe('configuration errors', () => {
   it('a database that cannot be reached is a runtime failure (exit 1) without the password', async () => {
     const result = await runCli(['check'], { ...CLEAN_ENV, PINGPULL_DATABASE_URL: 'postgres://app:s3cret-password@127.0.0.1:1/app' });
     expect(result.code).toBe(1);
-    expect(result.stderr.length).toBeGreaterThan(0);
+    expect(result.stdout).toMatch(/^problem: database\.url: cannot reach the database/m);
     expect(result.stdout + result.stderr).not.toContain('s3cret-password');
+  });
+
+  it('check names Kafka and Livefyre when they do not answer, one line each', async () => {
+    const result = await runCli(['check'], {
+      ...CLEAN_ENV,
+      PINGPULL_DATABASE_URL: databaseUrl(),
+      PINGPULL_KAFKA_BROKERS: '127.0.0.1:1',
+      PINGPULL_LIVEFYRE_NETWORK: 'example.fyre.co',
+      PINGPULL_LIVEFYRE_NETWORK_KEY: 'key',
+      PINGPULL_LIVEFYRE_BASE_URL: 'http://127.0.0.1:2',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^problem: kafka\.brokers: cannot reach Kafka at 127\.0\.0\.1:1: /m);
+    expect(result.stdout).toMatch(/^problem: livefyre\.baseUrl: http:\/\/127\.0\.0\.1:2 does not answer/m);
   });
 });
