@@ -5,6 +5,7 @@ import { createKafka } from '../../src/events/kafka.js';
 import { createLogger } from '../../src/log.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { freePort, runCli, spawnCli, waitFor, type RunningCli } from '../helpers/cli.js';
+import { changeEventJson, okUserIds } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
 
 // The pinger and the Livefyre commands as a user runs them: `pingpull
@@ -14,16 +15,6 @@ const NETWORK = 'pingere2e.fyre.co';
 const NETWORK_KEY = 'hnoVNQcTknTarpqj51WXQ6fXyAo=';
 const WRONG_KEY = 'not-the-network-key';
 const logger = createLogger('silent');
-
-function changeEvent(id: string): string {
-  return JSON.stringify({
-    before: null,
-    after: { id, display_name: `User ${id}` },
-    source: { version: '0.1.0', connector: 'pingpull', name: 'pingpull', ts_ms: Date.now(), db: 'app', schema: 'public', table: 'users', txId: 1, lsn: 1 },
-    op: 'u',
-    ts_ms: Date.now(),
-  });
-}
 
 async function simulator(context: TestContext): Promise<Simulator> {
   const sim = await startSimulator({ network: NETWORK, networkKey: NETWORK_KEY, logger });
@@ -71,7 +62,7 @@ async function pipeline(context: TestContext, sim: Simulator, partitions = 3) {
     topic,
     dlqTopic,
     produce: (ids: readonly string[]) =>
-      producer.send({ topic, acks: -1, messages: ids.map((id) => ({ key: id, value: changeEvent(id) })) }),
+      producer.send({ topic, acks: -1, messages: ids.map((id) => ({ key: id, value: changeEventJson(id) })) }),
     pinger(overrides: Record<string, string> = {}): RunningCli {
       const child = spawnCli(['pinger'], env(overrides));
       children.push(child);
@@ -86,8 +77,6 @@ async function pipeline(context: TestContext, sim: Simulator, partitions = 3) {
     },
   };
 }
-
-const okIds = (sim: Simulator): Set<string> => new Set(sim.pings().filter((p) => p.status === 200).map((p) => p.id));
 
 describe('pingpull register-pull-url', () => {
   it('reports the 204, refuses a bad template with exit 2, and a refusal with exit 1 on one line', async (context) => {
@@ -151,12 +140,12 @@ describe('pingpull ping', () => {
     const ok = await runCli(['ping', 'u1', 'u2', 'u1'], livefyreEnv(sim));
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout.trim().split('\n')).toEqual(['pinged u1', 'pinged u2']);
-    expect([...okIds(sim)].sort()).toEqual(['u1', 'u2']);
+    expect([...okUserIds(sim)].sort()).toEqual(['u1', 'u2']);
 
     const bad = await runCli(['ping', 'u3', 'no way'], livefyreEnv(sim));
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('"no way"');
-    expect(okIds(sim).has('u3')).toBe(false);
+    expect(okUserIds(sim).has('u3')).toBe(false);
 
     sim.setFaults({ status: 503, count: 1 });
     const flaky = await runCli(['ping', 'u4', 'u5'], livefyreEnv(sim));
@@ -194,10 +183,10 @@ describe('pingpull pinger', () => {
     const users = Array.from({ length: 300 }, (_, i) => `killed-${i}`);
     await rig.produce(users);
     const first = rig.pinger({ PINGPULL_PINGER_CONCURRENCY: '8', PINGPULL_PINGER_RETRY_BASE_MS: '100', PINGPULL_PINGER_MAX_ATTEMPTS: '50' });
-    await waitFor('some users pinged', async () => (okIds(sim).size >= 20 ? true : undefined), 60_000);
+    await waitFor('some users pinged', async () => (okUserIds(sim).size >= 20 ? true : undefined), 60_000);
     first.child.kill('SIGKILL');
     expect(await first.stop()).toBeNull();
-    const pingedBeforeKill = okIds(sim).size;
+    const pingedBeforeKill = okUserIds(sim).size;
     expect(pingedBeforeKill).toBeLessThan(users.length);
     // work was left unacknowledged: what was not pinged cannot have been committed
     expect(await rig.committedTotal()).toBeLessThan(await rig.endTotal());
@@ -206,7 +195,7 @@ describe('pingpull pinger', () => {
     const second = rig.pinger();
     await waitFor(
       'every user pinged after the restart',
-      async () => (users.every((id) => okIds(sim).has(id)) ? true : undefined),
+      async () => (users.every((id) => okUserIds(sim).has(id)) ? true : undefined),
       120_000,
     ).catch((error: unknown) => {
       throw new Error(`${String(error)}\n${second.output().slice(-3_000)}`);
@@ -227,14 +216,14 @@ describe('pingpull pinger', () => {
     expect(wrong.output()).toContain('Livefyre refuses the system token (HTTP 403)');
     expect(wrong.output()).not.toContain(NETWORK_KEY);
     expect(wrong.output()).not.toContain(WRONG_KEY);
-    expect(okIds(sim).size).toBe(0);
+    expect(okUserIds(sim).size).toBe(0);
     expect(await rig.committedTotal()).toBe(0);
     expect(await rig.endTotal(rig.dlqTopic)).toBe(0);
     expect(await wrong.stop()).toBe(0);
     expect(await rig.committedTotal()).toBe(0);
 
     const right = rig.pinger();
-    await waitFor('every user pinged', async () => (okIds(sim).size === users.length ? true : undefined), 60_000);
+    await waitFor('every user pinged', async () => (okUserIds(sim).size === users.length ? true : undefined), 60_000);
     const end = await rig.endTotal();
     await waitFor('every offset committed', async () => ((await rig.committedTotal()) === end ? true : undefined), 30_000);
     expect(await rig.endTotal(rig.dlqTopic)).toBe(0);

@@ -2,13 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLsn } from '../../src/cdc/lsn.js';
 import { setupDatabase } from '../../src/cdc/setup.js';
 import { HEADER_EVENT_ID } from '../../src/events/envelope.js';
 import { createLogger } from '../../src/log.js';
-import { createTestDatabase, createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { connectorEnv, createMembersDatabase, membersSource } from '../helpers/members-table.js';
+import { createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { readTopic, waitFor } from './fixtures/connector-kafka.js';
 
 /**
@@ -24,12 +25,7 @@ const logger = createLogger('silent');
 const KILLS = 5;
 const MAX_ROWS = 40_000;
 
-const source = {
-  table: 'public.members',
-  idColumn: 'user_id',
-  columns: { display_name: 'nick', email: 'mail' },
-  updatedAtColumn: '',
-};
+const source = membersSource({ display_name: 'nick', email: 'mail' });
 
 describe('connector durability across kill -9', () => {
   let database: TestDatabase;
@@ -49,9 +45,7 @@ describe('connector durability across kill -9', () => {
     if (statSync(builtConnector).mtimeMs < statSync(sourceConnector).mtimeMs) {
       throw new Error('dist/ is older than src/: run `npm run build` (npm test does it) before this test');
     }
-    database = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: database.url, max: 6 });
-    await pool.query('CREATE TABLE members (user_id bigint PRIMARY KEY, nick text, mail text, password_hash text)');
+    ({ database, pool } = await createMembersDatabase('user_id bigint PRIMARY KEY, nick text, mail text, password_hash text', 6));
     await setupDatabase({ pool, source, replication, logger });
     topic = await createTopic(uniqueName('durable'), 3);
   });
@@ -65,14 +59,7 @@ describe('connector durability across kill -9', () => {
     const proc = spawn(process.execPath, [child], {
       env: {
         ...process.env,
-        PINGPULL_DATABASE_URL: database.url,
-        PINGPULL_KAFKA_BROKERS: kafkaBrokers(),
-        PINGPULL_KAFKA_TOPIC: topic,
-        PINGPULL_SOURCE_TABLE: source.table,
-        PINGPULL_SOURCE_ID_COLUMN: source.idColumn,
-        PINGPULL_SOURCE_COLUMNS: JSON.stringify(source.columns),
-        PINGPULL_REPLICATION_SLOT: replication.slot,
-        PINGPULL_REPLICATION_PUBLICATION: replication.publication,
+        ...connectorEnv(database.url, topic, source, replication),
         PINGPULL_REPLICATION_HEARTBEAT_MS: String(replication.heartbeatMs),
         PINGPULL_REPLICATION_STATUS_INTERVAL_MS: String(replication.statusIntervalMs),
         PINGPULL_REPLICATION_BATCH_SIZE: String(replication.batchSize),

@@ -1,14 +1,12 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startConnector, type ConnectorHandle } from '../../src/cdc/connector.js';
+import type { ConnectorHandle } from '../../src/cdc/connector.js';
 import { setupDatabase } from '../../src/cdc/setup.js';
 import { SchemaChangeError } from '../../src/errors.js';
-import { createKafka } from '../../src/events/kafka.js';
 import { createLogger } from '../../src/log.js';
-import { createMetrics } from '../../src/metrics/registry.js';
-import { systemClock } from '../../src/time.js';
 import { runCli } from '../helpers/cli.js';
-import { createTestDatabase, createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { connectorEnv, membersSource, startInProcessConnector } from '../helpers/members-table.js';
+import { createTestDatabase, createTopic, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { readTopic, type ReadMessage } from './fixtures/connector-kafka.js';
 
 /**
@@ -17,12 +15,7 @@ import { readTopic, type ReadMessage } from './fixtures/connector-kafka.js';
  * bigint ids past 2^53, varchar, citext, a microsecond timestamp, NULLs.
  */
 const logger = createLogger(process.env.PINGPULL_TEST_LOG ?? 'silent');
-const source = {
-  table: 'public.members',
-  idColumn: 'user_id',
-  columns: { display_name: 'nick', email: 'mail', location: 'seen_at' },
-  updatedAtColumn: '',
-};
+const source = membersSource({ display_name: 'nick', email: 'mail', location: 'seen_at' });
 
 describe('connector: types and schema changes', () => {
   let database: TestDatabase;
@@ -45,16 +38,7 @@ describe('connector: types and schema changes', () => {
     );
     await setupDatabase({ pool, source, replication, logger });
     topic = await createTopic(uniqueName('schema'), 1);
-    connector = startConnector({
-      databaseUrl: database.url,
-      source,
-      replication,
-      kafka: createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-test', logger }),
-      topic,
-      logger,
-      metrics: createMetrics({ defaultMetrics: false }),
-      clock: systemClock,
-    });
+    connector = startInProcessConnector({ databaseUrl: database.url, source, replication, topic, logger });
     connector.done.catch(() => undefined);
   });
 
@@ -143,14 +127,7 @@ describe('connector: types and schema changes', () => {
 
     // The slot did not move past the change: a new connector meets it again, says so once and exits 1.
     const result = await runCli(['connector'], {
-      PINGPULL_DATABASE_URL: database.url,
-      PINGPULL_KAFKA_BROKERS: kafkaBrokers(),
-      PINGPULL_KAFKA_TOPIC: topic,
-      PINGPULL_SOURCE_TABLE: source.table,
-      PINGPULL_SOURCE_ID_COLUMN: source.idColumn,
-      PINGPULL_SOURCE_COLUMNS: JSON.stringify(source.columns),
-      PINGPULL_REPLICATION_SLOT: replication.slot,
-      PINGPULL_REPLICATION_PUBLICATION: replication.publication,
+      ...connectorEnv(database.url, topic, source, replication),
       PINGPULL_METRICS_PORT: '0',
       PINGPULL_LOG_LEVEL: 'silent',
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
@@ -168,16 +145,7 @@ describe('connector: types and schema changes', () => {
     try {
       await p.query('CREATE TABLE members (user_id bigint PRIMARY KEY, nick text, mail text, seen_at timestamp)');
       await setupDatabase({ pool: p, source, replication: own, logger });
-      const second = startConnector({
-        databaseUrl: db.url,
-        source,
-        replication: own,
-        kafka: createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-test', logger }),
-        topic,
-        logger,
-        metrics: createMetrics({ defaultMetrics: false }),
-        clock: systemClock,
-      });
+      const second = startInProcessConnector({ databaseUrl: db.url, source, replication: own, topic, logger });
       // PostgreSQL refuses a plain DROP COLUMN of a listed column; CASCADE silently unpublishes the table.
       await expect(p.query('ALTER TABLE members DROP COLUMN mail')).rejects.toThrow(/depend/);
       await p.query('ALTER TABLE members DROP COLUMN mail CASCADE');
@@ -206,16 +174,7 @@ describe('connector: an integer id column', () => {
       await pool.query('CREATE TABLE members (user_id integer PRIMARY KEY, nick text)');
       await setupDatabase({ pool, source: intSource, replication, logger });
       const topic = await createTopic(uniqueName('intid'), 1);
-      connector = startConnector({
-        databaseUrl: database.url,
-        source: intSource,
-        replication,
-        kafka: createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-test', logger }),
-        topic,
-        logger,
-        metrics: createMetrics({ defaultMetrics: false }),
-        clock: systemClock,
-      });
+      connector = startInProcessConnector({ databaseUrl: database.url, source: intSource, replication, topic, logger });
       await pool.query(`INSERT INTO members VALUES (2147483647, 'max'), (-2147483648, 'min'), (0, 'zero')`);
       const messages = await readTopic(topic, (m) => m.length >= 3, 60_000);
       expect(messages.map((m) => m.key)).toEqual(['2147483647', '-2147483648', '0']);

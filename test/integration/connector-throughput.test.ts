@@ -1,12 +1,11 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startConnector, type ConnectorHandle } from '../../src/cdc/connector.js';
+import type { ConnectorHandle } from '../../src/cdc/connector.js';
 import { setupDatabase } from '../../src/cdc/setup.js';
-import { createKafka } from '../../src/events/kafka.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
-import { systemClock } from '../../src/time.js';
-import { createTestDatabase, createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
+import { createTopic, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { waitFor } from './fixtures/connector-kafka.js';
 
 /**
@@ -14,7 +13,7 @@ import { waitFor } from './fixtures/connector-kafka.js';
  * useful rate; prints the figures (the benchmarks compare them properly).
  */
 const logger = createLogger('silent');
-const source = { table: 'public.members', idColumn: 'user_id', columns: { display_name: 'nick', email: 'mail' }, updatedAtColumn: '' };
+const source = membersSource({ display_name: 'nick', email: 'mail' });
 const ROWS = 50_000;
 
 describe('connector throughput', () => {
@@ -24,23 +23,12 @@ describe('connector throughput', () => {
   let metrics: Metrics;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: database.url, max: 4 });
-    await pool.query('CREATE TABLE members (user_id bigint PRIMARY KEY, nick text, mail text, password_hash text)');
+    ({ database, pool } = await createMembersDatabase('user_id bigint PRIMARY KEY, nick text, mail text, password_hash text', 4));
     const replication = { slot: uniqueName('slot'), publication: uniqueName('pub'), heartbeatMs: 0, statusIntervalMs: 1_000, batchSize: 500, knownUsers: 100_000 };
     await setupDatabase({ pool, source, replication, logger });
     const topic = await createTopic(uniqueName('burst'), 3);
     metrics = createMetrics({ defaultMetrics: false });
-    connector = startConnector({
-      databaseUrl: database.url,
-      source,
-      replication,
-      kafka: createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-test', logger }),
-      topic,
-      logger,
-      metrics,
-      clock: systemClock,
-    });
+    connector = startInProcessConnector({ databaseUrl: database.url, source, replication, topic, logger, metrics });
   });
 
   afterAll(async () => {

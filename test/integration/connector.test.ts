@@ -1,24 +1,18 @@
 import { readFileSync } from 'node:fs';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startConnector, type ConnectorHandle } from '../../src/cdc/connector.js';
+import type { ConnectorHandle } from '../../src/cdc/connector.js';
 import { parseLsn } from '../../src/cdc/lsn.js';
 import { setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
 import { HEADER_CHANGED, HEADER_EVENT_ID } from '../../src/events/envelope.js';
-import { createKafka } from '../../src/events/kafka.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
-import { systemClock } from '../../src/time.js';
-import { createTestDatabase, createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
+import { createTopic, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { readTopic, waitFor, type ReadMessage } from './fixtures/connector-kafka.js';
 
 const logger = createLogger(process.env.PINGPULL_TEST_LOG ?? 'silent');
-const source = {
-  table: 'public.members',
-  idColumn: 'user_id',
-  columns: { display_name: 'nick', email: 'mail', image_url: 'pic' },
-  updatedAtColumn: '',
-};
+const source = membersSource({ display_name: 'nick', email: 'mail', image_url: 'pic' });
 
 interface Harness {
   replication: Parameters<typeof setupDatabase>[0]['replication'];
@@ -33,9 +27,7 @@ interface Harness {
 }
 
 async function startHarness(replicaIdentityFull: boolean, heartbeatMs = 500, statusIntervalMs = 200): Promise<Harness> {
-  const database = await createTestDatabase();
-  const pool = new pg.Pool({ connectionString: database.url, max: 3 });
-  await pool.query('CREATE TABLE members (user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text)');
+  const { database, pool } = await createMembersDatabase('user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text', 3);
   const replication = {
     slot: uniqueName('slot'),
     publication: uniqueName('pub'),
@@ -47,17 +39,7 @@ async function startHarness(replicaIdentityFull: boolean, heartbeatMs = 500, sta
   await setupDatabase({ pool, source, replication, replicaIdentityFull, logger });
   const topic = await createTopic(uniqueName('changes'), 3);
   const metrics = createMetrics({ defaultMetrics: false });
-  const start = (): ConnectorHandle =>
-    startConnector({
-      databaseUrl: database.url,
-      source,
-      replication,
-      kafka: createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-test', logger }),
-      topic,
-      logger,
-      metrics,
-      clock: systemClock,
-    });
+  const start = (): ConnectorHandle => startInProcessConnector({ databaseUrl: database.url, source, replication, topic, logger, metrics });
   const connector = start();
   await waitFor(async () => {
     const { rows } = await pool.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [replication.slot]);

@@ -1,14 +1,8 @@
 import type { IHeaders } from 'kafkajs';
 import { describe, expect, it, type TestContext } from 'vitest';
 import type { Config } from '../../src/config/index.js';
-import { createKafka } from '../../src/events/kafka.js';
-import { createLivefyreClient } from '../../src/livefyre/client.js';
-import { createLogger } from '../../src/log.js';
-import { createMetrics } from '../../src/metrics/registry.js';
-import { startPinger } from '../../src/pinger/index.js';
-import { startSimulator } from '../../src/simulator/index.js';
-import { systemClock, systemRandom, systemTimers } from '../../src/time.js';
 import { runCli, waitFor } from '../helpers/cli.js';
+import { okUserIds, pingerRig } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
 
 // Permanent failure → dead letter topic → Livefyre healthy again →
@@ -17,7 +11,6 @@ import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
 
 const NETWORK = 'dlqtest.fyre.co';
 const NETWORK_KEY = 'hnoVNQcTknTarpqj51WXQ6fXyAo=';
-const logger = createLogger('silent');
 
 const pingerSettings: Config['pinger'] = {
   ratePerSecond: 500,
@@ -64,32 +57,15 @@ async function rig(context: TestContext) {
   const topic = await createTopic(uniqueName('dlq_changes'), 3);
   const dlqTopic = await createTopic(uniqueName('dlq_letters'), 2);
   const groupId = uniqueName('dlq_group');
-  const kafka = createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-dlq-test', logger });
-  const sim = await startSimulator({ network: NETWORK, networkKey: NETWORK_KEY, logger });
-  const client = createLivefyreClient({ network: NETWORK, networkKey: NETWORK_KEY, baseUrl: sim.url, timeoutMs: 2_000 }, { connections: 8 });
-  const producer = kafka.producer();
-  await producer.connect();
-  const admin = kafka.admin();
-  await admin.connect();
-  const pinger = startPinger({
-    kafka,
-    config: {
-      kafka: { brokers: kafkaBrokers(), clientId: 'pingpull-dlq-test', topic, dlqTopic, groupId, partitions: 3 },
-      pinger: pingerSettings,
-    },
-    client,
-    logger,
-    metrics: createMetrics({ defaultMetrics: false }),
-    clock: systemClock,
-    timers: systemTimers,
-    random: systemRandom,
+  const { kafka, sim, producer, admin, start } = await pingerRig(context, {
+    clientId: 'pingpull-dlq-test',
+    network: NETWORK,
+    networkKey: NETWORK_KEY,
+    connections: 8,
   });
-  context.onTestFinished(async () => {
-    await pinger.stop();
-    await client.close();
-    await producer.disconnect();
-    await admin.disconnect();
-    await sim.close();
+  start({
+    kafka: { brokers: kafkaBrokers(), clientId: 'pingpull-dlq-test', topic, dlqTopic, groupId, partitions: 3 },
+    pinger: pingerSettings,
   });
   const env = {
     PINGPULL_KAFKA_BROKERS: kafkaBrokers(),
@@ -100,7 +76,7 @@ async function rig(context: TestContext) {
   };
   const endTotal = async (name: string): Promise<number> =>
     (await admin.fetchTopicOffsets(name)).reduce((sum, p) => sum + Number(p.high), 0);
-  const okUsers = (): Set<string> => new Set(sim.pings().filter((p) => p.status === 200).map((p) => p.id));
+  const okUsers = (): Set<string> => okUserIds(sim);
   const cli = async (args: string[]) => {
     const result = await runCli(args, env, 90_000);
     return { ...result, context: `${args.join(' ')} → ${result.code}\n${result.stdout}\n${result.stderr}` };

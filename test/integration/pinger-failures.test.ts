@@ -4,10 +4,8 @@ import { createKafka, ensureTopics } from '../../src/events/kafka.js';
 import { createLivefyreClient } from '../../src/livefyre/client.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/registry.js';
-import { startPinger } from '../../src/pinger/index.js';
-import { startSimulator } from '../../src/simulator/index.js';
-import { systemClock, systemRandom, systemTimers } from '../../src/time.js';
 import { freePort, waitFor } from '../helpers/cli.js';
+import { changeEventJson, okUserIds, pingerRig, startTestPinger } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
 
 const NETWORK = 'failtest.fyre.co';
@@ -29,33 +27,18 @@ const settings: Config['pinger'] = {
   sessionTimeoutMs: 30_000,
 };
 
-function changeEvent(id: string): string {
-  return JSON.stringify({
-    before: null,
-    after: { id, display_name: `User ${id}` },
-    source: { version: '0.1.0', connector: 'pingpull', name: 'pingpull', ts_ms: Date.now(), db: 'app', schema: 'public', table: 'users', txId: 1, lsn: 1 },
-    op: 'u',
-    ts_ms: Date.now(),
-  });
-}
-
 describe('pinger failures', () => {
   it('rejects `done` with a clear error when Kafka is unreachable at start, and stops', async () => {
     const port = await freePort();
     const brokers = `127.0.0.1:${port}`;
     const client = createLivefyreClient({ network: NETWORK, networkKey: NETWORK_KEY, baseUrl: 'http://127.0.0.1:9', timeoutMs: 1_000 });
-    const handle = startPinger({
+    const handle = startTestPinger({
       kafka: createKafka({ brokers, clientId: 'pingpull-unreachable-test', logger }),
       config: {
         kafka: { brokers, clientId: 'pingpull-unreachable-test', topic: 'changes', dlqTopic: 'changes.dlq', groupId: 'g', partitions: 1 },
         pinger: settings,
       },
       client,
-      logger,
-      metrics: createMetrics({ defaultMetrics: false }),
-      clock: systemClock,
-      timers: systemTimers,
-      random: systemRandom,
     });
     await expect(handle.done).rejects.toThrow(new RegExp(`could not start with Kafka at ${brokers} \\(kafka.brokers.*ECONNREFUSED`));
     expect(handle.state().status).toBe('failed');
@@ -65,53 +48,30 @@ describe('pinger failures', () => {
 
   it('refuses a heartbeat interval the session timeout cannot carry', () => {
     expect(() =>
-      startPinger({
+      startTestPinger({
         kafka: createKafka({ brokers: '127.0.0.1:9', clientId: 'x', logger }),
         config: {
           kafka: { brokers: '127.0.0.1:9', clientId: 'x', topic: 't', dlqTopic: 'd', groupId: 'g', partitions: 1 },
           pinger: { ...settings, heartbeatIntervalMs: 5_000, sessionTimeoutMs: 10_000 },
         },
         client: { ping: async () => undefined },
-        logger,
-        metrics: createMetrics({ defaultMetrics: false }),
-        clock: systemClock,
-        timers: systemTimers,
-        random: systemRandom,
       }),
     ).toThrow(/pinger\.heartbeatIntervalMs: expected at most a third of pinger\.sessionTimeoutMs/);
   });
 
   it('keeps retrying a dead letter the broker refuses, commits nothing past it, and delivers it once the broker accepts', async (context) => {
-    const kafka = createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-dlq-refused-test', logger });
+    const { kafka, sim, producer, admin, start } = await pingerRig(context, {
+      clientId: 'pingpull-dlq-refused-test',
+      network: NETWORK,
+      networkKey: NETWORK_KEY,
+    });
     const topic = await createTopic(uniqueName('refused_changes'), 1);
     const dlqTopic = uniqueName('refused_dlq');
     const groupId = uniqueName('refused_group');
-    const admin = kafka.admin();
-    await admin.connect();
     // A dead letter topic whose records may be 64 bytes at most: every dead letter is refused.
     await ensureTopics(kafka, [dlqTopic], 1, { configEntries: [{ name: 'max.message.bytes', value: '64' }] });
-    const sim = await startSimulator({ network: NETWORK, networkKey: NETWORK_KEY, logger });
-    const client = createLivefyreClient({ network: NETWORK, networkKey: NETWORK_KEY, baseUrl: sim.url, timeoutMs: 2_000 });
-    const producer = kafka.producer();
-    await producer.connect();
     const metrics = createMetrics({ defaultMetrics: false });
-    const handle = startPinger({
-      kafka,
-      config: { kafka: { brokers: kafkaBrokers(), clientId: 'x', topic, dlqTopic, groupId, partitions: 1 }, pinger: settings },
-      client,
-      logger,
-      metrics,
-      clock: systemClock,
-      timers: systemTimers,
-      random: systemRandom,
-    });
-    context.onTestFinished(async () => {
-      await handle.stop();
-      await client.close();
-      await producer.disconnect();
-      await admin.disconnect();
-      await sim.close();
-    });
+    const handle = start({ kafka: { brokers: kafkaBrokers(), clientId: 'x', topic, dlqTopic, groupId, partitions: 1 }, pinger: settings }, metrics);
     const committed = async (): Promise<number> =>
       Number((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions[0]?.offset ?? -1);
     const dlqEnd = async (): Promise<number> => Number((await admin.fetchTopicOffsets(dlqTopic))[0]?.high ?? 0);
@@ -121,11 +81,11 @@ describe('pinger failures', () => {
       acks: -1,
       messages: [
         { key: 'poisoned', value: `{not json ${'x'.repeat(200)}` },
-        ...Array.from({ length: 5 }, (_, i) => ({ key: `fine-${i}`, value: changeEvent(`fine-${i}`) })),
+        ...Array.from({ length: 5 }, (_, i) => ({ key: `fine-${i}`, value: changeEventJson(`fine-${i}`) })),
       ],
     });
     await waitFor('the events after the poison pinged', async () =>
-      new Set(sim.pings().filter((p) => p.status === 200).map((p) => p.id)).size === 5 ? true : undefined,
+      okUserIds(sim).size === 5 ? true : undefined,
     );
     // several failed attempts at the dead letter, and still nothing committed
     await new Promise((resolve) => setTimeout(resolve, 2_000));

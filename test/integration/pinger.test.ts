@@ -5,9 +5,9 @@ import { createKafka, type Kafka } from '../../src/events/kafka.js';
 import { createLivefyreClient, type LivefyreClient } from '../../src/livefyre/client.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
-import { startPinger, type PingerHandle } from '../../src/pinger/index.js';
+import type { PingerHandle } from '../../src/pinger/index.js';
 import { startSimulator, type PingRecord, type Simulator } from '../../src/simulator/index.js';
-import { systemClock, systemRandom, systemTimers } from '../../src/time.js';
+import { startTestPinger } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
 
 const NETWORK = 'pingtest.fyre.co';
@@ -104,7 +104,7 @@ class Rig {
       { network: NETWORK, networkKey: options.key ?? NETWORK_KEY, baseUrl: this.sim.url, timeoutMs: 2_000 },
       { connections: settings.concurrency },
     );
-    this.pinger = startPinger({
+    this.pinger = startTestPinger({
       kafka: this.kafka,
       config: {
         kafka: {
@@ -118,11 +118,7 @@ class Rig {
         pinger: settings,
       },
       client: this.client,
-      logger,
       metrics: this.metrics,
-      clock: systemClock,
-      timers: systemTimers,
-      random: systemRandom,
     });
     return this.pinger;
   }

@@ -1,14 +1,11 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startConnector } from '../../src/cdc/connector.js';
 import { setupDatabase } from '../../src/cdc/setup.js';
 import { HEADER_EVENT_ID } from '../../src/events/envelope.js';
-import { createKafka } from '../../src/events/kafka.js';
 import { createLogger } from '../../src/log.js';
-import { createMetrics } from '../../src/metrics/registry.js';
-import { systemClock } from '../../src/time.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
-import { createTestDatabase, createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
+import { createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { readTopic, waitFor } from './fixtures/connector-kafka.js';
 
 /** `pingpull resync` end to end, through the CLI, against the shared services. */
@@ -18,11 +15,10 @@ describe('pingpull resync', () => {
   const USERS = 2_500;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: database.url, max: 2 });
-    await pool.query(
-      `CREATE TABLE members (user_id bigint PRIMARY KEY, nick varchar(80), mail text, seen_at timestamp(6), updated_at timestamptz NOT NULL, password_hash text)`,
-    );
+    ({ database, pool } = await createMembersDatabase(
+      'user_id bigint PRIMARY KEY, nick varchar(80), mail text, seen_at timestamp(6), updated_at timestamptz NOT NULL, password_hash text',
+      2,
+    ));
     await pool.query(
       `INSERT INTO members
          SELECT id, 'user ' || id, CASE WHEN id % 10 = 0 THEN NULL ELSE id || '@example.com' END,
@@ -126,19 +122,10 @@ describe('pingpull resync', () => {
   it('runs next to a streaming connector on the same topic: both complete, updates keep flowing', async () => {
     const topic = await createTopic(uniqueName('resync_live'), 3);
     const logger = createLogger('silent');
-    const source = { table: 'public.members', idColumn: 'user_id', columns: { display_name: 'nick', email: 'mail', location: 'seen_at' }, updatedAtColumn: '' };
+    const source = membersSource({ display_name: 'nick', email: 'mail', location: 'seen_at' });
     const replication = { slot: uniqueName('slot'), publication: uniqueName('pub'), heartbeatMs: 300, statusIntervalMs: 200, batchSize: 100, knownUsers: 1_000 };
     await setupDatabase({ pool, source, replication, logger });
-    const connector = startConnector({
-      databaseUrl: database.url,
-      source,
-      replication,
-      kafka: createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-test', logger }),
-      topic,
-      logger,
-      metrics: createMetrics({ defaultMetrics: false }),
-      clock: systemClock,
-    });
+    const connector = startInProcessConnector({ databaseUrl: database.url, source, replication, topic, logger });
     let failed: unknown = null;
     connector.done.catch((error: unknown) => (failed = error));
     let writing = true;

@@ -1,23 +1,15 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDatabase, checkDatabaseReport, setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
-import { startConnector } from '../../src/cdc/connector.js';
-import { createKafka } from '../../src/events/kafka.js';
-import { createMetrics } from '../../src/metrics/registry.js';
-import { systemClock } from '../../src/time.js';
 import { runCli } from '../helpers/cli.js';
+import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
 import { waitFor } from './fixtures/connector-kafka.js';
 import { DatabaseSetupError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import { createTestDatabase, createTopic, databaseUrl, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, createTopic, databaseUrl, uniqueName, type TestDatabase } from '../helpers/services.js';
 
 const logger = createLogger('silent');
-const source = {
-  table: 'public.members',
-  idColumn: 'user_id',
-  columns: { display_name: 'nick', email: 'mail', image_url: 'pic' },
-  updatedAtColumn: '',
-};
+const source = membersSource({ display_name: 'nick', email: 'mail', image_url: 'pic' });
 
 describe('setup, check and teardown of the publication and slot', () => {
   let database: TestDatabase;
@@ -33,11 +25,7 @@ describe('setup, check and teardown of the publication and slot', () => {
   const options = () => ({ pool, source, replication, logger });
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: database.url, max: 2 });
-    await pool.query(
-      'CREATE TABLE members (user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text)',
-    );
+    ({ database, pool } = await createMembersDatabase('user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text', 2));
   });
 
   afterAll(async () => {
@@ -190,16 +178,7 @@ describe('a least-privilege role (LOGIN REPLICATION, CONNECT, SELECT) on a table
 
   it('check exits 0 while a connector streams: an active slot is information', async () => {
     const topic = await createTopic(uniqueName('check'), 1);
-    const connector = startConnector({
-      databaseUrl: roleUrl(),
-      source,
-      replication,
-      kafka: createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-test', logger }),
-      topic,
-      logger,
-      metrics: createMetrics({ defaultMetrics: false }),
-      clock: systemClock,
-    });
+    const connector = startInProcessConnector({ databaseUrl: roleUrl(), source, replication, topic, logger });
     try {
       await waitFor(async () => ((await checkDatabaseReport(options())).notes.some((n) => n.includes('is streaming to process')) ? true : undefined), 30_000, 'the slot to be active');
       const result = await runCli(['check'], {
