@@ -152,7 +152,6 @@ export async function startPingerRole(resources: RoleResources): Promise<RoleHan
   });
   const lag = startKafkaLagOnce(resources);
   resources.pingerForbidden = () => pinger.state().forbidden;
-  logger.info({ topic: config.kafka.topic, groupId: config.kafka.groupId }, 'pinger started');
   const stop = async (): Promise<void> => {
     await pinger.stop();
     await lag.stop();
