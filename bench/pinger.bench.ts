@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../src/config/index.js';
-import { servicesUp } from '../src/devenv/index.js';
+import { servicesUp } from '../tools/devenv/index.js';
 import { createKafka, ensureTopics, type Kafka } from '../src/events/kafka.js';
 import { createLivefyreClient } from '../src/livefyre/client.js';
 import { createLogger } from '../src/log.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { servicesUp } from '../../src/devenv/index.js';
+import { servicesUp } from '../../tools/devenv/index.js';
 import { ensureTopics } from '../../src/events/kafka.js';
 
 // Shared by the CDC benchmarks: the services (PINGPULL_DATABASE_URL and

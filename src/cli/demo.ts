@@ -1,5 +1,5 @@
 import { runDemo } from '../demo/index.js';
-import { servicesUp } from '../devenv/index.js';
+import { startLocalServices } from '../demo/local-services.js';
 import { createLogger } from '../log.js';
 import { systemClock, systemRandom } from '../time.js';
 import { action, baseCommand } from './context.js';
@@ -13,7 +13,8 @@ const positiveInt = (value: string): number => {
 export function demoCommand() {
   return baseCommand(
     'demo',
-    'the whole pipeline on local services (started when database.url is not set) with a seeded users table and the Livefyre simulator',
+    'the whole pipeline on local services (started from a checkout when database.url is not set) ' +
+      'with a seeded users table and the Livefyre simulator',
   )
     .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', positiveInt)
     .option('--interval <ms>', 'time between profile edits', positiveInt, 1_000)
@@ -27,7 +28,7 @@ export function demoCommand() {
         ) => {
           const services =
             config.database.url === ''
-              ? await servicesUp({ log: (line) => process.stderr.write(`${line}\n`) })
+              ? await startLocalServices()
               : { databaseUrl: config.database.url, kafkaBrokers: config.kafka.brokers };
           await runDemo({
             services,

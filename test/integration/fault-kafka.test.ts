@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectorHandle } from '../../src/cdc/connector.js';
 import { parseLsn } from '../../src/cdc/lsn.js';
-import { startDedicatedKafka, type DedicatedKafka } from '../../src/devenv/dedicated.js';
+import { startDedicatedKafka, type DedicatedKafka } from '../../tools/devenv/dedicated.js';
 import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { waitFor } from './fixtures/connector-kafka.js';
 import {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectorHandle } from '../../src/cdc/connector.js';
 import { parseLsn } from '../../src/cdc/lsn.js';
-import { startDedicatedPostgres, type DedicatedPostgres } from '../../src/devenv/dedicated.js';
+import { startDedicatedPostgres, type DedicatedPostgres } from '../../tools/devenv/dedicated.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
 import { waitFor } from './fixtures/connector-kafka.js';
 import { capturingLogger, failedSessions, missingFromTopic, prepareDatabase, startTestConnector, Writer } from './fixtures/fault-harness.js';

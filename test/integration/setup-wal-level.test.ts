@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDedicatedPostgres, type DedicatedPostgres } from '../../src/devenv/dedicated.js';
+import { startDedicatedPostgres, type DedicatedPostgres } from '../../tools/devenv/dedicated.js';
 import { runCli } from '../helpers/cli.js';
 
 /**

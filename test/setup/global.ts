@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { servicesUp } from '../../src/devenv/index.js';
+import { servicesUp } from '../../tools/devenv/index.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import {
   aptInstall,
@@ -10,7 +11,6 @@ import {
   commandExists,
   freePort,
   type Log,
-  packageRoot,
   portOpen,
   processMatches,
   runOrThrow,
@@ -36,6 +36,7 @@ const propertiesFile = path.join(kafkaDir, 'server.properties');
 const log4jFile = path.join(kafkaDir, 'log4j2.properties');
 const logFile = path.join(kafkaDir, 'kafka.log');
 const READY_TIMEOUT_MS = 90_000;
+const POM = fileURLToPath(new URL('./kafka/pom.xml', import.meta.url));
 
 export async function ensureTool(log: Log, cmd: string, pkg: string): Promise<void> {
   if (!(await commandExists(cmd))) await aptInstall(log, [pkg]);
@@ -52,7 +53,7 @@ export async function ensureJars(log: Log, version: string): Promise<string> {
   if (existsSync(path.join(libs, '.complete'))) return libs;
   await ensureTool(log, 'mvn', 'maven');
   await mkdir(home, { recursive: true });
-  await copyFile(path.join(packageRoot, 'scripts', 'kafka', 'pom.xml'), path.join(home, 'pom.xml'));
+  await copyFile(POM, path.join(home, 'pom.xml'));
   const tmp = path.join(home, 'libs.tmp');
   await rm(tmp, { recursive: true, force: true });
   log(`downloading Kafka ${version} jars with Maven into ${home} (first run only)`);

@@ -10,7 +10,7 @@ export type Log = (line: string) => void;
 
 export const stderrLog: Log = (line) => process.stderr.write(`[services] ${line}\n`);
 
-// Same relative position from src/devenv (vitest runs TS) and dist/devenv (compiled).
+// The checkout these tools belong to: state and caches are kept per checkout.
 export const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const stateDir = path.join(packageRoot, '.services');
 export const cacheDir = path.join(packageRoot, '.cache');

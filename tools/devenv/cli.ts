@@ -2,7 +2,7 @@ import { type Services, servicesDown, servicesStatus, servicesUp } from './index
 
 const USAGE = 'usage: npm run services -- up|down|status';
 
-// stdout carries only these lines so that `eval "$(npm run -s services -- up)"` works.
+// stdout carries only these lines so that `eval "$(npm run -s services -- up)"` works; the demo reads them too.
 function print(s: Services): void {
   process.stdout.write(`PINGPULL_DATABASE_URL=${s.databaseUrl}\nPINGPULL_KAFKA_BROKERS=${s.kafkaBrokers}\n`);
 }
