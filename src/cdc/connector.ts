@@ -1,19 +1,26 @@
 import type { Pgoutput } from 'pg-logical-replication';
 import type { Config } from '../config/index.js';
 import { createPool, parseTableName, type Pool } from '../db.js';
-import { PingpullError, SchemaChangeError } from '../errors.js';
+import {
+  DecodeError,
+  PingpullError,
+  PublishError,
+  ReplicationError,
+  SchemaChangeError,
+  SessionEnded,
+} from '../errors.js';
 import type { Kafka } from '../events/kafka.js';
-import { ChangePublisher, PublishError, type AckedBatch } from '../events/publisher.js';
+import { ChangePublisher, type AckedBatch } from '../events/publisher.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import { sleep, systemRandom, systemTimers, type Clock, type Random, type Timers } from '../time.js';
 import { ChangeDetector } from './change-detection.js';
 import { LsnCheckpoint } from './checkpoint.js';
-import { DecodeError, PgoutputDecoder, type RowChange } from './decoder.js';
+import { PgoutputDecoder, type RowChange } from './decoder.js';
 import { toChangeMessage, type EventOrigin, type TransactionContext } from './events.js';
 import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn.js';
 import { reconnectDelayMs } from './retry.js';
-import { ReplicationError, ReplicationSession, classifyReplicationError } from './stream.js';
+import { ReplicationSession, classifyReplicationError } from './stream.js';
 
 /**
  * The CDC role: replication slot → Kafka. The loop only loops: each
@@ -464,16 +471,6 @@ class Connector {
       await sleep(ms, signal, this.timers);
       if (!signal.aborted) await task();
     }
-  }
-}
-
-/** A session failed after having made `published` durable. */
-class SessionEnded extends PingpullError {
-  constructor(
-    readonly published: Lsn,
-    readonly reason: PingpullError,
-  ) {
-    super(reason.code, reason.message, { retriable: reason.retriable, cause: reason });
   }
 }
 

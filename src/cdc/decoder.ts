@@ -1,5 +1,5 @@
 import type { Pgoutput } from 'pg-logical-replication';
-import { PingpullError, SchemaChangeError } from '../errors.js';
+import { DecodeError, SchemaChangeError } from '../errors.js';
 import { parseLsn, type Lsn } from './lsn.js';
 
 /**
@@ -48,12 +48,6 @@ export interface DecoderOptions {
   idColumn: string;
   /** Livefyre field → column. */
   columns: Readonly<Record<string, string>>;
-}
-
-export class DecodeError extends PingpullError {
-  constructor(message: string) {
-    super('ERR_DECODE', message);
-  }
 }
 
 interface RelationPlan {

@@ -1,5 +1,5 @@
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
-import { PingpullError } from '../errors.js';
+import { ReplicationError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { keepTextColumns } from './pg-types.js';
 
@@ -25,20 +25,6 @@ export interface StreamOptions {
   slot: string;
   publication: string;
   applicationName: string;
-}
-
-export class ReplicationError extends PingpullError {
-  readonly sqlState: string | undefined;
-
-  constructor(message: string, options: { retriable: boolean; sqlState?: string | undefined; cause?: unknown }) {
-    super(options.sqlState === '55006' ? 'ERR_SLOT_IN_USE' : 'ERR_REPLICATION', message, options);
-    this.sqlState = options.sqlState;
-  }
-
-  /** Another connector reads the slot (it admits one reader): wait as a standby. */
-  get slotInUse(): boolean {
-    return this.code === 'ERR_SLOT_IN_USE';
-  }
 }
 
 /** Failures no retry fixes: bad credentials or privileges, slot or publication missing. */

@@ -1,9 +1,9 @@
 import cliProgress from 'cli-progress';
 import { requireKeys } from '../config/index.js';
 import { createPool } from '../db.js';
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, ResyncError, UsageError } from '../errors.js';
 import { createKafka, ensureTopics } from '../events/kafka.js';
-import { ResyncError, runResync, type ResyncProgress, type ResyncSelection } from '../resync/index.js';
+import { runResync, type ResyncProgress, type ResyncSelection } from '../resync/index.js';
 import { action, baseCommand } from './context.js';
 
 interface ResyncFlags {

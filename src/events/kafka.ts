@@ -1,5 +1,5 @@
 import { Kafka, logLevel, type Admin, type KafkaConfig } from 'kafkajs';
-import { PingpullError } from '../errors.js';
+import { KafkaTopicsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { sleep, systemClock } from '../time.js';
 
@@ -73,11 +73,7 @@ async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs
       lastError = error;
     }
     if (systemClock.now() > deadline) {
-      throw new PingpullError(
-        'ERR_KAFKA_TOPICS',
-        `topics ${topics.join(', ')} have no leader for every partition after ${timeoutMs} ms${lastError === undefined ? '' : `: ${(lastError as Error).message}`}`,
-        { retriable: true, cause: lastError },
-      );
+      throw new KafkaTopicsError(topics, timeoutMs, lastError);
     }
     await sleep(200);
   }

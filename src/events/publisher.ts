@@ -1,5 +1,5 @@
 import { Partitioners, type Message, type Producer } from 'kafkajs';
-import { PingpullError } from '../errors.js';
+import { PublishError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ChangeMessage } from './envelope.js';
 import type { Kafka } from './kafka.js';
@@ -24,12 +24,6 @@ export interface AckedBatch {
   /** Sequence number of the last event of the batch: every event up to it is in Kafka. */
   lastSeq: number;
   messages: readonly ChangeMessage[];
-}
-
-export class PublishError extends PingpullError {
-  constructor(message: string, cause: unknown) {
-    super('ERR_KAFKA_PUBLISH', message, { retriable: true, cause });
-  }
 }
 
 interface Buffered {

@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.js';
 import type { Pool } from '../db.js';
+import { StageTimeoutError } from '../errors.js';
 import type { KafkaLagReader, PartitionLag } from '../events/consumer-lag.js';
 import { defaultBaseUrl } from '../livefyre/token.js';
 import { sleep, type Clock, type Timers } from '../time.js';
@@ -74,11 +75,9 @@ export interface StatusDeps {
   timers: Timers;
 }
 
-class StageTimeout extends Error {}
-
 function withTimeout<T>(work: Promise<T>, ms: number, timers: Timers): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const handle = timers.setTimeout(() => reject(new StageTimeout(`no answer within ${ms} ms`)), ms);
+    const handle = timers.setTimeout(() => reject(new StageTimeoutError(ms)), ms);
     work.then(
       (value) => {
         timers.clearTimeout(handle);

@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js';
-import { ConfigError, PingpullError } from '../errors.js';
+import { ConfigError, PingerStartError, PingpullError } from '../errors.js';
 import { startChangeConsumer, type ChangeConsumer, type CommitOffset, type RawMessage } from '../events/consumer.js';
 import { connectDeadLetterProducer, type DeadLetter, type DeadLetterProducer } from '../events/dead-letters.js';
 import { ensureTopics, type Kafka } from '../events/kafka.js';
@@ -57,10 +57,9 @@ const DEAD_LETTER_BATCH = 500;
 function startFailure(error: unknown, kafka: Config['kafka']): unknown {
   if (error instanceof PingpullError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new PingpullError(
-    'ERR_PINGER_START',
+  return new PingerStartError(
     `the pinger could not start with Kafka at ${kafka.brokers} (kafka.brokers; topics ${kafka.topic}, ${kafka.dlqTopic}; group ${kafka.groupId}): ${message}`,
-    { retriable: true, cause: error },
+    error,
   );
 }
 

@@ -1,4 +1,4 @@
-import { PingpullError, UsageError } from '../errors.js';
+import { ReplayLedgerFullError, UsageError } from '../errors.js';
 import type { DeadLetterScan, StoredDeadLetter } from '../events/dead-letters.js';
 import { USER_ID_PATTERN, isValidUserId } from '../livefyre/profile.js';
 import { isReplayed, ledgerMetadata, markReplayed, MAX_METADATA_CHARS, readLedger, type ReplayLedger } from './replay-ledger.js';
@@ -62,11 +62,7 @@ export function planReplay(scan: Pick<DeadLetterScan, 'letters' | 'ranges'>, ids
     const ledger = markReplayed(ledgers.get(partition) ?? readLedger(offsets[0] as string, null), offsets);
     const metadata = ledgerMetadata(ledger);
     if (metadata.length > MAX_METADATA_CHARS) {
-      throw new PingpullError(
-        'ERR_REPLAY_LEDGER_FULL',
-        `partition ${partition} of the dead letter topic would record too many scattered replays in the commit metadata ` +
-          `(${metadata.length} characters, at most ${MAX_METADATA_CHARS}); replay without --ids (or with more ids) first`,
-      );
+      throw new ReplayLedgerFullError(partition, metadata.length, MAX_METADATA_CHARS);
     }
     plan.marks.push({ partition, offset: ledger.next.toString(), metadata });
   }

@@ -1,4 +1,4 @@
-import { LivefyreError, PingpullError } from '../errors.js';
+import { isRetriable, LivefyreError } from '../errors.js';
 import type { Random } from '../time.js';
 
 /**
@@ -32,8 +32,4 @@ export function createRetryPolicy(options: RetryOptions): RetryPolicy {
     const floor = Math.min(retryAfterMs, options.maxMs);
     return Math.round(Math.max(jittered, floor));
   };
-}
-
-export function isRetriable(error: unknown): boolean {
-  return error instanceof PingpullError && error.retriable;
 }

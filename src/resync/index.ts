@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import { parseTableName, quoteIdent, type Pool } from '../db.js';
 import { toRowValue } from '../cdc/decoder.js';
 import { streamLikeTypes } from '../cdc/pg-types.js';
-import { PingpullError } from '../errors.js';
+import { ResyncError, type PublishError } from '../errors.js';
 import {
   CONNECTOR_VERSION,
   HEADER_CHANGED,
@@ -12,7 +12,7 @@ import {
   type Row,
 } from '../events/envelope.js';
 import type { Kafka } from '../events/kafka.js';
-import { ChangePublisher, type PublishError } from '../events/publisher.js';
+import { ChangePublisher } from '../events/publisher.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -58,15 +58,6 @@ export interface ResyncResult extends ResyncProgress {
   interrupted: boolean;
   /** With --ids: ids that matched no row. */
   notFound: string[];
-}
-
-export class ResyncError extends PingpullError {
-  readonly lastId: string | null;
-
-  constructor(message: string, lastId: string | null, cause?: unknown) {
-    super('ERR_RESYNC', message, { retriable: true, cause });
-    this.lastId = lastId;
-  }
 }
 
 const ID_ALIAS = '__pingpull_id';
