@@ -13,13 +13,13 @@ import type { Kafka } from '../events/kafka.js';
 import { ChangePublisher, type AckedBatch } from '../events/publisher.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
+import { createRetryPolicy, RECONNECT } from '../retry.js';
 import { sleep, systemRandom, systemTimers, type Clock, type Random, type Timers } from '../time.js';
 import { ChangeDetector } from './change-detection.js';
 import { LsnCheckpoint } from './checkpoint.js';
 import { PgoutputDecoder, type RowChange } from './decoder.js';
 import { toChangeMessage, type EventOrigin, type TransactionContext } from './events.js';
 import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn.js';
-import { reconnectDelayMs } from './retry.js';
 import { ReplicationSession, classifyReplicationError } from './stream.js';
 
 /**
@@ -60,6 +60,8 @@ export interface ConnectorPositions {
 
 export const HEARTBEAT_PREFIX = 'pingpull-heartbeat';
 const APPLICATION_NAME = 'pingpull-connector';
+const reconnectDelay = createRetryPolicy(RECONNECT);
+
 /**
  * How long a graceful stop waits for Postgres to apply its last confirmation.
  * Bounded: a walsender busy decoding a huge transaction may not read replies
@@ -179,7 +181,8 @@ class Connector {
         }
         const slotInUse = cause instanceof ReplicationError && cause.slotInUse;
         attempt = slotInUse ? 0 : progressed ? 1 : attempt + 1;
-        const delayMs = reconnectDelayMs(attempt, slotInUse, this.random);
+        // Never 'stop': a cause no retry fixes was thrown above.
+        const delayMs = reconnectDelay(attempt, cause, this.random) as number;
         if (slotInUse) {
           if (!standby) this.logger.info({ err: cause.message }, 'replication slot is read by another connector: waiting as a standby');
           standby = true;

@@ -6,6 +6,7 @@ import { ensureTopics, type Kafka } from '../events/kafka.js';
 import type { LivefyreClient } from '../livefyre/client.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
+import { createRetryPolicy, deadLetterSchedule } from '../retry.js';
 import { sleep, type Clock, type Random, type Timers } from '../time.js';
 import { decodeChange, type DeadLetterReason } from './decode.js';
 import { OffsetTracker, type OffsetRef } from './offsets.js';
@@ -86,6 +87,7 @@ interface PendingEvent {
  */
 export function startPinger(deps: PingerDeps): PingerHandle {
   const { config, logger, clock, timers } = deps;
+  const deadLetterRetry = createRetryPolicy(deadLetterSchedule(config.pinger));
   checkSettings(config.pinger);
   const tracker = new OffsetTracker();
   const committed = new Map<string, CommitOffset>();
@@ -138,7 +140,8 @@ export function startPinger(deps: PingerDeps): PingerHandle {
           failures = 0;
           finished(batch.map((item) => item.event));
         } catch (sendError) {
-          const delayMs = Math.min(config.pinger.retryMaxMs, config.pinger.retryBaseMs * 2 ** failures);
+          // Retries any error, for ever: never 'stop'.
+          const delayMs = deadLetterRetry(failures + 1, sendError, deps.random) as number;
           failures += 1;
           logger.error({ err: sendError, delayMs }, `writing to the dead letter topic ${config.kafka.dlqTopic} failed`);
           await sleep(delayMs, stopSignal.signal, timers);

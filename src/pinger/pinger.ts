@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics/registry.js';
 import type { Clock, Random, Timers } from '../time.js';
 import { Coalescer } from './coalescer.js';
 import type { DeadLetterReason } from './decode.js';
-import { createRetryPolicy, type RetryPolicy } from './retry.js';
+import { createRetryPolicy, type RetryPolicy } from '../retry.js';
 import { createThrottle, type Throttle } from './throttle.js';
 
 /** What the pinger needs of an event: when its change committed (for end-to-end latency). */

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toChangeMessage } from '../../../src/cdc/events.js';
 import { formatLsn, parseLsn } from '../../../src/cdc/lsn.js';
-import { RECONNECT, reconnectDelayMs } from '../../../src/cdc/retry.js';
 import { HEADER_CHANGED, HEADER_EVENT_ID } from '../../../src/events/envelope.js';
 
 describe('LSNs', () => {
@@ -10,18 +9,6 @@ describe('LSNs', () => {
     expect(parseLsn('00000016/0000A0B0')).toBe((0x16n << 32n) | 0xa0b0n);
     expect(formatLsn(parseLsn('00000016/0000A0B0'))).toBe('16/A0B0');
     expect(() => parseLsn('nonsense')).toThrow(TypeError);
-  });
-});
-
-describe('reconnectDelayMs', () => {
-  it('grows exponentially to a ceiling, with jitter in the upper half', () => {
-    expect(reconnectDelayMs(0, false, () => 0)).toBe(RECONNECT.baseMs / 2);
-    expect(reconnectDelayMs(3, false, () => 1)).toBe(RECONNECT.baseMs * 8);
-    expect(reconnectDelayMs(100, false, () => 1)).toBe(RECONNECT.maxMs);
-  });
-
-  it('polls steadily as a standby', () => {
-    expect(reconnectDelayMs(9, true, () => 0.5)).toBe(RECONNECT.standbyMs);
   });
 });
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LivefyreError, PoisonEventError } from '../../../src/errors.js';
-import { createRetryPolicy } from '../../../src/pinger/retry.js';
+import { LivefyreError, PoisonEventError, ReplicationError } from '../../src/errors.js';
+import { createRetryPolicy, deadLetterSchedule, RECONNECT } from '../../src/retry.js';
 
 const transient = new LivefyreError('503', { status: 503, retriable: true });
 const options = { baseMs: 500, maxMs: 60_000, maxAttempts: 8 };
@@ -48,5 +48,40 @@ describe('retry policy', () => {
     expect(policy(1, tooMany(7_000), () => 0)).toBe(7_000);
     expect(policy(7, tooMany(1_000), () => 0.999999)).toBe(32_000);
     expect(policy(1, tooMany(3_600_000), () => 0)).toBe(60_000);
+  });
+});
+
+describe('reconnecting replication sessions', () => {
+  const reconnect = createRetryPolicy(RECONNECT);
+  const broken = new ReplicationError('connection reset', { retriable: true });
+
+  it('grows exponentially to a ceiling, with jitter in the upper half', () => {
+    expect(reconnect(1, broken, () => 0)).toBe(500);
+    expect(reconnect(1, broken, () => 1)).toBe(1_000);
+    expect(reconnect(4, broken, () => 1)).toBe(8_000);
+    expect(reconnect(100, broken, () => 1)).toBe(RECONNECT.maxMs);
+  });
+
+  it('never gives up on a retriable failure', () => {
+    expect(reconnect(10_000, broken, () => 0.5)).toBeTypeOf('number');
+  });
+
+  it('polls steadily as a standby', () => {
+    const slotInUse = new ReplicationError('slot active', { retriable: true, sqlState: '55006' });
+    expect(reconnect(9, slotInUse, () => 0.5)).toBe(2_000);
+    expect(reconnect(1, slotInUse, () => 0)).toBe(2_000);
+  });
+});
+
+describe('retrying dead letter writes', () => {
+  const retry = createRetryPolicy(deadLetterSchedule({ retryBaseMs: 500, retryMaxMs: 60_000 }));
+
+  it('doubles from retryBaseMs without jitter, capped at retryMaxMs', () => {
+    const delays = [1, 2, 3, 8, 50].map((attempt) => retry(attempt, new Error('broker down'), () => 0));
+    expect(delays).toEqual([500, 1_000, 2_000, 60_000, 60_000]);
+  });
+
+  it('retries any error, unclassified ones included', () => {
+    expect(retry(1_000, new TypeError('kafkajs said no'), () => 0.5)).toBe(60_000);
   });
 });
