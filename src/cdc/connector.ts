@@ -10,6 +10,7 @@ import {
   SessionEnded,
 } from '../errors.js';
 import type { Kafka } from '../events/kafka.js';
+import { toChangeMessage, type EventOrigin, type TransactionContext } from '../events/envelope.js';
 import { ChangePublisher, type AckedBatch } from '../events/publisher.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -18,7 +19,6 @@ import { sleep, systemRandom, systemTimers, type Clock, type Random, type Timers
 import { ChangeDetector } from './change-detection.js';
 import { LsnCheckpoint } from './checkpoint.js';
 import { PgoutputDecoder, type RowChange } from './decoder.js';
-import { toChangeMessage, type EventOrigin, type TransactionContext } from './events.js';
 import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn.js';
 import { ReplicationSession, classifyReplicationError } from './stream.js';
 

@@ -1,6 +1,11 @@
+import { formatLsn, type Lsn } from '../cdc/lsn.js';
+import { USER_ID_PATTERN, isValidUserId } from '../livefyre/profile.js';
+
 /**
  * The change event on the Kafka topic: Debezium's envelope without the
- * schema part (INTERFACE.md "Kafka"), so Debezium consumers can read it.
+ * schema part (README, "How it works"), so Debezium consumers can read it.
+ * This module owns the contract: its types, how the connector and a resync
+ * write it, and how the pinger reads it.
  */
 export type Op = 'c' | 'u' | 'd' | 'r' | 't';
 
@@ -50,14 +55,170 @@ export interface ChangeMessage {
 
 export const CONNECTOR_VERSION = '0.1.0';
 
-/** Debezium writes LSNs as numbers; `0/16B3748` → 23803720. */
-export function lsnToNumber(lsn: string): number {
-  const [high, low] = lsn.split('/');
-  return Number.parseInt(high ?? '0', 16) * 2 ** 32 + Number.parseInt(low ?? '0', 16);
+/** Where an event comes from: fixed per connector, plus the transaction it belongs to. */
+export interface EventOrigin {
+  slot: string;
+  db: string;
+  schema: string;
+  table: string;
 }
 
-export function numberToLsn(value: number): string {
-  const high = Math.floor(value / 2 ** 32);
-  const low = value - high * 2 ** 32;
-  return `${high.toString(16).toUpperCase()}/${low.toString(16).toUpperCase()}`;
+export interface TransactionContext {
+  xid: number;
+  /** LSN of the commit record: with the position in the transaction, the event's id. */
+  commitLsn: Lsn;
+  commitTimeMs: number;
+  /** Commit LSN of the transaction before (Debezium's `sequence`). */
+  previousCommitLsn: Lsn;
+}
+
+export interface EventDraft {
+  op: Op;
+  key: string;
+  before: Row | null;
+  after: Row | null;
+  changedFields: string[] | null;
+  /** LSN of the change record. */
+  lsn: Lsn;
+  /** Position of the event in its transaction (0-based). */
+  index: number;
+}
+
+/** The Kafka message for a change: Debezium's envelope plus our headers. */
+export function toChangeMessage(
+  origin: EventOrigin,
+  tx: TransactionContext,
+  draft: EventDraft,
+  nowMs: number,
+): ChangeMessage {
+  const value: ChangeEvent = {
+    before: draft.before,
+    after: draft.after,
+    source: {
+      version: CONNECTOR_VERSION,
+      connector: 'pingpull',
+      name: origin.slot,
+      ts_ms: tx.commitTimeMs,
+      snapshot: 'false',
+      db: origin.db,
+      sequence: JSON.stringify([tx.previousCommitLsn.toString(), draft.lsn.toString()]),
+      schema: origin.schema,
+      table: origin.table,
+      txId: tx.xid,
+      lsn: Number(draft.lsn),
+      xmin: null,
+    },
+    op: draft.op,
+    ts_ms: nowMs,
+  };
+  const headers: Record<string, string> = { [HEADER_EVENT_ID]: `${formatLsn(tx.commitLsn)}:${draft.index}` };
+  if (draft.changedFields !== null) headers[HEADER_CHANGED] = draft.changedFields.join(',');
+  return { key: draft.key, value, headers };
+}
+
+/** A row read by a resync rather than streamed: Debezium's snapshot read (`op: "r"`). */
+export interface SnapshotRead {
+  key: string;
+  after: Row;
+  /** A read has no commit: Debezium's snapshot events carry the read time. */
+  readTimeMs: number;
+  eventId: string;
+  changedFields: readonly string[];
+}
+
+/** The Kafka message for a snapshot read: the same envelope and headers as a streamed change. */
+export function toSnapshotMessage(origin: EventOrigin, read: SnapshotRead): ChangeMessage {
+  return {
+    key: read.key,
+    value: {
+      before: null,
+      after: read.after,
+      source: {
+        version: CONNECTOR_VERSION,
+        connector: 'pingpull',
+        name: origin.slot,
+        ts_ms: read.readTimeMs,
+        snapshot: 'true',
+        db: origin.db,
+        sequence: JSON.stringify([null, null]),
+        schema: origin.schema,
+        table: origin.table,
+        txId: null,
+        lsn: null,
+        xmin: null,
+      },
+      op: 'r',
+      ts_ms: read.readTimeMs,
+    },
+    headers: { [HEADER_EVENT_ID]: read.eventId, [HEADER_CHANGED]: read.changedFields.join(',') },
+  };
+}
+
+/** Why an event went to the dead letter topic; also the `reason` label of pingpull_dead_letters_total. */
+export type DeadLetterReason = 'invalid-key' | 'invalid-json' | 'invalid-envelope' | 'rejected' | 'max-attempts';
+
+export type DecodedChange =
+  | { kind: 'ping'; userId: string; commitTsMs: number | undefined }
+  /**
+   * Nothing to ping: a tombstone (null value, Debezium's follow-up to a delete)
+   * or a truncate (op t without a key, as Debezium writes it; the connector logged it).
+   */
+  | { kind: 'skip' }
+  | { kind: 'poison'; reason: DeadLetterReason; detail: string };
+
+const OPS = new Set(['c', 'u', 'd', 'r', 't']);
+
+/** Reads a change event's key (the user id) and value (the Debezium envelope). */
+export function decodeChange(key: Buffer | null, value: Buffer | null): DecodedChange {
+  const userId = key?.toString('utf8') ?? '';
+  if (userId === '' && isTruncate(value)) return { kind: 'skip' };
+  if (!isValidUserId(userId)) {
+    return {
+      kind: 'poison',
+      reason: 'invalid-key',
+      detail: `message key ${JSON.stringify(userId.slice(0, 100))} is not a user id (${USER_ID_PATTERN.source})`,
+    };
+  }
+  if (value === null || value.length === 0) return { kind: 'skip' };
+
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch (error) {
+    return { kind: 'poison', reason: 'invalid-json', detail: `value is not JSON: ${(error as Error).message}` };
+  }
+  const problem = envelopeProblem(parsed);
+  if (problem !== undefined) return { kind: 'poison', reason: 'invalid-envelope', detail: problem };
+  const source = (parsed as { source: { ts_ms?: unknown } }).source;
+  return { kind: 'ping', userId, commitTsMs: typeof source.ts_ms === 'number' ? source.ts_ms : undefined };
+}
+
+function isTruncate(value: Buffer | null): boolean {
+  if (value === null) return false;
+  try {
+    return (JSON.parse(value.toString('utf8')) as { op?: unknown } | null)?.op === 't';
+  } catch {
+    return false;
+  }
+}
+
+function envelopeProblem(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return 'value is not a change event: expected a JSON object with before, after, source, op';
+  }
+  const event = value as Record<string, unknown>;
+  if (typeof event.op !== 'string' || !OPS.has(event.op)) {
+    return `value is not a change event: op is ${JSON.stringify(event.op)}, expected one of c, u, d, r, t`;
+  }
+  for (const field of ['before', 'after'] as const) {
+    const row = event[field];
+    if (row !== null && row !== undefined && (typeof row !== 'object' || Array.isArray(row))) {
+      return `value is not a change event: ${field} must be an object or null`;
+    }
+  }
+  const source = event.source;
+  if (source === null || typeof source !== 'object' || Array.isArray(source)) {
+    return 'value is not a change event: source must be an object';
+  }
+  return undefined;
 }

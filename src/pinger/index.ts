@@ -2,13 +2,13 @@ import type { Config } from '../config/index.js';
 import { ConfigError, PingerStartError, PingpullError } from '../errors.js';
 import { startChangeConsumer, type ChangeConsumer, type CommitOffset, type RawMessage } from '../events/consumer.js';
 import { connectDeadLetterProducer, type DeadLetter, type DeadLetterProducer } from '../events/dead-letters.js';
+import { decodeChange, type DeadLetterReason } from '../events/envelope.js';
 import { ensureTopics, type Kafka } from '../events/kafka.js';
 import type { LivefyreClient } from '../livefyre/client.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import { createRetryPolicy, deadLetterSchedule } from '../retry.js';
 import { sleep, type Clock, type Random, type Timers } from '../time.js';
-import { decodeChange, type DeadLetterReason } from './decode.js';
 import { OffsetTracker, type OffsetRef } from './offsets.js';
 import { PingerCore } from './pinger.js';
 

@@ -1,12 +1,12 @@
 import type { Config } from '../config/index.js';
 import { isRetriable, LivefyreError } from '../errors.js';
+import type { DeadLetterReason } from '../events/envelope.js';
 import type { LivefyreClient } from '../livefyre/client.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
+import { createRetryPolicy, type RetryPolicy } from '../retry.js';
 import type { Clock, Random, Timers } from '../time.js';
 import { Coalescer } from './coalescer.js';
-import type { DeadLetterReason } from './decode.js';
-import { createRetryPolicy, type RetryPolicy } from '../retry.js';
 import { createThrottle, type Throttle } from './throttle.js';
 
 /** What the pinger needs of an event: when its change committed (for end-to-end latency). */

@@ -4,13 +4,7 @@ import { parseTableName, quoteIdent, type Pool } from '../db.js';
 import { toRowValue } from '../cdc/decoder.js';
 import { streamLikeTypes } from '../cdc/pg-types.js';
 import { ResyncError, type PublishError } from '../errors.js';
-import {
-  CONNECTOR_VERSION,
-  HEADER_CHANGED,
-  HEADER_EVENT_ID,
-  type ChangeMessage,
-  type Row,
-} from '../events/envelope.js';
+import { toSnapshotMessage, type ChangeMessage, type Row } from '../events/envelope.js';
 import type { Kafka } from '../events/kafka.js';
 import { ChangePublisher } from '../events/publisher.js';
 import type { Logger } from '../log.js';
@@ -172,29 +166,8 @@ function snapshotEvent(
   fields: readonly [string, string][],
 ): ChangeMessage {
   const table = parseTableName(options.source.table);
-  return {
-    key,
-    value: {
-      before: null,
-      after,
-      source: {
-        version: CONNECTOR_VERSION,
-        connector: 'pingpull',
-        name: options.sourceName,
-        // A read has no commit: Debezium's snapshot events carry the read time.
-        ts_ms: snapshotMs,
-        snapshot: 'true',
-        db,
-        sequence: JSON.stringify([null, null]),
-        schema: table.schema,
-        table: table.name,
-        txId: null,
-        lsn: null,
-        xmin: null,
-      },
-      op: 'r',
-      ts_ms: snapshotMs,
-    },
-    headers: { [HEADER_EVENT_ID]: eventId, [HEADER_CHANGED]: fields.map(([field]) => field).join(',') },
-  };
+  return toSnapshotMessage(
+    { slot: options.sourceName, db, schema: table.schema, table: table.name },
+    { key, after, readTimeMs: snapshotMs, eventId, changedFields: fields.map(([field]) => field) },
+  );
 }

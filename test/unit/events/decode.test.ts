@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeChange } from '../../../src/pinger/decode.js';
+import { decodeChange } from '../../../src/events/envelope.js';
 
 const event = {
   before: null,

@@ -1,16 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toChangeMessage } from '../../../src/cdc/events.js';
-import { formatLsn, parseLsn } from '../../../src/cdc/lsn.js';
-import { HEADER_CHANGED, HEADER_EVENT_ID } from '../../../src/events/envelope.js';
-
-describe('LSNs', () => {
-  it('parse padded and unpadded forms and print like Postgres', () => {
-    expect(parseLsn('0/16B3748')).toBe(0x16b3748n);
-    expect(parseLsn('00000016/0000A0B0')).toBe((0x16n << 32n) | 0xa0b0n);
-    expect(formatLsn(parseLsn('00000016/0000A0B0'))).toBe('16/A0B0');
-    expect(() => parseLsn('nonsense')).toThrow(TypeError);
-  });
-});
+import { HEADER_CHANGED, HEADER_EVENT_ID, toChangeMessage, toSnapshotMessage } from '../../../src/events/envelope.js';
 
 describe('toChangeMessage', () => {
   it('builds the Debezium envelope, the event id and the changed fields', () => {
@@ -38,5 +27,44 @@ describe('toChangeMessage', () => {
       1,
     );
     expect(Object.keys(message.headers)).toEqual([HEADER_EVENT_ID]);
+  });
+});
+
+describe('toSnapshotMessage', () => {
+  it('writes a read as Debezium does: op r, snapshot true, the read time, no transaction', () => {
+    const message = toSnapshotMessage(
+      { slot: 'pingpull', db: 'app', schema: 'public', table: 'users' },
+      {
+        key: '42',
+        after: { id: '42', nick: 'A' },
+        readTimeMs: 2_000,
+        eventId: 'resync-x:1',
+        changedFields: ['id', 'nick'],
+      },
+    );
+    expect(message).toEqual({
+      key: '42',
+      value: {
+        before: null,
+        after: { id: '42', nick: 'A' },
+        source: {
+          version: '0.1.0',
+          connector: 'pingpull',
+          name: 'pingpull',
+          ts_ms: 2_000,
+          snapshot: 'true',
+          db: 'app',
+          sequence: '[null,null]',
+          schema: 'public',
+          table: 'users',
+          txId: null,
+          lsn: null,
+          xmin: null,
+        },
+        op: 'r',
+        ts_ms: 2_000,
+      },
+      headers: { [HEADER_EVENT_ID]: 'resync-x:1', [HEADER_CHANGED]: 'id,nick' },
+    });
   });
 });
