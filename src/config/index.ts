@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import convict from 'convict';
 import { ConfigError } from '../errors.js';
-import { schema, validateColumns, validatePullFields, type PullFields } from './schema.js';
+import { CROSS_KEY_RULES, schema, validateColumns, validatePullFields, type Config } from './schema.js';
 
-export { pullFieldEntries, type PullFieldSpec, type PullFields } from './schema.js';
+export { pullFieldEntries, type Config, type PullFieldSpec, type PullFields } from './schema.js';
 
 convict.addFormat({
   name: 'profile-columns',
@@ -23,62 +23,6 @@ function parseJsonOrKeep(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-export interface Config {
-  database: { url: string; poolSize: number };
-  source: { table: string; idColumn: string; columns: Readonly<Record<string, string>>; updatedAtColumn: string };
-  replication: {
-    slot: string;
-    publication: string;
-    heartbeatMs: number;
-    statusIntervalMs: number;
-    batchSize: number;
-    knownUsers: number;
-  };
-  resync: { batchSize: number; progressEvery: number };
-  kafka: { brokers: string; clientId: string; topic: string; dlqTopic: string; groupId: string; partitions: number };
-  livefyre: { network: string; networkKey: string; baseUrl: string; timeoutMs: number };
-  pinger: {
-    ratePerSecond: number;
-    concurrency: number;
-    coalesceMs: number;
-    maxAttempts: number;
-    retryBaseMs: number;
-    retryMaxMs: number;
-    forbiddenPauseMs: number;
-    commitIntervalMs: number;
-    maxPendingEvents: number;
-    stopGraceMs: number;
-    heartbeatIntervalMs: number;
-    sessionTimeoutMs: number;
-  };
-  pull: {
-    host: string;
-    port: number;
-    path: string;
-    fields: PullFields;
-    query: string;
-    relativeUrlBase: string;
-    imageVersionColumn: string;
-    maxInFlight: number;
-    requestTimeoutMs: number;
-    poolSize: number;
-    statementTimeoutMs: number;
-  };
-  metrics: { host: string; port: number; lagIntervalMs: number };
-  status: {
-    maxReplicationLagBytes: number;
-    maxRetainedBytes: number;
-    maxSourceLagSeconds: number;
-    maxConsumerLagMessages: number;
-    maxDeadLetters: number;
-    sampleMs: number;
-    timeoutMs: number;
-    page: boolean;
-  };
-  log: { level: string };
-  simulator: { host: string; port: number; pullDelayMs: number };
 }
 
 export interface LoadOptions {
@@ -125,8 +69,18 @@ export function loadConfig(options: LoadOptions = {}): Config {
   } catch (error) {
     problems.push(...splitConvictMessage((error as Error).message));
   }
+  const config = conf.getProperties() as Config;
+  problems.push(...crossKeyProblems(config, problems));
   if (problems.length > 0) throw new ConfigError(problems.map(redactValues));
-  return deepFreeze(conf.getProperties() as Config);
+  return deepFreeze(config);
+}
+
+/** Rules relating keys that are each valid alone; a key already reported is not judged again. */
+function crossKeyProblems(config: Config, reported: readonly string[]): string[] {
+  const isReported = (key: string) => reported.some((problem) => problem.startsWith(`${key}:`));
+  return CROSS_KEY_RULES.filter((rule) => !rule.keys.some(isReported))
+    .map((rule) => rule.problem(config))
+    .filter((problem) => problem !== undefined);
 }
 
 /** Throws a ConfigError naming every listed key that is empty. */

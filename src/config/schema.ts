@@ -552,3 +552,28 @@ export const schema = {
     },
   },
 };
+
+/** The loaded configuration, read off the schema: a key's type is its default's. */
+type ConfigOf<Node> = {
+  readonly [Key in keyof Node]: Node[Key] extends { default: infer Value } ? Value : ConfigOf<Node[Key]>;
+};
+
+export type Config = ConfigOf<typeof schema>;
+
+/** What the schema cannot say about one key alone: each rule names the keys it relates. */
+export interface CrossKeyRule {
+  keys: readonly string[];
+  problem: (config: Config) => string | undefined;
+}
+
+export const CROSS_KEY_RULES: readonly CrossKeyRule[] = [
+  {
+    keys: ['pinger.heartbeatIntervalMs', 'pinger.sessionTimeoutMs'],
+    problem: ({ pinger }) =>
+      pinger.heartbeatIntervalMs * 3 > pinger.sessionTimeoutMs
+        ? 'pinger.heartbeatIntervalMs: expected at most a third of pinger.sessionTimeoutMs ' +
+          `(${pinger.sessionTimeoutMs}), received ${pinger.heartbeatIntervalMs}; ` +
+          'a pinger holding back fetches would be evicted from its group'
+        : undefined,
+  },
+];

@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js';
-import { ConfigError, PingerStartError, PingpullError } from '../errors.js';
+import { PingerStartError, PingpullError } from '../errors.js';
 import { startChangeConsumer, type ChangeConsumer, type CommitOffset, type RawMessage } from '../events/consumer.js';
 import { connectDeadLetterProducer, type DeadLetter, type DeadLetterProducer } from '../events/dead-letters.js';
 import { decodeChange, type DeadLetterReason } from '../events/envelope.js';
@@ -64,16 +64,6 @@ function startFailure(error: unknown, kafka: Config['kafka']): unknown {
   );
 }
 
-/** What the schema cannot say about one key alone. */
-function checkSettings(settings: Config['pinger']): void {
-  if (settings.heartbeatIntervalMs * 3 > settings.sessionTimeoutMs) {
-    throw new ConfigError([
-      `pinger.heartbeatIntervalMs: expected at most a third of pinger.sessionTimeoutMs (${settings.sessionTimeoutMs}), ` +
-        `received ${settings.heartbeatIntervalMs}; a pinger holding back fetches would be evicted from its group`,
-    ]);
-  }
-}
-
 interface PendingEvent {
   ref: OffsetRef;
   message: RawMessage;
@@ -88,7 +78,6 @@ interface PendingEvent {
 export function startPinger(deps: PingerDeps): PingerHandle {
   const { config, logger, clock, timers } = deps;
   const deadLetterRetry = createRetryPolicy(deadLetterSchedule(config.pinger));
-  checkSettings(config.pinger);
   const tracker = new OffsetTracker();
   const committed = new Map<string, CommitOffset>();
   const roomWaiters: Array<() => void> = [];

@@ -46,19 +46,6 @@ describe('pinger failures', () => {
     await client.close();
   }, 120_000);
 
-  it('refuses a heartbeat interval the session timeout cannot carry', () => {
-    expect(() =>
-      startTestPinger({
-        kafka: createKafka({ brokers: '127.0.0.1:9', clientId: 'x', logger }),
-        config: {
-          kafka: { brokers: '127.0.0.1:9', clientId: 'x', topic: 't', dlqTopic: 'd', groupId: 'g', partitions: 1 },
-          pinger: { ...settings, heartbeatIntervalMs: 5_000, sessionTimeoutMs: 10_000 },
-        },
-        client: { ping: async () => undefined },
-      }),
-    ).toThrow(/pinger\.heartbeatIntervalMs: expected at most a third of pinger\.sessionTimeoutMs/);
-  });
-
   it('keeps retrying a dead letter the broker refuses, commits nothing past it, and delivers it once the broker accepts', async (context) => {
     const { kafka, sim, producer, admin, start } = await pingerRig(context, {
       clientId: 'pingpull-dlq-refused-test',

@@ -16,7 +16,7 @@ function problemsOf(fn: () => unknown): readonly string[] {
 }
 
 describe('loadConfig', () => {
-  it('gives the defaults of INTERFACE.md', () => {
+  it('gives the documented defaults', () => {
     const config = loadConfig({ env: {} });
     expect(config.source.table).toBe('public.users');
     expect(config.source.idColumn).toBe('id');
@@ -68,6 +68,29 @@ describe('loadConfig', () => {
     expect(problems.some((p) => p.startsWith('pull.port'))).toBe(true);
     expect(problems.some((p) => p.startsWith('source.columns'))).toBe(true);
     expect(problems.some((p) => p.startsWith('replication.slot'))).toBe(true);
+  });
+
+  it('refuses a heartbeat interval the session timeout cannot carry, beside the other problems', () => {
+    const problems = problemsOf(() =>
+      loadConfig({
+        env: {
+          PINGPULL_PULL_PORT: '99999',
+          PINGPULL_PINGER_HEARTBEAT_INTERVAL_MS: '5000',
+          PINGPULL_PINGER_SESSION_TIMEOUT_MS: '10000',
+        },
+      }),
+    );
+    expect(problems.some((p) => p.startsWith('pull.port'))).toBe(true);
+    const heartbeat = problems.find((p) => p.startsWith('pinger.heartbeatIntervalMs:'));
+    expect(heartbeat).toMatch(/expected at most a third of pinger\.sessionTimeoutMs \(10000\), received 5000/);
+  });
+
+  it('judges related keys only once each is valid alone', () => {
+    const problems = problemsOf(() =>
+      loadConfig({ env: { PINGPULL_PINGER_HEARTBEAT_INTERVAL_MS: '50000', PINGPULL_PINGER_SESSION_TIMEOUT_MS: '-1' } }),
+    );
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^pinger\.sessionTimeoutMs: /);
   });
 
   it('rejects unknown keys in a config file', () => {
