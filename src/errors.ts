@@ -16,7 +16,6 @@ export const ErrorCode = {
   KAFKA_PUBLISH: 'ERR_KAFKA_PUBLISH',
   KAFKA_TOPICS: 'ERR_KAFKA_TOPICS',
   PINGER_START: 'ERR_PINGER_START',
-  POISON_EVENT: 'ERR_POISON_EVENT',
   REPLAY_LEDGER_FULL: 'ERR_REPLAY_LEDGER_FULL',
   LIVEFYRE: 'ERR_LIVEFYRE',
   LIVEFYRE_FORBIDDEN: 'ERR_LIVEFYRE_FORBIDDEN',
@@ -141,13 +140,6 @@ export class KafkaTopicsError extends PingpullError {
 export class PingerStartError extends PingpullError {
   constructor(message: string, cause: unknown) {
     super(ErrorCode.PINGER_START, message, { retriable: true, cause });
-  }
-}
-
-/** An event that can never be processed (bad JSON, bad user id): it goes to the dead letter topic. */
-export class PoisonEventError extends PingpullError {
-  constructor(message: string) {
-    super(ErrorCode.POISON_EVENT, message);
   }
 }
 

@@ -30,8 +30,3 @@ export function createLogger(level: string, destination: DestinationStream = pin
 export function redactUrl(url: string): string {
   return url.replace(/([?&](?:lftoken|actor_token|token)=)[^&#]*/gi, '$1[redacted]');
 }
-
-/** Hides the password of a connection string. */
-export function redactConnectionString(url: string): string {
-  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1[redacted]@');
-}

@@ -55,7 +55,7 @@ interface SlotState {
 const PUBLISH = 'insert, update, delete, truncate';
 
 /** The columns the connector needs, in a stable order: id first. */
-export function watchedColumns(source: Config['source']): string[] {
+function watchedColumns(source: Config['source']): string[] {
   return unique([source.idColumn, ...Object.values(source.columns)]);
 }
 
@@ -66,13 +66,9 @@ export function watchedColumns(source: Config['source']): string[] {
  * no list at all (`null`): every column reaches the connector, which drops
  * the unmapped ones before anything is published.
  */
-export function publicationColumns(survey: Pick<Survey, 'replicaIdentity' | 'identityColumns'>, source: Config['source']): string[] | null {
+function publicationColumns(survey: Pick<Survey, 'replicaIdentity' | 'identityColumns'>, source: Config['source']): string[] | null {
   if (survey.replicaIdentity === 'f') return null;
   return unique([...watchedColumns(source), ...survey.identityColumns]);
-}
-
-export async function checkDatabase(options: DatabaseSetupOptions): Promise<string[]> {
-  return (await checkDatabaseReport(options)).problems;
 }
 
 /** `check`'s findings: problems (each one actionable line; exit 1) and information (exit 0). */

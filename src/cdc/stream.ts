@@ -6,7 +6,7 @@ import { keepTextColumns } from './pg-types.js';
 /**
  * One replication session: a walsender connection reading the slot from a
  * given position. pg-logical-replication does the wire protocol; this module
- * keeps it away from the two things it gets wrong for us (see NOTES.md):
+ * keeps it away from the two things it gets wrong for us:
  * it never acknowledges on its own (`auto: false, timeoutSeconds: 0`), and
  * flow control is on so the handler is awaited before the socket resumes.
  * It does not reconnect: the connector starts a new session.

@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { CONNECTOR_VERSION } from '../events/envelope.js';
 import { commands } from './commands.js';
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('pingpull')
     .description('Keeps Livefyre user profiles in sync with a PostgreSQL users table (Ping for Pull)')
     .version(CONNECTOR_VERSION)

@@ -91,7 +91,7 @@ export function requireKeys(config: Config, keys: readonly string[], why: string
   }
 }
 
-export function envName(key: string): string {
+function envName(key: string): string {
   const node = lookup(schema, key) as { env?: string } | undefined;
   return node?.env ?? '';
 }

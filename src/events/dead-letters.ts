@@ -11,7 +11,7 @@ import {
 } from './envelope.js';
 
 /** The last error, shortened, for people reading the dead letter topic. */
-export const HEADER_DLQ_ERROR = 'pingpull-dlq-error';
+const HEADER_DLQ_ERROR = 'pingpull-dlq-error';
 
 export interface DeadLetter {
   /** The consumed message: its key, value and headers go to the dead letter topic untouched. */
@@ -63,7 +63,7 @@ export async function connectDeadLetterProducer(options: {
 }
 
 /** Every header the pinger adds to a dead letter starts with this; replay strips them. */
-export const DLQ_HEADER_PREFIX = 'pingpull-dlq-';
+const DLQ_HEADER_PREFIX = 'pingpull-dlq-';
 
 /** A dead letter as read back from the dead letter topic. */
 export interface StoredDeadLetter {

@@ -6,7 +6,7 @@ import { systemClock, systemTimers, type Clock, type Timers } from '../time.js';
 import { isValidUserId, USER_ID_PATTERN } from './profile.js';
 import { createSystemToken, defaultBaseUrl, importNetworkKey } from './token.js';
 
-/** The calls pingpull makes to Livefyre (PROTOCOL.md "The ping", "Registering the pull URL"). */
+/** The calls pingpull makes to Livefyre: the ping and registering the pull URL (README, "Commands"). */
 export interface LivefyreClient {
   /** Pings Livefyre for one user; resolves on 200, throws a LivefyreError otherwise. */
   ping(userId: string, signal?: AbortSignal): Promise<void>;

@@ -1,6 +1,6 @@
 /**
- * The profile JSON of Ping for Pull (PROTOCOL.md), as the fields a mapping
- * can target. Dotted names address the members of the object fields.
+ * The profile JSON of Ping for Pull (README, "What Ping for Pull is"), as the
+ * fields a mapping can target. Dotted names address the members of the object fields.
  */
 export const USER_ID_PATTERN = /^[a-zA-Z0-9_.-]+$/;
 

@@ -2,7 +2,7 @@ import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { Clock } from '../time.js';
 
-export const SYSTEM_USER = 'system';
+const SYSTEM_USER = 'system';
 
 /** The HMAC key: the network key string's UTF-8 bytes, exactly as Livefyre's libraries use it. */
 export function importNetworkKey(networkKey: string): KeyObject {
@@ -17,7 +17,7 @@ export interface SystemTokenOptions {
   ttlSeconds?: number;
 }
 
-/** A system token as Livefyre's official libraries build it (PROTOCOL.md "Tokens"). */
+/** A system token as Livefyre's official libraries build it (test/integration/pull-conformance.test.ts). */
 export async function createSystemToken(options: SystemTokenOptions): Promise<{ token: string; expires: number }> {
   const nowSeconds = options.clock.now() / 1000;
   const expires = nowSeconds + (options.ttlSeconds ?? 86_400);

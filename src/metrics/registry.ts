@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
- * The metrics of INTERFACE.md, created once per process and passed to each
+ * The metrics of the README ("Metrics"), created once per process and passed to each
  * stage. Labels stay low-cardinality: never a user id.
  */
 export interface Metrics {

@@ -32,7 +32,7 @@ export function parseIds(text: string | undefined): Set<string> | undefined {
 }
 
 /** Ledgers of a scan of the replay group, per partition. */
-export function ledgersOf(scan: Pick<DeadLetterScan, 'ranges'>): Map<number, ReplayLedger> {
+function ledgersOf(scan: Pick<DeadLetterScan, 'ranges'>): Map<number, ReplayLedger> {
   return new Map(scan.ranges.map((range) => [range.partition, readLedger(range.start, range.metadata)]));
 }
 

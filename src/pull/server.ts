@@ -48,7 +48,7 @@ interface PullQuery {
 }
 
 /**
- * The pull endpoint (PROTOCOL.md "The pull"): verifies Livefyre's token,
+ * The pull endpoint (README, "How it works"): verifies Livefyre's token,
  * reads one user and answers with the profile JSON. Validates the table and
  * the mapping against the database before it returns; does not listen.
  *

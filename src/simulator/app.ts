@@ -50,7 +50,7 @@ const livefyreError = (code: number, msg: string): Record<string, unknown> => ({
 /**
  * Builds the simulator's Fastify app (not listening) and its pull machinery.
  *
- * Livefyre's API (PROTOCOL.md):
+ * Livefyre's API, as the simulator serves it:
  *   POST /api/v3_0/user/:id/refresh   lftoken in a form body or the query; 200 queued, 403 token, 400 id
  *   POST /?actor_token=&pull_profile_url=   204 registered, 403 token, 400 template
  * Inspection and control (not Livefyre's):

@@ -9,7 +9,7 @@ export type { PingRecord, PullOutcome, PullRecord, PullUrlRegistration, StoredPr
 export { buildPullUrl, templateProblem } from './template.js';
 export { validateProfile, type ProfileVerdict } from './validate-profile.js';
 
-/** A running Livefyre simulator (PROTOCOL.md's Livefyre side). */
+/** A running Livefyre simulator: Livefyre's side of Ping for Pull (see ./app.ts). */
 export interface Simulator {
   /** Base URL to use as `livefyre.baseUrl`, e.g. `http://127.0.0.1:41234`. */
   readonly url: string;

@@ -1,7 +1,7 @@
 /**
- * The pull URL template of Ping for Pull (PROTOCOL.md "Registering the pull
- * URL" and "The pull"): `{id}` is replaced by the user id and the token is
- * appended as one more query parameter.
+ * The pull URL template of Ping for Pull (README, `register-pull-url`):
+ * `{id}` is replaced by the user id and the token is appended as one more
+ * query parameter.
  */
 
 /** Why a template cannot be registered, or undefined when it can. */

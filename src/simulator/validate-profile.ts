@@ -1,7 +1,7 @@
 import { NOTIFICATION_VALUES } from '../livefyre/profile.js';
 
 /**
- * What Livefyre checks in a pulled profile (PROTOCOL.md "The profile JSON"),
+ * What Livefyre checks in a pulled profile (fields in src/livefyre/profile.ts),
  * so the simulator refuses what Livefyre would refuse. `null` is not accepted
  * for any field: an absent value is left out.
  */

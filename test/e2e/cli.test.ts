@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { databaseUrl } from '../helpers/services.js';
 
-// The commands of INTERFACE.md, as a user meets them from a shell.
+// The commands of the README, as a user meets them from a shell.
 const COMMANDS = [
   'run',
   'connector',

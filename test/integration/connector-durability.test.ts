@@ -13,7 +13,7 @@ import { createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../hel
 import { readTopic, waitFor } from './fixtures/connector-kafka.js';
 
 /**
- * NOTES.md's proof: the connector is killed with SIGKILL while changes are
+ * The durability proof: the connector is killed with SIGKILL while changes are
  * between the slot and Kafka, restarted, and every committed change must
  * still reach Kafka; the slot's confirmed flush must never pass a change
  * that was not in Kafka at the moment of the kill.

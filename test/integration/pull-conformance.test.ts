@@ -14,7 +14,7 @@ const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? 
 
 /**
  * The pull endpoint against tokens built the way Livefyre's official
- * libraries build them (PROTOCOL.md "Tokens"), by hand with node:crypto:
+ * libraries build them, by hand with node:crypto:
  * what they build must be accepted, and each way a token can be wrong must
  * get the same empty 403.
  */

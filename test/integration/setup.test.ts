@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkDatabase, checkDatabaseReport, setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
+import { checkDatabaseReport, setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
 import { runCli } from '../helpers/cli.js';
 import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
 import { waitFor } from './fixtures/connector-kafka.js';
@@ -42,7 +42,7 @@ describe('setup, check and teardown of the publication and slot', () => {
   }
 
   it('reports what is missing before setup', async () => {
-    const problems = await checkDatabase(options());
+    const problems = (await checkDatabaseReport(options())).problems;
     expect(problems).toEqual([
       `publication ${replication.publication} does not exist: run pingpull setup`,
       `replication slot ${replication.slot} does not exist: run pingpull setup`,
@@ -61,7 +61,7 @@ describe('setup, check and teardown of the publication and slot', () => {
 
     const second = await setupDatabase(options());
     expect(second.join('\n')).not.toMatch(/created/);
-    expect(await checkDatabase(options())).toEqual([]);
+    expect((await checkDatabaseReport(options())).problems).toEqual([]);
     // The customer's updates still work with the table in the publication.
     await pool.query("INSERT INTO members VALUES (1, 'a', 'b', 'c', 'x')");
     await pool.query("UPDATE members SET password_hash = 'y'");
@@ -69,7 +69,7 @@ describe('setup, check and teardown of the publication and slot', () => {
 
   it('sets a drifted column list back', async () => {
     await pool.query(`ALTER PUBLICATION ${replication.publication} SET TABLE members (user_id, nick)`);
-    expect((await checkDatabase(options())).join('\n')).toMatch(/expected \(user_id, nick, mail, pic\)/);
+    expect((await checkDatabaseReport(options())).problems.join('\n')).toMatch(/expected \(user_id, nick, mail, pic\)/);
     const actions = await setupDatabase(options());
     expect(actions.join('\n')).toMatch(/changed publication/);
     expect(await publishedColumns()).toEqual(['user_id', 'nick', 'mail', 'pic']);
@@ -77,14 +77,14 @@ describe('setup, check and teardown of the publication and slot', () => {
 
   it('reports a missing mapped column by name, and setup refuses', async () => {
     const broken = { ...source, columns: { ...source.columns, email: 'email_address' } };
-    const problems = await checkDatabase({ ...options(), source: broken });
+    const problems = (await checkDatabaseReport({ ...options(), source: broken })).problems;
     expect(problems).toContain('column email_address does not exist in public.members (source.columns.email)');
     await expect(setupDatabase({ ...options(), source: broken })).rejects.toThrow(DatabaseSetupError);
     await expect(setupDatabase({ ...options(), source: broken })).rejects.toThrow(/email_address/);
   });
 
   it('reports a missing table', async () => {
-    const problems = await checkDatabase({ ...options(), source: { ...source, table: 'nowhere' } });
+    const problems = (await checkDatabaseReport({ ...options(), source: { ...source, table: 'nowhere' } })).problems;
     expect(problems).toContain('table public.nowhere does not exist (source.table)');
   });
 
@@ -96,7 +96,7 @@ describe('setup, check and teardown of the publication and slot', () => {
     const { rows } = await pool.query<{ relreplident: string }>("SELECT relreplident FROM pg_class WHERE relname = 'members'");
     expect(rows[0]?.relreplident).toBe('f');
     await pool.query("UPDATE members SET password_hash = 'z'");
-    expect(await checkDatabase(options())).toEqual([]);
+    expect((await checkDatabaseReport(options())).problems).toEqual([]);
   });
 
   it('refuses a table without a primary key', async () => {
@@ -155,12 +155,12 @@ describe('a least-privilege role (LOGIN REPLICATION, CONNECT, SELECT) on a table
   });
 
   it('names the missing REPLICATION attribute and SELECT privilege, one actionable line each', async () => {
-    const problems = await checkDatabase(options());
+    const problems = (await checkDatabaseReport(options())).problems;
     expect(problems).toContain(`role ${role} lacks the REPLICATION attribute: run ALTER ROLE "${role}" REPLICATION as a superuser`);
     expect(problems).toContain(`role ${role} cannot read public.members: have its owner run GRANT SELECT ON "public"."members" TO "${role}" (resync and pulls read it)`);
     await owner.query(`ALTER ROLE "${role}" REPLICATION`);
     await owner.query(`GRANT SELECT ON members TO "${role}"`);
-    expect((await checkDatabase(options())).join('\n')).not.toMatch(/REPLICATION attribute|cannot read/);
+    expect((await checkDatabaseReport(options())).problems.join('\n')).not.toMatch(/REPLICATION attribute|cannot read/);
   });
 
   it('setup tells a non-owner the exact statement the table owner must run, then finishes the job', async () => {
@@ -173,7 +173,7 @@ describe('a least-privilege role (LOGIN REPLICATION, CONNECT, SELECT) on a table
     await owner.query(statement);
     const done = await setupDatabase(options());
     expect(done.join('\n')).toMatch(/created logical replication slot/);
-    expect(await checkDatabase(options())).toEqual([]);
+    expect((await checkDatabaseReport(options())).problems).toEqual([]);
   });
 
   it('check exits 0 while a connector streams: an active slot is information', async () => {

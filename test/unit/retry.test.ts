@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LivefyreError, PoisonEventError, ReplicationError } from '../../src/errors.js';
+import { LivefyreError, ReplicationError, UsageError } from '../../src/errors.js';
 import { createRetryPolicy, deadLetterSchedule, RECONNECT } from '../../src/retry.js';
 
 const transient = new LivefyreError('503', { status: 503, retriable: true });
@@ -38,7 +38,7 @@ describe('retry policy', () => {
   it('stops at once for errors a retry cannot fix', () => {
     const policy = createRetryPolicy(options);
     expect(policy(1, new LivefyreError('404', { status: 404, retriable: false }), () => 0.5)).toBe('stop');
-    expect(policy(1, new PoisonEventError('bad'), () => 0.5)).toBe('stop');
+    expect(policy(1, new UsageError('bad'), () => 0.5)).toBe('stop');
     expect(policy(1, new TypeError('bug'), () => 0.5)).toBe('stop');
   });
 

@@ -12,7 +12,7 @@ describe('the README configuration reference', () => {
     expect(readme.slice(start, end)).toContain(configReferenceMarkdown());
   });
 
-  it('names every key of INTERFACE.md with its environment variable', () => {
+  it('names every key of the schema with its environment variable', () => {
     const byKey = new Map(configKeys().map((k) => [k.key, k.env]));
     const contract: Record<string, string> = {
       'database.url': 'PINGPULL_DATABASE_URL',

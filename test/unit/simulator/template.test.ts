@@ -3,13 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { buildPullUrl, templateProblem } from '../../../src/simulator/template.js';
 
 describe('pull URL template', () => {
-  it('appends the token with ? to a path template (PROTOCOL.md first example)', () => {
+  it('appends the token with ? to a path template (the first form of a template)', () => {
     expect(buildPullUrl('https://users.example.com/livefyre/profiles/{id}', 'u1042', 'T')).toBe(
       'https://users.example.com/livefyre/profiles/u1042?lftoken=T',
     );
   });
 
-  it('appends the token with & to a query template (PROTOCOL.md second example)', () => {
+  it('appends the token with & to a query template (the second form of a template)', () => {
     expect(buildPullUrl('https://example.com/some_path/?id={id}', 'u1042', 'T')).toBe(
       'https://example.com/some_path/?id=u1042&lftoken=T',
     );

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateProfile } from '../../../src/simulator/validate-profile.js';
 
-const PROTOCOL_EXAMPLE = {
+const EXAMPLE_PROFILE = {
   id: 'u1042',
   display_name: 'Ada L.',
   email: 'ada@example.com',
@@ -24,8 +24,8 @@ const errorsOf = (body: unknown, id = 'u1042'): string[] => {
 };
 
 describe('profile validation (as Livefyre)', () => {
-  it("accepts PROTOCOL.md's example and a minimal profile", () => {
-    expect(validateProfile(PROTOCOL_EXAMPLE, 'u1042')).toEqual({ ok: true, profile: PROTOCOL_EXAMPLE });
+  it('accepts a full example profile and a minimal one', () => {
+    expect(validateProfile(EXAMPLE_PROFILE, 'u1042')).toEqual({ ok: true, profile: EXAMPLE_PROFILE });
     expect(errorsOf({ id: 'u1042', display_name: 'A' })).toEqual([]);
   });
 
@@ -38,7 +38,7 @@ describe('profile validation (as Livefyre)', () => {
 
   it('refuses non-objects', () => {
     expect(errorsOf(null)).toHaveLength(1);
-    expect(errorsOf([PROTOCOL_EXAMPLE])).toHaveLength(1);
+    expect(errorsOf([EXAMPLE_PROFILE])).toHaveLength(1);
     expect(errorsOf('u1042')).toHaveLength(1);
   });
 
