@@ -2,9 +2,6 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Starts (or reuses) the local PostgreSQL and Kafka once for all test files.
-    globalSetup: ['test/setup/global.ts'],
     testTimeout: 60_000,
     // A cold first run downloads the Kafka jars inside the global setup.
     hookTimeout: 180_000,
@@ -12,5 +9,21 @@ export default defineConfig({
     pool: 'forks',
     // The machine has 2 cores, and Postgres and Kafka need some of them too.
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        // Unit tests need no services, so they start none and run in seconds.
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          // Starts (or reuses) the local PostgreSQL and Kafka once for all these files.
+          globalSetup: ['test/setup/global.ts'],
+        },
+      },
+    ],
   },
 });
