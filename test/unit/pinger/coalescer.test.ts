@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Coalescer } from '../../../src/pinger/coalescer.js';
-import { FakeTime } from './fake-time.js';
+import { FakeTime } from '../../helpers/fake-time.js';
 
 function setup(windowMs = 500) {
   const time = new FakeTime();
@@ -113,6 +113,6 @@ describe('coalescer', () => {
     coalescer.add('u1', 1);
     coalescer.add('u2', 2);
     coalescer.close();
-    expect(time.timers).toBe(0);
+    expect(time.pendingTimers).toBe(0);
   });
 });

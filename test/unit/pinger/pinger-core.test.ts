@@ -4,7 +4,7 @@ import { LivefyreError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/log.js';
 import { createMetrics } from '../../../src/metrics/registry.js';
 import { PingerCore } from '../../../src/pinger/pinger.js';
-import { FakeTime } from './fake-time.js';
+import { FakeTime } from '../../helpers/fake-time.js';
 
 const settings: Config['pinger'] = {
   ratePerSecond: 100,
@@ -181,6 +181,6 @@ describe('pinger core', () => {
     await time.advance(1);
     await stopped;
     expect(aborted.sort()).toEqual(['u1', 'u2']);
-    expect(time.timers).toBe(0);
+    expect(time.pendingTimers).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createThrottle, type Release } from '../../../src/pinger/throttle.js';
-import { FakeTime, flush } from './fake-time.js';
+import { FakeTime, flush } from '../../helpers/fake-time.js';
 
 describe('throttle', () => {
   it('grants at most ratePerSecond permits per second after the initial burst', async () => {
@@ -59,6 +59,6 @@ describe('throttle', () => {
     await flush();
     expect(results.map((r) => typeof r)).toEqual(['function', 'undefined', 'undefined']);
     expect(await throttle.acquire()).toBeUndefined();
-    expect(time.timers).toBe(0);
+    expect(time.pendingTimers).toBe(0);
   });
 });

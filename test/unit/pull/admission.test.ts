@@ -1,22 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Pool, PoolClient } from '../../../src/db.js';
 import { createDatabaseGate } from '../../../src/pull/admission.js';
-import type { Timers } from '../../../src/time.js';
-
-/** Timers fired by hand. */
-function manualTimers() {
-  const pending = new Map<number, () => void>();
-  let next = 0;
-  const timers: Timers = {
-    setTimeout: (callback) => {
-      const id = next++;
-      pending.set(id, callback);
-      return { id } as never;
-    },
-    clearTimeout: (handle) => void pending.delete((handle as { id: number }).id),
-  };
-  return { timers, fireAll: () => [...pending.values()].forEach((fire) => fire()), get count() { return pending.size; } };
-}
+import { FakeTime, flush } from '../../helpers/fake-time.js';
 
 /** A pool whose connections are handed out only when the test says so. */
 function manualPool() {
@@ -27,12 +12,10 @@ function manualPool() {
   return { pool, released, grant: () => waiting.shift()?.(client), get waiting() { return waiting.length; } };
 }
 
-const tick = () => new Promise((resolve) => setImmediate(resolve));
-
 describe('database gate', () => {
   it('runs work on a pooled connection and hands the connection back', async () => {
     const { pool, released, grant } = manualPool();
-    const { timers } = manualTimers();
+    const timers = new FakeTime();
     const gate = createDatabaseGate({ pool, maxInFlight: 2, timeoutMs: 1000, timers });
     const outcome = gate.run(async () => 'row');
     grant();
@@ -43,7 +26,7 @@ describe('database gate', () => {
 
   it('refuses work beyond the cap at once instead of queueing it', async () => {
     const manual = manualPool();
-    const { timers } = manualTimers();
+    const timers = new FakeTime();
     const gate = createDatabaseGate({ pool: manual.pool, maxInFlight: 2, timeoutMs: 1000, timers });
     const first = gate.run(async () => 1);
     const second = gate.run(async () => 2);
@@ -55,7 +38,7 @@ describe('database gate', () => {
       { status: 'done', value: 1 },
       { status: 'done', value: 2 },
     ]);
-    await tick();
+    await flush();
     const again = gate.run(async () => 4);
     manual.grant();
     expect(await again).toEqual({ status: 'done', value: 4 });
@@ -63,17 +46,17 @@ describe('database gate', () => {
 
   it('answers "timeout" at the deadline, keeps counting the abandoned work, and skips it when a connection comes late', async () => {
     const manual = manualPool();
-    const time = manualTimers();
-    const gate = createDatabaseGate({ pool: manual.pool, maxInFlight: 1, timeoutMs: 1000, timers: time.timers });
+    const time = new FakeTime();
+    const gate = createDatabaseGate({ pool: manual.pool, maxInFlight: 1, timeoutMs: 1000, timers: time });
     let ran = false;
     const outcome = gate.run(async () => {
       ran = true;
     });
-    time.fireAll();
+    await time.advance(1000);
     expect(await outcome).toEqual({ status: 'timeout' });
     expect(await gate.run(async () => 'x')).toEqual({ status: 'busy' });
     manual.grant();
-    await tick();
+    await flush();
     expect(ran).toBe(false);
     expect(manual.released).toEqual([false]);
     expect(gate.inFlight).toBe(0);
@@ -81,14 +64,14 @@ describe('database gate', () => {
 
   it('passes errors on, and destroys a connection that failed for a reason other than SQL', async () => {
     const manual = manualPool();
-    const time = manualTimers();
-    const gate = createDatabaseGate({ pool: manual.pool, maxInFlight: 1, timeoutMs: 1000, timers: time.timers });
+    const time = new FakeTime();
+    const gate = createDatabaseGate({ pool: manual.pool, maxInFlight: 1, timeoutMs: 1000, timers: time });
     const outcome = gate.run(async () => {
       throw new Error('connection reset');
     });
     manual.grant();
     await expect(outcome).rejects.toThrow('connection reset');
     expect(manual.released).toEqual([true]);
-    expect(time.count).toBe(0);
+    expect(time.pendingTimers).toBe(0);
   });
 });

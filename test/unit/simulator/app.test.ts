@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/log.js';
 import { buildSimulatorApp, type SimulatorCore } from '../../../src/simulator/index.js';
 import { makeToken, NETWORK, NETWORK_KEY } from '../pull/tokens.js';
-import { ManualTime } from './manual-time.js';
+import { FakeTime, flush } from '../../helpers/fake-time.js';
 
 const quiet = createLogger('silent');
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -16,14 +16,14 @@ describe('simulator routes (no network)', () => {
 
   /** A simulator whose pulls never fall due, so pings stay queued. */
   function build(random: () => number = () => 0) {
-    const time = new ManualTime(Date.now());
+    const time = new FakeTime(Date.now());
     core = buildSimulatorApp({
       network: NETWORK,
       networkKey: NETWORK_KEY,
       pullDelayMs: 60_000,
       logger: quiet,
-      clock: time.clock,
-      timers: time.timers,
+      clock: time,
+      timers: time,
       random,
     });
     return { app: core.app, time, core };
@@ -92,9 +92,9 @@ describe('simulator routes (no network)', () => {
       done = true;
       return r;
     });
-    for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 10; i++) await flush();
     expect(done).toBe(false);
-    time.advance(5000);
+    await time.advance(5000);
     expect((await pending).statusCode).toBe(500);
   });
 

@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { PullQueue } from '../../../src/simulator/pull-queue.js';
-import { ManualTime } from './manual-time.js';
+import { FakeTime, flush } from '../../helpers/fake-time.js';
 
 function setup(options: { delayMs: number; concurrency?: number }) {
-  const time = new ManualTime();
+  const time = new FakeTime();
   const started: string[] = [];
   const finish: Array<() => void> = [];
   const queue = new PullQueue({
     delayMs: options.delayMs,
     concurrency: options.concurrency ?? 8,
-    clock: time.clock,
-    timers: time.timers,
+    clock: time,
+    timers: time,
     pull: (id) => {
       started.push(id);
       return new Promise<void>((resolve) => finish.push(resolve));
@@ -19,35 +19,33 @@ function setup(options: { delayMs: number; concurrency?: number }) {
   return { time, started, finish, queue };
 }
 
-const flush = () => new Promise((resolve) => setImmediate(resolve));
-
 describe('pull queue', () => {
-  it('pulls after the delay, in arrival order', () => {
+  it('pulls after the delay, in arrival order', async () => {
     const { time, started, queue } = setup({ delayMs: 1000 });
     queue.enqueue('a');
-    time.advance(400);
+    await time.advance(400);
     queue.enqueue('b');
     expect(started).toEqual([]);
-    time.advance(600);
+    await time.advance(600);
     expect(started).toEqual(['a']);
-    time.advance(400);
+    await time.advance(400);
     expect(started).toEqual(['a', 'b']);
   });
 
-  it('coalesces pings for an id whose pull is still waiting', () => {
+  it('coalesces pings for an id whose pull is still waiting', async () => {
     const { time, started, queue } = setup({ delayMs: 1000 });
     expect(queue.enqueue('a')).toBe(true);
     expect(queue.enqueue('a')).toBe(false);
-    time.advance(1000);
+    await time.advance(1000);
     expect(started).toEqual(['a']);
   });
 
-  it('queues a new pull when the running pull of that id may have read stale data', () => {
+  it('queues a new pull when the running pull of that id may have read stale data', async () => {
     const { time, started, queue } = setup({ delayMs: 0 });
     queue.enqueue('a');
     expect(started).toEqual(['a']);
     expect(queue.enqueue('a')).toBe(true);
-    time.advance(0);
+    await time.advance(0);
     expect(started).toEqual(['a', 'a']);
   });
 
@@ -70,10 +68,10 @@ describe('pull queue', () => {
   it('drops waiting pulls and cancels its timer on close', async () => {
     const { time, started, queue } = setup({ delayMs: 1000 });
     queue.enqueue('a');
-    expect(time.pending()).toBe(1);
+    expect(time.pendingTimers).toBe(1);
     await queue.close();
-    expect(time.pending()).toBe(0);
-    time.advance(5000);
+    expect(time.pendingTimers).toBe(0);
+    await time.advance(5000);
     expect(started).toEqual([]);
     expect(queue.enqueue('b')).toBe(false);
   });

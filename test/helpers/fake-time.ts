@@ -1,4 +1,4 @@
-import type { Clock, Timers } from '../../../src/time.js';
+import type { Clock, Timers } from '../../src/time.js';
 
 interface Pending {
   id: number;
@@ -6,7 +6,7 @@ interface Pending {
   callback: () => void;
 }
 
-/** A clock and timers that move only when the test says so. */
+/** The one fake clock for tests: a clock and timers that move only when the test says so. */
 export class FakeTime implements Clock, Timers {
   private current: number;
   private nextId = 1;
@@ -31,7 +31,8 @@ export class FakeTime implements Clock, Timers {
     this.pending = this.pending.filter((timer) => timer.id !== id);
   }
 
-  get timers(): number {
+  /** Timers set and neither fired nor cleared yet. */
+  get pendingTimers(): number {
     return this.pending.length;
   }
 
