@@ -20,7 +20,7 @@ import { report } from './lib/results.js';
 
 const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
 const BATCH_SIZE = 500;
-const CHILD = fileURLToPath(new URL('../test/integration/fixtures/connector-child.mjs', import.meta.url));
+const CHILD = fileURLToPath(new URL('../test/helpers/connector-child.mjs', import.meta.url));
 
 function status(pid: number): { rssKb: number; hwmKb: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -10,7 +10,7 @@ import { HEADER_EVENT_ID } from '../../src/events/envelope.js';
 import { createLogger } from '../../src/log.js';
 import { connectorEnv, createMembersDatabase, membersSource } from '../helpers/members-table.js';
 import { createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
-import { readTopic, waitFor } from './fixtures/connector-kafka.js';
+import { readTopic, waitFor } from '../helpers/connector-kafka.js';
 
 /**
  * The durability proof: the connector is killed with SIGKILL while changes are
@@ -18,7 +18,7 @@ import { readTopic, waitFor } from './fixtures/connector-kafka.js';
  * still reach Kafka; the slot's confirmed flush must never pass a change
  * that was not in Kafka at the moment of the kill.
  */
-const child = fileURLToPath(new URL('./fixtures/connector-child.mjs', import.meta.url));
+const child = fileURLToPath(new URL('../helpers/connector-child.mjs', import.meta.url));
 const builtConnector = fileURLToPath(new URL('../../dist/cdc/connector.js', import.meta.url));
 const sourceConnector = fileURLToPath(new URL('../../src/cdc/connector.ts', import.meta.url));
 const logger = createLogger('silent');

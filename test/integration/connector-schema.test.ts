@@ -7,7 +7,7 @@ import { createLogger } from '../../src/log.js';
 import { runCli } from '../helpers/cli.js';
 import { connectorEnv, membersSource, startInProcessConnector } from '../helpers/members-table.js';
 import { createTestDatabase, createTopic, uniqueName, type TestDatabase } from '../helpers/services.js';
-import { readTopic, type ReadMessage } from './fixtures/connector-kafka.js';
+import { readTopic, type ReadMessage } from '../helpers/connector-kafka.js';
 
 /**
  * Type fidelity and schema changes while the connector streams, on the

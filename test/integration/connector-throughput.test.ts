@@ -6,7 +6,7 @@ import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
 import { createTopic, uniqueName, type TestDatabase } from '../helpers/services.js';
-import { waitFor } from './fixtures/connector-kafka.js';
+import { waitFor } from '../helpers/connector-kafka.js';
 
 /**
  * A burst bigger than any batch goes through with bounded memory and at a

@@ -9,7 +9,7 @@ import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
 import { createTopic, uniqueName, type TestDatabase } from '../helpers/services.js';
-import { readTopic, waitFor, type ReadMessage } from './fixtures/connector-kafka.js';
+import { readTopic, waitFor, type ReadMessage } from '../helpers/connector-kafka.js';
 
 const logger = createLogger(process.env.PINGPULL_TEST_LOG ?? 'silent');
 const source = membersSource({ display_name: 'nick', email: 'mail', image_url: 'pic' });

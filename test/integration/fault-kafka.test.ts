@@ -3,7 +3,7 @@ import type { ConnectorHandle } from '../../src/cdc/connector.js';
 import { parseLsn } from '../../src/cdc/lsn.js';
 import { startDedicatedKafka, type DedicatedKafka } from '../../tools/devenv/dedicated.js';
 import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/services.js';
-import { waitFor } from './fixtures/connector-kafka.js';
+import { waitFor } from '../helpers/connector-kafka.js';
 import {
   capturingLogger,
   createTopicOn,
@@ -13,7 +13,7 @@ import {
   prepareDatabase,
   startTestConnector,
   Writer,
-} from './fixtures/fault-harness.js';
+} from '../helpers/fault-harness.js';
 
 /**
  * Kafka goes away for a while under a steady write load, on a broker of this

@@ -3,8 +3,8 @@ import type { ConnectorHandle } from '../../src/cdc/connector.js';
 import { parseLsn } from '../../src/cdc/lsn.js';
 import { startDedicatedPostgres, type DedicatedPostgres } from '../../tools/devenv/dedicated.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
-import { waitFor } from './fixtures/connector-kafka.js';
-import { capturingLogger, failedSessions, missingFromTopic, prepareDatabase, startTestConnector, Writer } from './fixtures/fault-harness.js';
+import { waitFor } from '../helpers/connector-kafka.js';
+import { capturingLogger, failedSessions, missingFromTopic, prepareDatabase, startTestConnector, Writer } from '../helpers/fault-harness.js';
 
 /**
  * PostgreSQL restarts under a steady write load, on a cluster of this test's

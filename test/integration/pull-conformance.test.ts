@@ -6,8 +6,8 @@ import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { buildPullServer } from '../../src/pull/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
-import { libraryClaims, libraryToken, NETWORK, NETWORK_KEY } from '../unit/pull/tokens.js';
-import { ADA_JSON, createUsersTable, SOURCE } from '../unit/pull/users-fixture.js';
+import { libraryClaims, libraryToken, NETWORK, NETWORK_KEY } from '../helpers/tokens.js';
+import { ADA_JSON, createUsersTable, SOURCE } from '../helpers/users-fixture.js';
 
 const NOW_MS = 1_780_000_000_123;
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');

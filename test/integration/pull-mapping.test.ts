@@ -9,7 +9,7 @@ import { prepareProfileQuery } from '../../src/pull/profile-query.js';
 import { systemClock } from '../../src/time.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
-import { makeToken, NETWORK, NETWORK_KEY } from '../unit/pull/tokens.js';
+import { makeToken, NETWORK, NETWORK_KEY } from '../helpers/tokens.js';
 
 /**
  * A legacy schema: the profile spans `legacy.accounts` and `legacy.prefs`,

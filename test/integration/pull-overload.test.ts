@@ -7,8 +7,8 @@ import { buildPullServer, createPullPool, type PullOptions } from '../../src/pul
 import { systemClock } from '../../src/time.js';
 import { waitFor } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
-import { makeToken, NETWORK, NETWORK_KEY } from '../unit/pull/tokens.js';
-import { createUsersTable, SOURCE } from '../unit/pull/users-fixture.js';
+import { makeToken, NETWORK, NETWORK_KEY } from '../helpers/tokens.js';
+import { createUsersTable, SOURCE } from '../helpers/users-fixture.js';
 
 /**
  * Overload without timing assertions: another session holds an ACCESS

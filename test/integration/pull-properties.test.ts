@@ -7,8 +7,8 @@ import { createMetrics } from '../../src/metrics/registry.js';
 import { buildPullServer } from '../../src/pull/index.js';
 import { systemClock } from '../../src/time.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
-import { libraryClaims, libraryToken } from '../unit/pull/tokens.js';
-import { createUsersTable, SOURCE } from '../unit/pull/users-fixture.js';
+import { libraryClaims, libraryToken } from '../helpers/tokens.js';
+import { createUsersTable, SOURCE } from '../helpers/users-fixture.js';
 
 const ANSWERS = [200, 400, 403, 404];
 

@@ -7,8 +7,8 @@ import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { buildPullServer } from '../../src/pull/index.js';
 import { systemClock } from '../../src/time.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
-import { badTokens, makeToken, NETWORK, NETWORK_KEY } from '../unit/pull/tokens.js';
-import { ADA_JSON, createUsersTable, SOURCE } from '../unit/pull/users-fixture.js';
+import { badTokens, makeToken, NETWORK, NETWORK_KEY } from '../helpers/tokens.js';
+import { ADA_JSON, createUsersTable, SOURCE } from '../helpers/users-fixture.js';
 
 const PULL = { host: '127.0.0.1', port: 0, path: '/livefyre/profiles' };
 

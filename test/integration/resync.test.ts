@@ -6,7 +6,7 @@ import { createLogger } from '../../src/log.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
 import { createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
-import { readTopic, waitFor } from './fixtures/connector-kafka.js';
+import { readTopic, waitFor } from '../helpers/connector-kafka.js';
 
 /** `pingpull resync` end to end, through the CLI, against the shared services. */
 describe('pingpull resync', () => {

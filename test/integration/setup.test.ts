@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDatabaseReport, setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
 import { runCli } from '../helpers/cli.js';
 import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
-import { waitFor } from './fixtures/connector-kafka.js';
+import { waitFor } from '../helpers/connector-kafka.js';
 import { DatabaseSetupError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { createTestDatabase, createTopic, databaseUrl, uniqueName, type TestDatabase } from '../helpers/services.js';

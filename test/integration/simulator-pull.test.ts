@@ -8,8 +8,8 @@ import { buildPullServer } from '../../src/pull/index.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { systemClock } from '../../src/time.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
-import { badTokens, makeToken, NETWORK, NETWORK_KEY } from '../unit/pull/tokens.js';
-import { ADA_JSON, createUsersTable, SOURCE } from '../unit/pull/users-fixture.js';
+import { badTokens, makeToken, NETWORK, NETWORK_KEY } from '../helpers/tokens.js';
+import { ADA_JSON, createUsersTable, SOURCE } from '../helpers/users-fixture.js';
 
 describe('Livefyre simulator with the pull server, end to end', () => {
   let db: TestDatabase;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PgoutputDecoder, toRowValue, type DecodedMessage } from '../../../src/cdc/decoder.js';
-import { begin, commit, insert, relation, remove, update } from './fixtures.js';
+import { begin, commit, insert, relation, remove, update } from '../../helpers/pgoutput-messages.js';
 
 const options = {
   schema: 'public',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PgoutputDecoder } from '../../../src/cdc/decoder.js';
 import { keepTextColumns, streamLikeTypes, TEXT_KEPT_TYPE_OIDS } from '../../../src/cdc/pg-types.js';
 import { SchemaChangeError } from '../../../src/errors.js';
-import { insert, relation } from './fixtures.js';
+import { insert, relation } from '../../helpers/pgoutput-messages.js';
 
 const options = {
   schema: 'public',

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/log.js';
 import { buildSimulatorApp, type SimulatorCore } from '../../../src/simulator/index.js';
-import { makeToken, NETWORK, NETWORK_KEY } from '../pull/tokens.js';
+import { makeToken, NETWORK, NETWORK_KEY } from '../../helpers/tokens.js';
 import { FakeTime, flush } from '../../helpers/fake-time.js';
 
 const quiet = createLogger('silent');
