@@ -4,9 +4,10 @@ import { describe, expect, it, type TestContext } from 'vitest';
 import { createKafka } from '../../src/events/kafka.js';
 import { createLogger } from '../../src/log.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
-import { freePort, runCli, spawnCli, waitFor, type RunningCli } from '../helpers/cli.js';
+import { freePort, runCli, spawnCli, type RunningCli } from '../helpers/cli.js';
 import { changeEventJson, okUserIds } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The pinger and the Livefyre commands as a user runs them: `pingpull
 // pinger`, `ping`, `register-pull-url`, against the simulator.
@@ -183,7 +184,7 @@ describe('pingpull pinger', () => {
     const users = Array.from({ length: 300 }, (_, i) => `killed-${i}`);
     await rig.produce(users);
     const first = rig.pinger({ PINGPULL_PINGER_CONCURRENCY: '8', PINGPULL_PINGER_RETRY_BASE_MS: '100', PINGPULL_PINGER_MAX_ATTEMPTS: '50' });
-    await waitFor('some users pinged', async () => (okUserIds(sim).size >= 20 ? true : undefined), 60_000);
+    await waitFor(async () => okUserIds(sim).size >= 20, { what: 'some users pinged', timeoutMs: 60_000 });
     first.child.kill('SIGKILL');
     expect(await first.stop()).toBeNull();
     const pingedBeforeKill = okUserIds(sim).size;
@@ -193,15 +194,11 @@ describe('pingpull pinger', () => {
 
     sim.clearFaults();
     const second = rig.pinger();
-    await waitFor(
-      'every user pinged after the restart',
-      async () => (users.every((id) => okUserIds(sim).has(id)) ? true : undefined),
-      120_000,
-    ).catch((error: unknown) => {
+    await waitFor(async () => users.every((id) => okUserIds(sim).has(id)), { what: 'every user pinged after the restart', timeoutMs: 120_000 }).catch((error: unknown) => {
       throw new Error(`${String(error)}\n${second.output().slice(-3_000)}`);
     });
     const end = await rig.endTotal();
-    await waitFor('every offset committed', async () => ((await rig.committedTotal()) === end ? true : undefined), 30_000);
+    await waitFor(async () => (await rig.committedTotal()) === end, { what: 'every offset committed', timeoutMs: 30_000 });
     expect(await rig.endTotal(rig.dlqTopic)).toBe(0);
     expect(await second.stop()).toBe(0);
   }, 240_000);
@@ -212,9 +209,9 @@ describe('pingpull pinger', () => {
     const users = Array.from({ length: 20 }, (_, i) => `locked-${i}`);
     await rig.produce(users);
     const wrong = rig.pinger({ PINGPULL_LIVEFYRE_NETWORK_KEY: WRONG_KEY, PINGPULL_PINGER_FORBIDDEN_PAUSE_MS: '500' });
-    await waitFor('refused pings', async () => (sim.pings().filter((p) => p.status === 403).length >= 3 ? true : undefined), 60_000);
+    await waitFor(async () => sim.pings().filter((p) => p.status === 403).length >= 3, { what: 'refused pings', timeoutMs: 60_000 });
     // The child's log reaches us through a pipe, possibly after the simulator recorded the 403s.
-    await waitFor('the 403 error in the log', async () => (wrong.output().includes('Livefyre refuses the system token (HTTP 403)') ? true : undefined), 10_000);
+    await waitFor(async () => wrong.output().includes('Livefyre refuses the system token (HTTP 403)'), { what: 'the 403 error in the log', timeoutMs: 10_000 });
     expect(wrong.output()).not.toContain(NETWORK_KEY);
     expect(wrong.output()).not.toContain(WRONG_KEY);
     expect(okUserIds(sim).size).toBe(0);
@@ -224,9 +221,9 @@ describe('pingpull pinger', () => {
     expect(await rig.committedTotal()).toBe(0);
 
     const right = rig.pinger();
-    await waitFor('every user pinged', async () => (okUserIds(sim).size === users.length ? true : undefined), 60_000);
+    await waitFor(async () => okUserIds(sim).size === users.length, { what: 'every user pinged', timeoutMs: 60_000 });
     const end = await rig.endTotal();
-    await waitFor('every offset committed', async () => ((await rig.committedTotal()) === end ? true : undefined), 30_000);
+    await waitFor(async () => (await rig.committedTotal()) === end, { what: 'every offset committed', timeoutMs: 30_000 });
     expect(await rig.endTotal(rig.dlqTopic)).toBe(0);
     expect(await right.stop()).toBe(0);
   }, 180_000);

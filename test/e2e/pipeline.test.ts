@@ -3,8 +3,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSystemToken, importNetworkKey } from '../../src/livefyre/token.js';
 import { systemClock } from '../../src/time.js';
-import { freePort, runCli, spawnCli, waitFor, type RunningCli } from '../helpers/cli.js';
+import { freePort, runCli, spawnCli, type RunningCli } from '../helpers/cli.js';
 import { createTestDatabase, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The whole pipeline as a user runs it: `pingpull livefyre-sim`, `setup`,
 // `run`, `register-pull-url`, then profile edits in a legacy-shaped table
@@ -72,13 +73,13 @@ describe('pingpull end to end', () => {
     };
 
     simulator = spawnCli(['livefyre-sim'], env);
-    await waitFor('the simulator', async () => ((await fetch(`${simUrl}/healthz`)).ok ? true : undefined));
+    await waitFor(async () => (await fetch(`${simUrl}/healthz`)).ok, { what: 'the simulator' });
 
     const setup = await runCli(['setup'], env);
     expect(setup.code, setup.stderr).toBe(0);
 
     pipeline = spawnCli(['run'], env);
-    await waitFor('the pull server', async () => ((await fetch(`${pullUrl.replace('/livefyre/profiles', '')}/readyz`)).ok ? true : undefined));
+    await waitFor(async () => (await fetch(`${pullUrl.replace('/livefyre/profiles', '')}/readyz`)).ok, { what: 'the pull server' });
 
     const registered = await runCli(['register-pull-url', `${pullUrl}/{id}`], env);
     expect(registered.code, registered.stderr).toBe(0);
@@ -102,16 +103,12 @@ describe('pingpull end to end', () => {
     await client.query(`UPDATE members SET nick = 'renamed ' || member_id WHERE member_id = ANY($1)`, [ids]);
 
     for (const id of ids) {
-      const stored = await waitFor(
-        `the simulator to pull member ${id}`,
-        async () => {
+      const stored = await waitFor(async () => {
           const response = await fetch(`${simUrl}/sim/profiles/${id}`);
           if (!response.ok) return undefined;
           const record = (await response.json()) as StoredProfile;
           return record.profile.display_name === `renamed ${id}` ? record : undefined;
-        },
-        30_000,
-      );
+        }, { what: `the simulator to pull member ${id}`, timeoutMs: 30_000 });
       expect(stored.profile).toEqual({
         id: String(id),
         display_name: `renamed ${id}`,
@@ -142,7 +139,7 @@ describe('pingpull end to end', () => {
     });
     try {
       // The marker update committed after the unmapped one: once it is in Kafka, so is anything before it.
-      await waitFor('the marker event', async () => (values.some((v) => v.includes('"marker"')) ? true : undefined), 30_000);
+      await waitFor(async () => values.some((v) => v.includes('"marker"')), { what: 'the marker event', timeoutMs: 30_000 });
     } finally {
       await consumer.disconnect();
     }

@@ -6,8 +6,9 @@ import pg from 'pg';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusReport } from '../../src/metrics/status.js';
-import { freePort, runCli, spawnCli, waitFor, type RunningCli } from '../helpers/cli.js';
+import { freePort, runCli, spawnCli, type RunningCli } from '../helpers/cli.js';
 import { createTestDatabase, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Lag as a user sees it: `/metrics` of the roles and `pingpull status --json`
 // while connector, pinger and pull server run as separate processes, so one
@@ -71,7 +72,7 @@ describe('lag and health as a user sees them', () => {
   };
   const startConnector = async () => {
     connector = spawnCli(['connector'], { ...env, PINGPULL_METRICS_PORT: String(new URL(connectorMetrics).port) });
-    await waitFor('the connector metrics', async () => ((await fetch(connectorMetrics)).ok ? true : undefined));
+    await waitFor(async () => (await fetch(connectorMetrics)).ok, { what: 'the connector metrics' });
   };
   const startPinger = async () => {
     pinger = spawnCli(['pinger'], { ...env, PINGPULL_METRICS_PORT: String(await freePort()) });
@@ -111,11 +112,11 @@ describe('lag and health as a user sees them', () => {
     };
 
     simulator = spawnCli(['livefyre-sim'], env);
-    await waitFor('the simulator', async () => ((await fetch(`${env.PINGPULL_LIVEFYRE_BASE_URL}/healthz`)).ok ? true : undefined));
+    await waitFor(async () => (await fetch(`${env.PINGPULL_LIVEFYRE_BASE_URL}/healthz`)).ok, { what: 'the simulator' });
     const setup = await runCli(['setup'], env);
     expect(setup.code, setup.stderr).toBe(0);
     pullServer = spawnCli(['pull-server'], env);
-    await waitFor('the pull server', async () => ((await fetch(`${pullBase}/readyz`)).ok ? true : undefined));
+    await waitFor(async () => (await fetch(`${pullBase}/readyz`)).ok, { what: 'the pull server' });
     await startConnector();
     await startPinger();
   });
@@ -129,12 +130,12 @@ describe('lag and health as a user sees them', () => {
 
   it('is healthy, with every lag at 0, once the pipeline has caught up', async () => {
     await editUsers(3);
-    const { report, code } = await waitFor('status to report a caught-up, healthy pipeline', async () => {
+    const { report, code } = await waitFor(async () => {
       const result = await status();
       return result.code === 0 && result.report?.kafka.consumerLagMessages === 0 && result.report.connector.sourceLagSeconds === 0
         ? result
         : undefined;
-    });
+    }, { what: 'status to report a caught-up, healthy pipeline' });
     expect(code).toBe(0);
     expect(report?.connector).toMatchObject({ exists: true, active: true, walStatus: 'reserved', sourceLagSeconds: 0 });
     expect(report?.kafka.partitions).toHaveLength(3);
@@ -159,7 +160,7 @@ describe('lag and health as a user sees them', () => {
   it('shows consumer lag rising while the pinger is down and falling to 0 once it is back', async () => {
     await pinger?.stop();
     await editUsers(6);
-    await waitFor('consumer lag in the metrics', async () => (metricSum(await scrape(connectorMetrics), 'pingpull_consumer_lag_messages') >= 6 ? true : undefined));
+    await waitFor(async () => metricSum(await scrape(connectorMetrics), 'pingpull_consumer_lag_messages') >= 6, { what: 'consumer lag in the metrics' });
     const behind = await status();
     expect(behind.report?.kafka.consumerLagMessages).toBeGreaterThanOrEqual(6);
     expect(behind.report?.kafka.partitions.reduce((sum, p) => sum + p.lag, 0)).toBe(behind.report?.kafka.consumerLagMessages);
@@ -170,20 +171,20 @@ describe('lag and health as a user sees them', () => {
     expect(strict.report?.kafka.problems.join(' ')).toContain('consumer lag above 2');
 
     await startPinger();
-    await waitFor('consumer lag back to 0', async () => (metricSum(await scrape(connectorMetrics), 'pingpull_consumer_lag_messages') === 0 ? true : undefined));
-    const caughtUp = await waitFor('status to see the pinger caught up', async () => {
+    await waitFor(async () => metricSum(await scrape(connectorMetrics), 'pingpull_consumer_lag_messages') === 0, { what: 'consumer lag back to 0' });
+    const caughtUp = await waitFor(async () => {
       const result = await status();
       return result.report?.kafka.consumerLagMessages === 0 ? result : undefined;
-    });
+    }, { what: 'status to see the pinger caught up' });
     expect(caughtUp.report?.kafka.healthy).toBe(true);
   }, 90_000);
 
   it('shows replication and source lag rising while the connector is down and falling once it is back', async () => {
     await connector?.stop();
-    const down = await waitFor('status to see the slot inactive', async () => {
+    const down = await waitFor(async () => {
       const result = await status();
       return result.report?.connector.active === false ? result : undefined;
-    });
+    }, { what: 'status to see the slot inactive' });
     expect(down.code).toBe(1);
     expect(down.report?.connector.problems).toContain('no connector is streaming from the replication slot');
 
@@ -195,12 +196,12 @@ describe('lag and health as a user sees them', () => {
     expect(behind.report?.connector.sourceLagSeconds).toBeGreaterThan(0);
 
     await startConnector();
-    const back = await waitFor('status to see the connector caught up', async () => {
+    const back = await waitFor(async () => {
       const result = await status();
       return result.code === 0 && result.report?.connector.sourceLagSeconds === 0 ? result : undefined;
-    });
+    }, { what: 'status to see the connector caught up' });
     expect(back.report?.connector.active).toBe(true);
-    await waitFor('source lag 0 in the metrics', async () => (metricSum(await scrape(connectorMetrics), 'pingpull_source_lag_seconds') === 0 ? true : undefined));
+    await waitFor(async () => metricSum(await scrape(connectorMetrics), 'pingpull_source_lag_seconds') === 0, { what: 'source lag 0 in the metrics' });
   }, 90_000);
 
   it('exits 1 naming the stage when the slot is missing or Kafka is unreachable, 2 on bad config', async () => {
@@ -261,10 +262,10 @@ describe('lag and health as a user sees them', () => {
       expect(await page.textContent('#stages tr[data-stage="kafka"]')).toMatch(/consumer lag \d+ \(p0=\d+ p1=\d+ p2=\d+\)/);
       // Two refreshes give the chart a line (at least two points).
       // (Polled from here: the page's CSP forbids the evaluated strings of waitForFunction.)
-      const points = await waitFor('a line in the consumer lag chart', async () => {
+      const points = await waitFor(async () => {
         const value = (await page.getAttribute('#chart-consumerLagMessages polyline', 'points')) ?? '';
         return value.split(' ').length >= 2 ? value : undefined;
-      });
+      }, { what: 'a line in the consumer lag chart' });
       expect(points).toMatch(/^[\d.]+,[\d.]+( [\d.]+,[\d.]+)+$/);
       for (const chart of ['replicationLagBytes', 'consumerLagMessages', 'sourceLagSeconds']) {
         expect(await page.locator(`#chart-${chart} polyline`).count()).toBe(1);

@@ -3,7 +3,7 @@ import type { TestContext } from 'vitest';
 import type { Config } from '../../src/config/index.js';
 import { createKafka, type Kafka } from '../../src/events/kafka.js';
 import { createLivefyreClient, type LivefyreClient } from '../../src/livefyre/client.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { startPinger, type PingerHandle } from '../../src/pinger/index.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
@@ -26,18 +26,19 @@ export function changeEventJson(id: string): string {
 /** The ids of the users the simulator answered 200 for. */
 export const okUserIds = (sim: Simulator): Set<string> => new Set(sim.pings().filter((p) => p.status === 200).map((p) => p.id));
 
-/** An in-process pinger with the system clock, timers and randomness, logging nothing. */
+/** An in-process pinger with the system clock, timers and randomness, logging nothing unless given a logger. */
 export function startTestPinger(options: {
   kafka: Kafka;
   config: Pick<Config, 'kafka' | 'pinger'>;
   client: Pick<LivefyreClient, 'ping'>;
   metrics?: Metrics;
+  logger?: Logger;
 }): PingerHandle {
   return startPinger({
     kafka: options.kafka,
     config: options.config,
     client: options.client,
-    logger,
+    logger: options.logger ?? logger,
     metrics: options.metrics ?? createMetrics({ defaultMetrics: false }),
     clock: systemClock,
     timers: systemTimers,
@@ -52,7 +53,7 @@ export interface PingerRig {
   producer: Producer;
   admin: Admin;
   /** Starts the pinger; it is stopped first when the test finishes. */
-  start(config: Pick<Config, 'kafka' | 'pinger'>, metrics?: Metrics): PingerHandle;
+  start(config: Pick<Config, 'kafka' | 'pinger'>, metrics?: Metrics, pingerLogger?: Logger): PingerHandle;
 }
 
 /**
@@ -87,8 +88,8 @@ export async function pingerRig(
     client,
     producer,
     admin,
-    start(config, metrics) {
-      pinger = startTestPinger({ kafka, config, client, metrics });
+    start(config, metrics, pingerLogger) {
+      pinger = startTestPinger({ kafka, config, client, metrics, logger: pingerLogger });
       return pinger;
     },
   };

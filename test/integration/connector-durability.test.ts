@@ -10,7 +10,8 @@ import { HEADER_EVENT_ID } from '../../src/events/envelope.js';
 import { createLogger } from '../../src/log.js';
 import { connectorEnv, createMembersDatabase, membersSource } from '../helpers/members-table.js';
 import { createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
-import { readTopic, waitFor } from '../helpers/connector-kafka.js';
+import { readTopic } from '../helpers/connector-kafka.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The durability proof: the connector is killed with SIGKILL while changes are
@@ -111,7 +112,7 @@ describe('connector durability across kill -9', () => {
           [ids, 'user ', '@example.com', 'secret'],
         );
         for (const id of ids) committed.add(String(id));
-        // A steady load (a few thousand rows a second), not a flood the final catch-up must drain.
+        // Workload pacing: a steady load (a few thousand rows a second), not a flood the final catch-up must drain.
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
     };
@@ -121,12 +122,12 @@ describe('connector durability across kill -9', () => {
     try {
       for (let round = 0; round < KILLS; round += 1) {
         const proc = startChild();
-        await waitFor(async () => ((await slotState()).active ? true : undefined), 30_000, 'the child to stream');
-        // Let it stream under load for a while, then kill it mid-flight.
+        await waitFor(async () => (await slotState()).active, { what: 'the child to stream', timeoutMs: 30_000 });
+        // Part of the workload: let it stream under load for a while, then kill it mid-flight.
         await new Promise((resolve) => setTimeout(resolve, 400 + round * 150));
         proc.kill('SIGKILL');
         await new Promise((resolve) => proc.once('exit', resolve));
-        await waitFor(async () => ((await slotState()).active ? undefined : true), 30_000, 'the slot to be released');
+        await waitFor(async () => !(await slotState()).active, { what: 'the slot to be released', timeoutMs: 30_000 });
         const { confirmed } = await slotState();
         // Everything Kafka acknowledged is readable now; nothing more can arrive from the dead process.
         const size = await topicSize();

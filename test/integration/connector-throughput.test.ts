@@ -6,7 +6,7 @@ import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
 import { createTopic, uniqueName, type TestDatabase } from '../helpers/services.js';
-import { waitFor } from '../helpers/connector-kafka.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * A burst bigger than any batch goes through with bounded memory and at a
@@ -43,10 +43,10 @@ describe('connector throughput', () => {
     const started = Date.now();
     await pool.query(`INSERT INTO members SELECT g, 'user ' || g, g || '@example.com', 'secret' FROM generate_series(1, ${ROWS}) g`);
     const committed = Date.now();
-    await waitFor(async () => ((await published()) >= ROWS ? true : undefined), 120_000, 'the burst');
+    await waitFor(async () => (await published()) >= ROWS, { what: 'the burst', timeoutMs: 120_000 });
     const insertMs = Date.now() - committed;
     await pool.query(`UPDATE members SET password_hash = 'other'`);
-    await waitFor(async () => ((await metrics.skippedUpdatesTotal.get()).values[0]?.value === ROWS ? true : undefined), 120_000, 'skips');
+    await waitFor(async () => (await metrics.skippedUpdatesTotal.get()).values[0]?.value === ROWS, { what: 'skips', timeoutMs: 120_000 });
     const skipMs = Date.now() - committed - insertMs;
     const rss = process.memoryUsage().rss;
     console.info(
@@ -69,7 +69,7 @@ describe('connector throughput', () => {
       }),
     );
     const committedMs = Date.now() - started;
-    await waitFor(async () => ((await published()) >= before + 4 * perWriter ? true : undefined), 120_000, 'small transactions');
+    await waitFor(async () => (await published()) >= before + 4 * perWriter, { what: 'small transactions', timeoutMs: 120_000 });
     const totalMs = Date.now() - started;
     console.info(
       `throughput: ${4 * perWriter} single-row transactions committed in ${committedMs} ms (${Math.round((4 * perWriter * 1000) / committedMs)}/s), ` +

@@ -9,7 +9,8 @@ import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
 import { createTopic, uniqueName, type TestDatabase } from '../helpers/services.js';
-import { readTopic, waitFor, type ReadMessage } from '../helpers/connector-kafka.js';
+import { readTopic, type ReadMessage } from '../helpers/connector-kafka.js';
+import { waitFor } from '../helpers/wait.js';
 
 const logger = createLogger(process.env.PINGPULL_TEST_LOG ?? 'silent');
 const source = membersSource({ display_name: 'nick', email: 'mail', image_url: 'pic' });
@@ -43,8 +44,8 @@ async function startHarness(replicaIdentityFull: boolean, heartbeatMs = 500, sta
   const connector = start();
   await waitFor(async () => {
     const { rows } = await pool.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [replication.slot]);
-    return rows[0]?.active === true ? true : undefined;
-  }, 30_000, 'the connector to read the slot');
+    return rows[0]?.active === true;
+  }, { what: 'the connector to read the slot', timeoutMs: 30_000 });
   return {
     replication,
     start,
@@ -129,8 +130,8 @@ describe('connector with the default replica identity', () => {
         'SELECT confirmed_flush_lsn >= $2::pg_lsn AS ahead FROM pg_replication_slots WHERE slot_name = $1',
         [h.slot, before.rows[0]?.lsn],
       );
-      return rows[0]?.ahead === true ? true : undefined;
-    }, 15_000, 'the slot to follow the WAL of other tables');
+      return rows[0]?.ahead === true;
+    }, { what: 'the slot to follow the WAL of other tables', timeoutMs: 15_000 });
   });
 });
 
@@ -150,8 +151,8 @@ describe('connector without heartbeats', () => {
         'SELECT confirmed_flush_lsn >= $2::pg_lsn AS ahead FROM pg_replication_slots WHERE slot_name = $1',
         [h.slot, rows[0]?.lsn],
       );
-      return slot[0]?.ahead === true ? true : undefined;
-    }, 20_000, 'the slot to follow the server WAL end');
+      return slot[0]?.ahead === true;
+    }, { what: 'the slot to follow the server WAL end', timeoutMs: 20_000 });
   });
 });
 
@@ -167,7 +168,7 @@ describe('connector with REPLICA IDENTITY FULL', () => {
     await h.pool.query(`UPDATE members SET password_hash = 'secret-hash-2' WHERE user_id = 10`);
     await h.pool.query(`UPDATE members SET mail = 'cy@new.example.com' WHERE user_id = 10`);
     const messages = await readTopic(h.topic, (m) => m.length >= 2);
-    await waitFor(async () => ((await h.metrics.skippedUpdatesTotal.get()).values[0]?.value === 1 ? true : undefined), 10_000, 'a skipped update');
+    await waitFor(async () => (await h.metrics.skippedUpdatesTotal.get()).values[0]?.value === 1, { what: 'a skipped update', timeoutMs: 10_000 });
     expect(byOp(messages)).toEqual([
       ['10', 'c'],
       ['10', 'u'],
@@ -192,7 +193,7 @@ describe('a second connector on the same slot', () => {
   it('waits as a standby and takes over when the active one stops', async () => {
     // The first connector must hold the slot before the second starts, or
     // under load the second may win it and the roles swap.
-    await waitFor(async () => (h.connector.positions() !== null ? true : undefined), 30_000, 'the first connector to stream');
+    await waitFor(async () => h.connector.positions() !== null, { what: 'the first connector to stream', timeoutMs: 30_000 });
     const standby = h.start();
     try {
       await h.pool.query(`INSERT INTO members VALUES (20, 'First', NULL, NULL, 'x')`);

@@ -1,9 +1,10 @@
 import type { IHeaders } from 'kafkajs';
 import { describe, expect, it, type TestContext } from 'vitest';
 import type { Config } from '../../src/config/index.js';
-import { runCli, waitFor } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
 import { okUserIds, pingerRig } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Permanent failure → dead letter topic → Livefyre healthy again →
 // `pingpull dead-letters replay` → every user pinged, each dead letter sent
@@ -91,7 +92,7 @@ describe('pingpull dead-letters', () => {
     const users = Array.from({ length: 12 }, (_, i) => `lost-${i}`);
     const headers: IHeaders = { 'pingpull-changed': 'display_name' };
     await r.producer.send({ topic: r.topic, acks: -1, messages: users.map((id) => ({ key: id, value: changeEvent(id), headers })) });
-    await waitFor('every user dead-lettered', async () => ((await r.endTotal(r.dlqTopic)) === users.length ? true : undefined), 60_000);
+    await waitFor(async () => (await r.endTotal(r.dlqTopic)) === users.length, { what: 'every user dead-lettered', timeoutMs: 60_000 });
     expect(r.okUsers().size).toBe(0);
 
     const listed = await r.cli(['dead-letters', 'list', '--json']);
@@ -121,12 +122,12 @@ describe('pingpull dead-letters', () => {
     const some = await r.cli(['dead-letters', 'replay', '--ids', 'lost-3,lost-7']);
     expect(some.code, some.context).toBe(0);
     expect(some.stdout).toContain(`replayed 2 dead letter(s) to ${r.topic} (0 already replayed, ${users.length - 2} not in --ids)`);
-    await waitFor('lost-3 and lost-7 pinged', async () => (r.okUsers().has('lost-3') && r.okUsers().has('lost-7') ? true : undefined));
+    await waitFor(async () => r.okUsers().has('lost-3') && r.okUsers().has('lost-7'), { what: 'lost-3 and lost-7 pinged' });
 
     const rest = await r.cli(['dead-letters', 'replay']);
     expect(rest.code, rest.context).toBe(0);
     expect(rest.stdout).toContain(`replayed ${users.length - 2} dead letter(s) to ${r.topic} (2 already replayed)`);
-    await waitFor('every user pinged', async () => (r.okUsers().size === users.length ? true : undefined), 60_000);
+    await waitFor(async () => r.okUsers().size === users.length, { what: 'every user pinged', timeoutMs: 60_000 });
 
     const again = await r.cli(['dead-letters', 'replay']);
     expect(again.code, again.context).toBe(0);
@@ -149,7 +150,7 @@ describe('pingpull dead-letters', () => {
       },
     });
     try {
-      await waitFor('the change topic read back', async () => (seen.length === changesBefore + users.length ? true : undefined));
+      await waitFor(async () => seen.length === changesBefore + users.length, { what: 'the change topic read back' });
     } finally {
       await reader.disconnect();
     }

@@ -3,9 +3,7 @@ import type { ConnectorHandle } from '../../src/cdc/connector.js';
 import { parseLsn } from '../../src/cdc/lsn.js';
 import { startDedicatedKafka, type DedicatedKafka } from '../../tools/devenv/dedicated.js';
 import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/services.js';
-import { waitFor } from '../helpers/connector-kafka.js';
 import {
-  capturingLogger,
   createTopicOn,
   currentWalLsn,
   failedSessions,
@@ -14,6 +12,8 @@ import {
   startTestConnector,
   Writer,
 } from '../helpers/fault-harness.js';
+import { capturingLogger } from '../helpers/capturing-logger.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Kafka goes away for a while under a steady write load, on a broker of this
@@ -53,8 +53,8 @@ describe('Kafka stopped and restarted mid-stream', () => {
     // Streaming and publishing before the outage.
     await waitFor(async () => {
       const p = connector?.positions();
-      return p !== null && p !== undefined && parseLsn(p.published) > 0n && writer!.committed.size > 200 ? true : undefined;
-    }, 60_000, 'the connector to publish');
+      return p !== null && p !== undefined && parseLsn(p.published) > 0n && writer!.committed.size > 200;
+    }, { what: 'the connector to publish', timeoutMs: 60_000 });
 
     await kafka.stop('fast');
     const walAtStop = await currentWalLsn(database.url);
@@ -64,14 +64,19 @@ describe('Kafka stopped and restarted mid-stream', () => {
     while (Date.now() < deadline) {
       const p = connector.positions();
       if (p !== null) maxReceived = maxReceived > parseLsn(p.received) ? maxReceived : parseLsn(p.received);
+      // Sampling the position for the whole outage, which lasts OUTAGE_MS whatever happens.
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const walAtRestart = await currentWalLsn(database.url);
     const writtenDuringOutage = writer.committed.size - committedAtStop;
     await kafka.start();
 
-    // Keep writing a moment after the restart, then stop and check.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Keep writing a while after the restart, then stop and check.
+    const committedAtRestart = writer.committed.size;
+    await waitFor(() => writer!.committed.size > committedAtRestart + 200, {
+      what: 'writes after the restart',
+      timeoutMs: 60_000,
+    });
     const stopped = writer;
     writer = undefined;
     await stopped.stop();

@@ -3,8 +3,9 @@ import type { ConnectorHandle } from '../../src/cdc/connector.js';
 import { parseLsn } from '../../src/cdc/lsn.js';
 import { startDedicatedPostgres, type DedicatedPostgres } from '../../tools/devenv/dedicated.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
-import { waitFor } from '../helpers/connector-kafka.js';
-import { capturingLogger, failedSessions, missingFromTopic, prepareDatabase, startTestConnector, Writer } from '../helpers/fault-harness.js';
+import { failedSessions, missingFromTopic, prepareDatabase, startTestConnector, Writer } from '../helpers/fault-harness.js';
+import { capturingLogger } from '../helpers/capturing-logger.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * PostgreSQL restarts under a steady write load, on a cluster of this test's
@@ -43,14 +44,17 @@ describe('PostgreSQL restarted mid-stream', () => {
     for (const mode of ['fast', 'kill'] as const) {
       const before = w.committed.size;
       // Some progress in this round before the database goes away.
-      await waitFor(async () => (w.committed.size > before + 200 && (await published()) > 0n ? true : undefined), 60_000, 'writes and publishing');
+      await waitFor(async () => w.committed.size > before + 200 && (await published()) > 0n, { what: 'writes and publishing', timeoutMs: 60_000 });
       await postgres.stop(mode);
+      // The outage itself: the database stays away this long.
       await new Promise((resolve) => setTimeout(resolve, DOWN_MS));
       await postgres.start();
       // Streaming again: the connector found its way back.
-      await waitFor(async () => (connector?.positions() !== null ? true : undefined), 90_000, 'the connector to stream again');
+      await waitFor(async () => connector?.positions() !== null, { what: 'the connector to stream again', timeoutMs: 90_000 });
     }
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Writes after the last restart too, which the connector must also deliver.
+    const afterRestart = w.committed.size;
+    await waitFor(() => w.committed.size > afterRestart + 200, { what: 'writes after the restart', timeoutMs: 60_000 });
     writer = undefined;
     await w.stop();
 

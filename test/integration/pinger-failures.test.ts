@@ -4,9 +4,11 @@ import { createKafka, ensureTopics } from '../../src/events/kafka.js';
 import { createLivefyreClient } from '../../src/livefyre/client.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/registry.js';
-import { freePort, waitFor } from '../helpers/cli.js';
+import { freePort } from '../helpers/cli.js';
 import { changeEventJson, okUserIds, pingerRig, startTestPinger } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
+import { capturingLogger } from '../helpers/capturing-logger.js';
+import { waitFor } from '../helpers/wait.js';
 
 const NETWORK = 'failtest.fyre.co';
 const NETWORK_KEY = 'hnoVNQcTknTarpqj51WXQ6fXyAo=';
@@ -58,7 +60,13 @@ describe('pinger failures', () => {
     // A dead letter topic whose records may be 64 bytes at most: every dead letter is refused.
     await ensureTopics(kafka, [dlqTopic], 1, { configEntries: [{ name: 'max.message.bytes', value: '64' }] });
     const metrics = createMetrics({ defaultMetrics: false });
-    const handle = start({ kafka: { brokers: kafkaBrokers(), clientId: 'x', topic, dlqTopic, groupId, partitions: 1 }, pinger: settings }, metrics);
+    const log = capturingLogger();
+    const handle = start(
+      { kafka: { brokers: kafkaBrokers(), clientId: 'x', topic, dlqTopic, groupId, partitions: 1 }, pinger: settings },
+      metrics,
+      log.logger,
+    );
+    const failedDeadLetterWrites = () => log.lines.filter((line) => line.msg.startsWith('writing to the dead letter topic')).length;
     const committed = async (): Promise<number> =>
       Number((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions[0]?.offset ?? -1);
     const dlqEnd = async (): Promise<number> => Number((await admin.fetchTopicOffsets(dlqTopic))[0]?.high ?? 0);
@@ -71,11 +79,10 @@ describe('pinger failures', () => {
         ...Array.from({ length: 5 }, (_, i) => ({ key: `fine-${i}`, value: changeEventJson(`fine-${i}`) })),
       ],
     });
-    await waitFor('the events after the poison pinged', async () =>
-      okUserIds(sim).size === 5 ? true : undefined,
-    );
+    await waitFor(async () =>
+      okUserIds(sim).size === 5, { what: 'the events after the poison pinged' });
     // several failed attempts at the dead letter, and still nothing committed
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await waitFor(() => failedDeadLetterWrites() >= 3, { what: 'three refused dead letter writes' });
     expect(handle.state().deadLettering).toBe(1);
     expect(await committed()).toBeLessThanOrEqual(0);
     expect(await dlqEnd()).toBe(0);
@@ -85,8 +92,8 @@ describe('pinger failures', () => {
       validateOnly: false,
       resources: [{ type: 2 /* TOPIC */, name: dlqTopic, configEntries: [{ name: 'max.message.bytes', value: '1048588' }] }],
     });
-    await waitFor('the dead letter delivered', async () => ((await dlqEnd()) === 1 ? true : undefined), 60_000);
-    await waitFor('every offset committed', async () => ((await committed()) === 6 ? true : undefined), 30_000);
+    await waitFor(async () => (await dlqEnd()) === 1, { what: 'the dead letter delivered', timeoutMs: 60_000 });
+    await waitFor(async () => (await committed()) === 6, { what: 'every offset committed', timeoutMs: 30_000 });
     expect(handle.state().deadLettering).toBe(0);
     const deadLetters = (await metrics.deadLettersTotal.get()).values;
     expect(deadLetters).toEqual([expect.objectContaining({ labels: { reason: 'invalid-json' }, value: 1 })]);

@@ -9,6 +9,7 @@ import type { PingerHandle } from '../../src/pinger/index.js';
 import { startSimulator, type PingRecord, type Simulator } from '../../src/simulator/index.js';
 import { startTestPinger } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const NETWORK = 'pingtest.fyre.co';
 const NETWORK_KEY = 'hnoVNQcTknTarpqj51WXQ6fXyAo=';
@@ -52,14 +53,6 @@ function changeEvent(id: string, commitTsMs = Date.now()): object {
     op: 'u',
     ts_ms: commitTsMs + 1,
   };
-}
-
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 const okPings = (sim: Simulator): PingRecord[] => sim.pings().filter((p) => p.status === 200);
@@ -160,7 +153,7 @@ class Rig {
 
   async waitAllCommitted(): Promise<void> {
     const end = await this.endTotal();
-    await waitFor(`committed offsets to reach ${end}`, async () => (await this.committedTotal()) === end);
+    await waitFor(async () => (await this.committedTotal()) === end, { what: `committed offsets to reach ${end}` });
   }
 
   /** Reads the dead letter topic from the start until `count` messages came. */
@@ -177,7 +170,7 @@ class Rig {
       },
     });
     try {
-      await waitFor(`${count} dead letters`, () => seen.length >= count);
+      await waitFor(() => seen.length >= count, { what: `${count} dead letters` });
     } finally {
       await consumer.disconnect();
     }
@@ -213,10 +206,10 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
     const users = Array.from({ length: 30 }, (_, i) => `user-${i}`);
     // one event first, so the latency below is measured after the group join
     await rig.produce([{ key: 'warm-up', value: changeEvent('warm-up') }]);
-    await waitFor('the first ping', () => okPings(rig.sim).length === 1);
+    await waitFor(() => okPings(rig.sim).length === 1, { what: 'the first ping' });
     const producedAt = Date.now();
     await rig.produce(users.map((id) => ({ key: id, value: changeEvent(id, producedAt) })));
-    await waitFor('a ping per user', () => new Set(okPings(rig.sim).map((p) => p.id)).size === users.length + 1);
+    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === users.length + 1, { what: 'a ping per user' });
     await rig.waitAllCommitted();
     expect(okPings(rig.sim)).toHaveLength(users.length + 1);
     expect(await rig.pingCount('ok')).toBe(users.length + 1);
@@ -242,6 +235,7 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
     const burstStart = Date.now();
     for (let i = 0; i < 50; i += 1) {
       await rig.produce([{ key: 'busy', value: changeEvent('busy') }]);
+      // Workload pacing: the burst is spread over about a second.
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const burstMs = Date.now() - burstStart;
@@ -268,10 +262,10 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
     rig.sim.setFaults({ status: 503, rate: 0.3 });
     const users = Array.from({ length: 40 }, (_, i) => `flaky-${i}`);
     await rig.produce(users.slice(0, 20).map((id) => ({ key: id, value: changeEvent(id) })));
-    await waitFor('some 503s', () => rig.sim.pings().filter((p) => p.status === 503).length >= 3);
+    await waitFor(() => rig.sim.pings().filter((p) => p.status === 503).length >= 3, { what: 'some 503s' });
     rig.sim.setFaults({ status: 429, rate: 0.3, retryAfterSeconds: 1 });
     await rig.produce(users.slice(20).map((id) => ({ key: id, value: changeEvent(id) })));
-    await waitFor('every user pinged OK', () => new Set(okPings(rig.sim).map((p) => p.id)).size === users.length);
+    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === users.length, { what: 'every user pinged OK' });
     await rig.waitAllCommitted();
     rig.sim.clearFaults();
 
@@ -341,11 +335,13 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
     const handle = rig.start({ forbiddenPauseMs: 500, concurrency: 2 }, { key: WRONG_KEY });
     const users = Array.from({ length: 10 }, (_, i) => `locked-${i}`);
     await rig.produce(users.map((id) => ({ key: id, value: changeEvent(id) })));
-    await waitFor('the forbidden state', () => handle.state().forbidden);
+    await waitFor(() => handle.state().forbidden, { what: 'the forbidden state' });
     expect(handle.state().status).toBe('forbidden');
     const since = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const refused = rig.sim.pings().filter((p) => p.status === 403);
+    const refusedPings = () => rig.sim.pings().filter((p) => p.status === 403);
+    const refusedBefore = refusedPings().length;
+    await waitFor(() => refusedPings().length >= refusedBefore + 3, { what: 'three probes, one per pause' });
+    const refused = refusedPings();
     // the pings already under way, then one probe per pause
     const elapsedPauses = Math.ceil((Date.now() - since) / 500) + 1;
     expect(refused.length).toBeLessThanOrEqual(2 + elapsedPauses);
@@ -357,7 +353,7 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
     await rig.stopPinger();
 
     rig.start({ forbiddenPauseMs: 500 });
-    await waitFor('every user pinged OK', () => new Set(okPings(rig.sim).map((p) => p.id)).size === users.length);
+    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === users.length, { what: 'every user pinged OK' });
     await rig.waitAllCommitted();
   });
 
@@ -370,13 +366,13 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
 
     rig.sim.setFaults({ status: 503 });
     await rig.produce(Array.from({ length: 5 }, (_, i) => ({ key: `later-${i}`, value: changeEvent(`later-${i}`) })));
-    await waitFor('failing pings', () => rig.sim.pings().filter((p) => p.status === 503).length >= 5);
+    await waitFor(() => rig.sim.pings().filter((p) => p.status === 503).length >= 5, { what: 'failing pings' });
     await rig.stopPinger();
     expect(await rig.committedTotal()).toBe(committedBefore);
 
     rig.sim.clearFaults();
     rig.start({ coalesceMs: 20 });
-    await waitFor('the rest pinged', () => okPings(rig.sim).filter((p) => p.id.startsWith('later-')).length === 5);
+    await waitFor(() => okPings(rig.sim).filter((p) => p.id.startsWith('later-')).length === 5, { what: 'the rest pinged' });
     await rig.waitAllCommitted();
   });
 
@@ -389,14 +385,14 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
     await rig.produce(batch('a'));
     const second = rig.start();
     await rig.produce(batch('b'));
-    await waitFor('both members pinging', () => (first.state().groupJoins > 1 || second.state().groupJoins > 0));
+    await waitFor(() => (first.state().groupJoins > 1 || second.state().groupJoins > 0), { what: 'both members pinging' });
     await rig.produce(batch('c'));
-    await waitFor('a, b and c pinged', () => new Set(okPings(rig.sim).map((p) => p.id)).size === 60);
+    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === 60, { what: 'a, b and c pinged' });
     await rig.waitAllCommitted();
     await first.stop();
     await firstClient?.close();
     await rig.produce(batch('d'));
-    await waitFor('d pinged after the first member left', () => new Set(okPings(rig.sim).map((p) => p.id)).size === 80);
+    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === 80, { what: 'd pinged after the first member left' });
     await rig.waitAllCommitted();
   });
 
@@ -407,7 +403,8 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
       { key: WRONG_KEY },
     );
     await rig.produce(Array.from({ length: 10 }, (_, i) => ({ key: `held-${i}`, value: changeEvent(`held-${i}`) })));
-    await waitFor('the forbidden state', () => handle.state().forbidden);
+    await waitFor(() => handle.state().forbidden, { what: 'the forbidden state' });
+    // The wait is the test: longer than the 6 s session timeout, which evicts a member that stops heartbeating.
     await new Promise((resolve) => setTimeout(resolve, 9_000));
     expect(handle.state()).toMatchObject({ groupJoins: 1, pendingEvents: 3, status: 'forbidden' });
     expect(await rig.groupState()).toEqual({ state: 'Stable', members: 1 });
@@ -422,7 +419,7 @@ describe('pinger rate and throughput, measured by the simulator', () => {
     rig.start({ ratePerSecond: 40, concurrency: 8, coalesceMs: 0 });
     const users = Array.from({ length: 120 }, (_, i) => `rated-${i}`);
     await rig.produce(users.map((id) => ({ key: id, value: changeEvent(id) })));
-    await waitFor('every user pinged', () => okPings(rig.sim).length === users.length);
+    await waitFor(() => okPings(rig.sim).length === users.length, { what: 'every user pinged' });
     const times = okPings(rig.sim)
       .map((p) => p.receivedAt)
       .sort((a, b) => a - b);
@@ -443,7 +440,7 @@ describe('pinger rate and throughput, measured by the simulator', () => {
     for (let i = 0; i < users.length; i += 500) {
       await rig.produce(users.slice(i, i + 500).map((id) => ({ key: id, value: changeEvent(id) })));
     }
-    await waitFor('every user pinged', () => okPings(rig.sim).length === users.length, 60_000);
+    await waitFor(() => okPings(rig.sim).length === users.length, { what: 'every user pinged', timeoutMs: 60_000 });
     const times = okPings(rig.sim).map((p) => p.receivedAt);
     const spanS = (Math.max(...times) - Math.min(...times)) / 1000;
     console.info(`throughput: ${users.length} pings in ${spanS.toFixed(2)} s = ${(users.length / spanS).toFixed(0)} pings/s`);

@@ -5,10 +5,10 @@ import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { buildPullServer, createPullPool, type PullOptions } from '../../src/pull/index.js';
 import { systemClock } from '../../src/time.js';
-import { waitFor } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
 import { makeToken, NETWORK, NETWORK_KEY } from '../helpers/tokens.js';
 import { createUsersTable, SOURCE } from '../helpers/users-fixture.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Overload without timing assertions: another session holds an ACCESS
@@ -63,13 +63,13 @@ describe('pull server under overload', () => {
   };
   /** Waits until `count` pull queries are blocked on the lock. */
   const blockedPulls = (count: number) =>
-    waitFor(`${count} blocked pull queries`, async () => {
+    waitFor(async () => {
       const { rows } = await admin.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM pg_stat_activity
           WHERE datname = current_database() AND application_name = 'pingpull-pull' AND wait_event_type = 'Lock'`,
       );
-      return (rows[0]?.n ?? 0) >= count ? true : undefined;
-    });
+      return (rows[0]?.n ?? 0) >= count;
+    }, { what: `${count} blocked pull queries` });
 
   it('sheds pulls beyond the in-flight cap with 503 and Retry-After, and serves the held ones afterwards', async () => {
     const app = await build({ maxInFlight: 2, requestTimeoutMs: 60_000 }, { poolSize: 1, statementTimeoutMs: 60_000 });
@@ -80,7 +80,7 @@ describe('pull server under overload', () => {
       await blockedPulls(1);
       const queued = get(`/livefyre/profiles/7?lftoken=${token}`);
       const pool = pools.at(-1) as Pool;
-      await waitFor('the second pull to wait for the pool', async () => (pool.waitingCount >= 1 ? true : undefined));
+      await waitFor(async () => pool.waitingCount >= 1, { what: 'the second pull to wait for the pool' });
 
       const shed = await get(`/livefyre/profiles/8?lftoken=${token}`);
       expect(shed.statusCode).toBe(503);
@@ -110,10 +110,10 @@ describe('pull server under overload', () => {
       expect(late.statusCode).toBe(503);
       expect(late.headers['retry-after']).toBe('1');
       await unlockTable();
-      await waitFor('the pull server to answer again', async () => {
+      await waitFor(async () => {
         const response = await app.inject({ method: 'GET', url: `/livefyre/profiles/1042?lftoken=${token}` });
-        return response.statusCode === 200 ? true : undefined;
-      });
+        return response.statusCode === 200;
+      }, { what: 'the pull server to answer again' });
     } finally {
       await app.close();
     }

@@ -6,7 +6,8 @@ import { createLogger } from '../../src/log.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
 import { createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
-import { readTopic, waitFor } from '../helpers/connector-kafka.js';
+import { readTopic } from '../helpers/connector-kafka.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** `pingpull resync` end to end, through the CLI, against the shared services. */
 describe('pingpull resync', () => {
@@ -107,7 +108,7 @@ describe('pingpull resync', () => {
     // Interrupt a slow run (batches of one) once it has published something.
     const interruptTopic = await createTopic(uniqueName('resync_int'), 3);
     const running = spawnCli(['resync', '--all', '--batch-size', '1'], env(interruptTopic, { PINGPULL_RESYNC_PROGRESS_EVERY: '1' }));
-    await waitFor(async () => (/users published, last id \d+/.test(running.output()) ? true : undefined), 60_000, 'progress');
+    await waitFor(async () => /users published, last id \d+/.test(running.output()), { what: 'progress', timeoutMs: 60_000 });
     const code = await running.stop();
     expect(code).toBe(130);
     const last = /last published id: (\d+)/.exec(running.output())?.[1];
@@ -135,6 +136,7 @@ describe('pingpull resync', () => {
         // A new value every time: an update to the same value would (rightly) be skipped.
         await pool.query(`UPDATE members SET nick = 'live ' || $2::int WHERE user_id = $1`, [1 + (updates % USERS), updates]);
         updates += 1;
+        // Workload pacing: live updates alongside the resync, not a flood.
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();

@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDatabaseReport, setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
 import { runCli } from '../helpers/cli.js';
 import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
-import { waitFor } from '../helpers/connector-kafka.js';
 import { DatabaseSetupError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { createTestDatabase, createTopic, databaseUrl, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const logger = createLogger('silent');
 const source = membersSource({ display_name: 'nick', email: 'mail', image_url: 'pic' });
@@ -180,7 +180,7 @@ describe('a least-privilege role (LOGIN REPLICATION, CONNECT, SELECT) on a table
     const topic = await createTopic(uniqueName('check'), 1);
     const connector = startInProcessConnector({ databaseUrl: roleUrl(), source, replication, topic, logger });
     try {
-      await waitFor(async () => ((await checkDatabaseReport(options())).notes.some((n) => n.includes('is streaming to process')) ? true : undefined), 30_000, 'the slot to be active');
+      await waitFor(async () => (await checkDatabaseReport(options())).notes.some((n) => n.includes('is streaming to process')), { what: 'the slot to be active', timeoutMs: 30_000 });
       const result = await runCli(['check'], {
         PINGPULL_DATABASE_URL: roleUrl(),
         PINGPULL_SOURCE_TABLE: source.table,
