@@ -6,7 +6,17 @@ import { createKafka } from '../src/events/kafka.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics, type Metrics } from '../src/metrics/registry.js';
 import { systemClock } from '../src/time.js';
-import { benchServices, createDatabase, createTopic, deleteTopic, dropDatabase, pgRecvlogical, sleep, suffix, topicSize } from './lib/cdc.js';
+import {
+  benchServices,
+  createDatabase,
+  createTopic,
+  deleteTopic,
+  dropDatabase,
+  pgRecvlogical,
+  sleep,
+  suffix,
+  topicSize,
+} from './lib/cdc.js';
 import { report } from './lib/results.js';
 
 // Connector throughput against the raw ceiling. UPDATES profile updates are
@@ -42,13 +52,22 @@ async function main(): Promise<void> {
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   const logger = createLogger(process.env.BENCH_LOG ?? 'warn');
   try {
-    await pool.query('CREATE TABLE users (id bigint PRIMARY KEY, display_name text, email text, avatar_url text, password_hash text)');
+    await pool.query(
+      'CREATE TABLE users (id bigint PRIMARY KEY, display_name text, email text, avatar_url text, password_hash text)',
+    );
     await pool.query('CREATE TABLE page_views (id bigserial PRIMARY KEY, at timestamptz DEFAULT now(), path text)');
     await pool.query(
       `INSERT INTO users SELECT id, 'user ' || id, id || '@example.com', 'https://cdn.example.com/' || id || '.png', 'secret' FROM generate_series(1, $1) id`,
       [USERS],
     );
-    const replication = { slot: `c_${suffix()}`, publication: `p_${suffix()}`, heartbeatMs: HEARTBEAT_MS, statusIntervalMs: 1_000, batchSize: 500, knownUsers: 100_000 };
+    const replication = {
+      slot: `c_${suffix()}`,
+      publication: `p_${suffix()}`,
+      heartbeatMs: HEARTBEAT_MS,
+      statusIntervalMs: 1_000,
+      batchSize: 500,
+      knownUsers: 100_000,
+    };
     await setupDatabase({ pool, source, replication, logger });
     const rawSlot = `raw_${suffix()}`;
     await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [rawSlot]);
@@ -57,7 +76,10 @@ async function main(): Promise<void> {
     // The backlog: UPDATES updates in transactions of TX_ROWS rows.
     const writeStart = performance.now();
     for (let first = 1; first <= UPDATES; first += TX_ROWS) {
-      await pool.query(`UPDATE users SET display_name = display_name || '.' WHERE id BETWEEN $1 AND $2`, [first, Math.min(UPDATES, first + TX_ROWS - 1)]);
+      await pool.query(`UPDATE users SET display_name = display_name || '.' WHERE id BETWEEN $1 AND $2`, [
+        first,
+        Math.min(UPDATES, first + TX_ROWS - 1),
+      ]);
     }
     const writeMs = performance.now() - writeStart;
     const endLsn = (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
@@ -69,7 +91,21 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const child = spawn(
         pgRecvlogical(),
-        ['--start', '-S', rawSlot, '-d', url, '-o', 'proto_version=1', '-o', `publication_names=${replication.publication}`, '-f', '/dev/null', `--endpos=${endLsn}`, '--no-loop'],
+        [
+          '--start',
+          '-S',
+          rawSlot,
+          '-d',
+          url,
+          '-o',
+          'proto_version=1',
+          '-o',
+          `publication_names=${replication.publication}`,
+          '-f',
+          '/dev/null',
+          `--endpos=${endLsn}`,
+          '--no-loop',
+        ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       let stderr = '';
@@ -99,7 +135,8 @@ async function main(): Promise<void> {
     });
     const deadline = Date.now() + 600_000;
     while ((await published(metrics)) < UPDATES) {
-      if (Date.now() > deadline) throw new Error(`connector published ${await published(metrics)} of ${UPDATES} in 10 minutes`);
+      if (Date.now() > deadline)
+        throw new Error(`connector published ${await published(metrics)} of ${UPDATES} in 10 minutes`);
       await sleep(20);
     }
     const connectorMs = performance.now() - connectorStart;
@@ -113,7 +150,10 @@ async function main(): Promise<void> {
     const samples: number[] = [];
     const lagEnd = Date.now() + LAG_SECONDS * 1_000;
     let walWritten = 0n;
-    const walStart = BigInt((await pool.query<{ n: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint::text AS n`)).rows[0]!.n);
+    const walStart = BigInt(
+      (await pool.query<{ n: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint::text AS n`))
+        .rows[0]!.n,
+    );
     while (Date.now() < lagEnd) {
       const { rows } = await pool.query<{ lag: string }>(
         'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text AS lag FROM pg_replication_slots WHERE slot_name = $1',
@@ -124,7 +164,11 @@ async function main(): Promise<void> {
     }
     writing = false;
     await writer;
-    walWritten = BigInt((await pool.query<{ n: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint::text AS n`)).rows[0]!.n) - walStart;
+    walWritten =
+      BigInt(
+        (await pool.query<{ n: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint::text AS n`))
+          .rows[0]!.n,
+      ) - walStart;
     await connector.stop();
 
     const connectorRate = UPDATES / (connectorMs / 1000);

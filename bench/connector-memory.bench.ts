@@ -4,7 +4,17 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { setupDatabase } from '../src/cdc/setup.js';
 import { createLogger } from '../src/log.js';
-import { benchServices, createDatabase, createTopic, deleteTopic, distinctKeys, dropDatabase, sleep, suffix, topicSize } from './lib/cdc.js';
+import {
+  benchServices,
+  createDatabase,
+  createTopic,
+  deleteTopic,
+  distinctKeys,
+  dropDatabase,
+  sleep,
+  suffix,
+  topicSize,
+} from './lib/cdc.js';
 import { report } from './lib/results.js';
 
 // Peak memory of the connector through ONE transaction that updates every
@@ -34,11 +44,25 @@ async function main(): Promise<void> {
   const topic = `bench_mem_${suffix()}`;
   const url = await createDatabase(adminUrl, name);
   const pool = new pg.Pool({ connectionString: url, max: 2 });
-  const source = { table: 'public.users', idColumn: 'id', columns: { display_name: 'display_name', email: 'email', image_url: 'avatar_url' }, updatedAtColumn: '' };
-  const replication = { slot: `m_${suffix()}`, publication: `p_${suffix()}`, heartbeatMs: 10_000, statusIntervalMs: 1_000, batchSize: BATCH_SIZE, knownUsers: 100_000 };
+  const source = {
+    table: 'public.users',
+    idColumn: 'id',
+    columns: { display_name: 'display_name', email: 'email', image_url: 'avatar_url' },
+    updatedAtColumn: '',
+  };
+  const replication = {
+    slot: `m_${suffix()}`,
+    publication: `p_${suffix()}`,
+    heartbeatMs: 10_000,
+    statusIntervalMs: 1_000,
+    batchSize: BATCH_SIZE,
+    knownUsers: 100_000,
+  };
   let child: ReturnType<typeof spawn> | undefined;
   try {
-    await pool.query('CREATE TABLE users (id bigint PRIMARY KEY, display_name text, email text, avatar_url text, password_hash text)');
+    await pool.query(
+      'CREATE TABLE users (id bigint PRIMARY KEY, display_name text, email text, avatar_url text, password_hash text)',
+    );
     await pool.query(
       `INSERT INTO users SELECT id, 'user ' || id, id || '@example.com', 'https://cdn.example.com/' || id || '.png', 'secret' FROM generate_series(1, $1) id`,
       [USERS],
@@ -70,7 +94,10 @@ async function main(): Promise<void> {
     const pid = child.pid!;
     // Streaming and idle: the baseline.
     for (let i = 0; i < 600; i++) {
-      const { rows } = await pool.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [replication.slot]);
+      const { rows } = await pool.query<{ active: boolean }>(
+        'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
+        [replication.slot],
+      );
       if (rows[0]?.active === true) break;
       await sleep(100);
     }
@@ -112,7 +139,9 @@ async function main(): Promise<void> {
     if (keys < USERS) throw new Error(`only ${keys} distinct users of ${USERS} reached Kafka`);
 
     report({
-      name: process.env.BENCH_MAX_OLD_SPACE_MB ? `connector-memory-heap${process.env.BENCH_MAX_OLD_SPACE_MB}` : 'connector-memory',
+      name: process.env.BENCH_MAX_OLD_SPACE_MB
+        ? `connector-memory-heap${process.env.BENCH_MAX_OLD_SPACE_MB}`
+        : 'connector-memory',
       figures: {
         users: USERS,
         transactionRows: USERS,

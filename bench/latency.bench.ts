@@ -26,7 +26,12 @@ const databaseUrl = await createDatabase(services.adminUrl, dbName);
 const logger = createLogger('warn');
 const networkKey = randomBytes(20).toString('base64');
 // No pull URL is registered: the simulator's pulls would only log warnings.
-const simulator = await startSimulator({ network: 'bench.fyre.co', networkKey, port: 0, logger: createLogger('silent') });
+const simulator = await startSimulator({
+  network: 'bench.fyre.co',
+  networkKey,
+  port: 0,
+  logger: createLogger('silent'),
+});
 const topic = `bench-latency-${suffix()}`;
 const config = loadConfig({
   env: {},
@@ -54,7 +59,9 @@ const config = loadConfig({
 
 const writer = new pg.Client({ connectionString: databaseUrl });
 await writer.connect();
-await writer.query('CREATE TABLE users (id bigint PRIMARY KEY, display_name text NOT NULL, email text, password_hash text)');
+await writer.query(
+  'CREATE TABLE users (id bigint PRIMARY KEY, display_name text NOT NULL, email text, password_hash text)',
+);
 await writer.query(
   `INSERT INTO users SELECT n, 'user ' || n, 'u' || n || '@example.com', md5(n::text) FROM generate_series(1, $1::int) AS n`,
   [USERS],
@@ -100,7 +107,8 @@ for (const rate of RATES) {
   // A user's pings arrive in commit order (one partition per user, no coalescing): match them in order.
   const pingTimes = new Map<string, number[]>();
   for (const ping of simulator.pings()) {
-    if (ping.receivedAt >= start && ping.status === 200) pingTimes.set(ping.id, [...(pingTimes.get(ping.id) ?? []), ping.receivedAt]);
+    if (ping.receivedAt >= start && ping.status === 200)
+      pingTimes.set(ping.id, [...(pingTimes.get(ping.id) ?? []), ping.receivedAt]);
   }
   const toPing: number[] = [];
   for (const { id, at } of committed.values()) {
@@ -123,7 +131,13 @@ for (const rate of RATES) {
 
 await reader.disconnect();
 for (const role of roles.reverse()) await role.stop();
-await teardownDatabase({ pool: resources.pool(), source: config.source, replication: config.replication, force: true, logger });
+await teardownDatabase({
+  pool: resources.pool(),
+  source: config.source,
+  replication: config.replication,
+  force: true,
+  logger,
+});
 await resources.close();
 await simulator.close();
 await writer.end();

@@ -59,7 +59,20 @@ function changeEvent(id: string, n: number): string {
   return JSON.stringify({
     before: null,
     after: { id, display_name: `User ${id} v${n}` },
-    source: { version: '0.1.0', connector: 'pingpull', name: 'bench', ts_ms: now, snapshot: 'false', db: 'bench', sequence: '[null,"1"]', schema: 'public', table: 'users', txId: n, lsn: n, xmin: null },
+    source: {
+      version: '0.1.0',
+      connector: 'pingpull',
+      name: 'bench',
+      ts_ms: now,
+      snapshot: 'false',
+      db: 'bench',
+      sequence: '[null,"1"]',
+      schema: 'public',
+      table: 'users',
+      txId: n,
+      lsn: n,
+      xmin: null,
+    },
     op: 'u',
     ts_ms: now,
   });
@@ -108,7 +121,12 @@ interface PingerRun {
 }
 
 /** Produces `events` on a fresh topic, then runs a pinger over them until every offset is committed. */
-async function drain(kafka: Kafka, brokers: string, events: Array<{ key: string; value: string }>, pinger: Config['pinger']): Promise<PingerRun> {
+async function drain(
+  kafka: Kafka,
+  brokers: string,
+  events: Array<{ key: string; value: string }>,
+  pinger: Config['pinger'],
+): Promise<PingerRun> {
   const name = `bench_pinger_${randomBytes(4).toString('hex')}`;
   const topic = `${name}_changes`;
   const dlqTopic = `${name}_dlq`;
@@ -134,7 +152,17 @@ async function drain(kafka: Kafka, brokers: string, events: Array<{ key: string;
     const started = performance.now();
     handle = startPinger({
       kafka,
-      config: { kafka: { brokers, clientId: 'pingpull-bench', topic, dlqTopic, groupId: `${name}_group`, partitions: PARTITIONS }, pinger },
+      config: {
+        kafka: {
+          brokers,
+          clientId: 'pingpull-bench',
+          topic,
+          dlqTopic,
+          groupId: `${name}_group`,
+          partitions: PARTITIONS,
+        },
+        pinger,
+      },
       client,
       logger,
       metrics: createMetrics({ defaultMetrics: false }),
@@ -143,7 +171,10 @@ async function drain(kafka: Kafka, brokers: string, events: Array<{ key: string;
       random: systemRandom,
     });
     const running = handle;
-    await until('every offset committed', () => running.state().committed.reduce((sum, c) => sum + Number(c.offset), 0) === end);
+    await until(
+      'every offset committed',
+      () => running.state().committed.reduce((sum, c) => sum + Number(c.offset), 0) === end,
+    );
     const elapsedS = (performance.now() - started) / 1000;
     const times = okPings(sim).map((ping) => ping.receivedAt);
     const spanS = Math.max(0.001, (Math.max(...times) - Math.min(...times)) / 1000);
@@ -169,7 +200,8 @@ async function main(): Promise<void> {
 
   const burst: Array<{ key: string; value: string }> = [];
   for (let update = 0; update < BURST_UPDATES; update += 1) {
-    for (let user = 0; user < BURST_USERS; user += 1) burst.push({ key: `burst-${user}`, value: changeEvent(`burst-${user}`, update) });
+    for (let user = 0; user < BURST_USERS; user += 1)
+      burst.push({ key: `burst-${user}`, value: changeEvent(`burst-${user}`, update) });
   }
   const coalesced = await drain(kafka, brokers, burst, { ...settings, coalesceMs: COALESCE_MS });
 

@@ -59,7 +59,11 @@ async function main(): Promise<void> {
   const http = new HttpPool(origin, { connections: CONNECTIONS, pipelining: 1 });
   try {
     await waitUntilServing(http, server);
-    const { token } = await createSystemToken({ network: NETWORK, key: importNetworkKey(NETWORK_KEY), clock: systemClock });
+    const { token } = await createSystemToken({
+      network: NETWORK,
+      key: importNetworkKey(NETWORK_KEY),
+      clock: systemClock,
+    });
     const lftoken = encodeURIComponent(token);
     const pullPath = () => `${PATH}/${1 + Math.floor(Math.random() * USERS)}?lftoken=${lftoken}`;
 
@@ -111,7 +115,8 @@ interface Slice {
 function summarise(slices: readonly Slice[]): Run {
   const latencies = slices.flatMap((slice) => slice.latencies).sort((a, b) => a - b);
   const seconds = slices.reduce((sum, slice) => sum + slice.seconds, 0);
-  const percentile = (p: number): number => round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
+  const percentile = (p: number): number =>
+    round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
   return {
     requests: latencies.length,
     perSecond: latencies.length / seconds,
@@ -121,7 +126,10 @@ function summarise(slices: readonly Slice[]): Run {
   };
 }
 
-/** `CONNECTIONS` loops each sending its next request as soon as the previous answer is read, until `durationMs` passes. */
+/**
+ * `CONNECTIONS` loops each sending its next request as soon as the previous answer is read,
+ * until `durationMs` passes.
+ */
 async function load(http: HttpPool, nextPath: () => string, durationMs: number): Promise<Slice> {
   const latencies: number[] = [];
   let failures = 0;

@@ -47,9 +47,11 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
         [name],
       );
       if (rows.length === 0) break;
-      for (const slot of rows) if (slot.active_pid) await admin.query('SELECT pg_terminate_backend($1)', [slot.active_pid]);
+      for (const slot of rows)
+        if (slot.active_pid) await admin.query('SELECT pg_terminate_backend($1)', [slot.active_pid]);
       await new Promise((resolve) => setTimeout(resolve, 200));
-      for (const slot of rows) await admin.query('SELECT pg_drop_replication_slot($1)', [slot.slot_name]).catch(() => undefined);
+      for (const slot of rows)
+        await admin.query('SELECT pg_drop_replication_slot($1)', [slot.slot_name]).catch(() => undefined);
     }
     await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
   } finally {
@@ -87,8 +89,17 @@ export async function topicSize(brokers: string, topic: string): Promise<number>
 }
 
 /** Distinct message keys of a topic (reads it whole). */
-export async function distinctKeys(brokers: string, topic: string, expectedMessages: number, timeoutMs = 300_000): Promise<number> {
-  const consumer = kafkaClient(brokers).consumer({ groupId: `bench-${suffix()}`, sessionTimeout: 30_000, maxBytes: 50 * 1024 * 1024 });
+export async function distinctKeys(
+  brokers: string,
+  topic: string,
+  expectedMessages: number,
+  timeoutMs = 300_000,
+): Promise<number> {
+  const consumer = kafkaClient(brokers).consumer({
+    groupId: `bench-${suffix()}`,
+    sessionTimeout: 30_000,
+    maxBytes: 50 * 1024 * 1024,
+  });
   const keys = new Set<string>();
   let read = 0;
   await consumer.connect();
@@ -118,7 +129,11 @@ export async function distinctKeys(brokers: string, topic: string, expectedMessa
 /** pg_recvlogical of the newest installed PostgreSQL. */
 export function pgRecvlogical(): string {
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(`${root}/${v}/bin/pg_recvlogical`)).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => existsSync(`${root}/${v}/bin/pg_recvlogical`))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   if (versions.length === 0) throw new Error('pg_recvlogical not found under /usr/lib/postgresql/*/bin');
   return `${root}/${versions[0]}/bin/pg_recvlogical`;
 }

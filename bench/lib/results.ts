@@ -20,8 +20,10 @@ export function report(result: BenchResult): void {
   const record = { ...result, at: new Date().toISOString(), node: process.version };
   writeFileSync(`${RESULTS_DIR}${result.name}.json`, `${JSON.stringify(record, null, 2)}\n`);
   process.stdout.write(`\n== ${result.name}\n`);
-  for (const [key, value] of Object.entries(result.figures)) process.stdout.write(`  ${key.padEnd(36)} ${format(value)}\n`);
-  for (const [key, value] of Object.entries(result.ratios)) process.stdout.write(`  ratio ${key.padEnd(30)} ${format(value)}\n`);
+  for (const [key, value] of Object.entries(result.figures))
+    process.stdout.write(`  ${key.padEnd(36)} ${format(value)}\n`);
+  for (const [key, value] of Object.entries(result.ratios))
+    process.stdout.write(`  ratio ${key.padEnd(30)} ${format(value)}\n`);
 }
 
 function format(value: number): string {

@@ -52,7 +52,11 @@ describe('pingpull --help', () => {
 
 describe('configuration errors', () => {
   it('exit 2 naming the key and what was expected', async () => {
-    const result = await runCli(['check'], { ...CLEAN_ENV, PINGPULL_PULL_PORT: 'eighty', PINGPULL_DATABASE_URL: 'postgres://u:pw@127.0.0.1:1/db' });
+    const result = await runCli(['check'], {
+      ...CLEAN_ENV,
+      PINGPULL_PULL_PORT: 'eighty',
+      PINGPULL_DATABASE_URL: 'postgres://u:pw@127.0.0.1:1/db',
+    });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('pull.port');
   });
@@ -85,7 +89,10 @@ describe('configuration errors', () => {
   });
 
   it('a database that cannot be reached is a runtime failure (exit 1) without the password', async () => {
-    const result = await runCli(['check'], { ...CLEAN_ENV, PINGPULL_DATABASE_URL: 'postgres://app:s3cret-password@127.0.0.1:1/app' });
+    const result = await runCli(['check'], {
+      ...CLEAN_ENV,
+      PINGPULL_DATABASE_URL: 'postgres://app:s3cret-password@127.0.0.1:1/app',
+    });
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^problem: database\.url: cannot reach the database/m);
     expect(result.stdout + result.stderr).not.toContain('s3cret-password');

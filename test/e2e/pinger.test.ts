@@ -98,7 +98,9 @@ describe('pingpull register-pull-url', () => {
     const refused = await runCli(['register-pull-url', template], livefyreEnv(sim, WRONG_KEY));
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
-    expect(refused.stderr).toMatch(/answered 403: Livefyre does not accept the system token; check livefyre\.network and livefyre\.networkKey/);
+    expect(refused.stderr).toMatch(
+      /answered 403: Livefyre does not accept the system token; check livefyre\.network and livefyre\.networkKey/,
+    );
     expect(refused.stderr).not.toContain('actor_token=ey');
   });
 
@@ -107,7 +109,11 @@ describe('pingpull register-pull-url', () => {
     const server: Server = createServer((request, response) => {
       request.resume();
       response.writeHead(status, { 'content-type': 'application/json' });
-      response.end(status === 200 ? '{"status":"ok"}' : JSON.stringify({ status: 'error', code: status, msg: 'the pull URL service is down' }));
+      response.end(
+        status === 200
+          ? '{"status":"ok"}'
+          : JSON.stringify({ status: 'error', code: status, msg: 'the pull URL service is down' }),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     context.onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -151,7 +157,10 @@ describe('pingpull ping', () => {
     sim.setFaults({ status: 503, count: 1 });
     const flaky = await runCli(['ping', 'u4', 'u5'], livefyreEnv(sim));
     expect(flaky.code).toBe(1);
-    expect(flaky.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^failed u4: .*answered 503: injected fault$/), 'pinged u5']);
+    expect(flaky.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^failed u4: .*answered 503: injected fault$/),
+      'pinged u5',
+    ]);
 
     const forbidden = await runCli(['ping', 'u6', 'u7'], livefyreEnv(sim, WRONG_KEY));
     expect(forbidden.code).toBe(1);
@@ -167,7 +176,12 @@ describe('pingpull pinger', () => {
     const sim = await simulator(context);
     const result = await runCli(
       ['pinger'],
-      { ...livefyreEnv(sim), PINGPULL_KAFKA_BROKERS: `127.0.0.1:${await freePort()}`, PINGPULL_METRICS_PORT: '0', PINGPULL_LOG_LEVEL: 'fatal' },
+      {
+        ...livefyreEnv(sim),
+        PINGPULL_KAFKA_BROKERS: `127.0.0.1:${await freePort()}`,
+        PINGPULL_METRICS_PORT: '0',
+        PINGPULL_LOG_LEVEL: 'fatal',
+      },
       150_000,
     );
     expect(result.code).toBe(1);
@@ -183,7 +197,11 @@ describe('pingpull pinger', () => {
     sim.setFaults({ status: 503, rate: 0.5, delayMs: 1_500 });
     const users = Array.from({ length: 300 }, (_, i) => `killed-${i}`);
     await rig.produce(users);
-    const first = rig.pinger({ PINGPULL_PINGER_CONCURRENCY: '8', PINGPULL_PINGER_RETRY_BASE_MS: '100', PINGPULL_PINGER_MAX_ATTEMPTS: '50' });
+    const first = rig.pinger({
+      PINGPULL_PINGER_CONCURRENCY: '8',
+      PINGPULL_PINGER_RETRY_BASE_MS: '100',
+      PINGPULL_PINGER_MAX_ATTEMPTS: '50',
+    });
     await waitFor(async () => okUserIds(sim).size >= 20, { what: 'some users pinged', timeoutMs: 60_000 });
     first.child.kill('SIGKILL');
     expect(await first.stop()).toBeNull();
@@ -194,11 +212,17 @@ describe('pingpull pinger', () => {
 
     sim.clearFaults();
     const second = rig.pinger();
-    await waitFor(async () => users.every((id) => okUserIds(sim).has(id)), { what: 'every user pinged after the restart', timeoutMs: 120_000 }).catch((error: unknown) => {
+    await waitFor(async () => users.every((id) => okUserIds(sim).has(id)), {
+      what: 'every user pinged after the restart',
+      timeoutMs: 120_000,
+    }).catch((error: unknown) => {
       throw new Error(`${String(error)}\n${second.output().slice(-3_000)}`);
     });
     const end = await rig.endTotal();
-    await waitFor(async () => (await rig.committedTotal()) === end, { what: 'every offset committed', timeoutMs: 30_000 });
+    await waitFor(async () => (await rig.committedTotal()) === end, {
+      what: 'every offset committed',
+      timeoutMs: 30_000,
+    });
     expect(await rig.endTotal(rig.dlqTopic)).toBe(0);
     expect(await second.stop()).toBe(0);
   }, 240_000);
@@ -209,9 +233,15 @@ describe('pingpull pinger', () => {
     const users = Array.from({ length: 20 }, (_, i) => `locked-${i}`);
     await rig.produce(users);
     const wrong = rig.pinger({ PINGPULL_LIVEFYRE_NETWORK_KEY: WRONG_KEY, PINGPULL_PINGER_FORBIDDEN_PAUSE_MS: '500' });
-    await waitFor(async () => sim.pings().filter((p) => p.status === 403).length >= 3, { what: 'refused pings', timeoutMs: 60_000 });
+    await waitFor(async () => sim.pings().filter((p) => p.status === 403).length >= 3, {
+      what: 'refused pings',
+      timeoutMs: 60_000,
+    });
     // The child's log reaches us through a pipe, possibly after the simulator recorded the 403s.
-    await waitFor(async () => wrong.output().includes('Livefyre refuses the system token (HTTP 403)'), { what: 'the 403 error in the log', timeoutMs: 10_000 });
+    await waitFor(async () => wrong.output().includes('Livefyre refuses the system token (HTTP 403)'), {
+      what: 'the 403 error in the log',
+      timeoutMs: 10_000,
+    });
     expect(wrong.output()).not.toContain(NETWORK_KEY);
     expect(wrong.output()).not.toContain(WRONG_KEY);
     expect(okUserIds(sim).size).toBe(0);
@@ -223,7 +253,10 @@ describe('pingpull pinger', () => {
     const right = rig.pinger();
     await waitFor(async () => okUserIds(sim).size === users.length, { what: 'every user pinged', timeoutMs: 60_000 });
     const end = await rig.endTotal();
-    await waitFor(async () => (await rig.committedTotal()) === end, { what: 'every offset committed', timeoutMs: 30_000 });
+    await waitFor(async () => (await rig.committedTotal()) === end, {
+      what: 'every offset committed',
+      timeoutMs: 30_000,
+    });
     expect(await rig.endTotal(rig.dlqTopic)).toBe(0);
     expect(await right.stop()).toBe(0);
   }, 180_000);

@@ -79,7 +79,9 @@ describe('pingpull end to end', () => {
     expect(setup.code, setup.stderr).toBe(0);
 
     pipeline = spawnCli(['run'], env);
-    await waitFor(async () => (await fetch(`${pullUrl.replace('/livefyre/profiles', '')}/readyz`)).ok, { what: 'the pull server' });
+    await waitFor(async () => (await fetch(`${pullUrl.replace('/livefyre/profiles', '')}/readyz`)).ok, {
+      what: 'the pull server',
+    });
 
     const registered = await runCli(['register-pull-url', `${pullUrl}/{id}`], env);
     expect(registered.code, registered.stderr).toBe(0);
@@ -103,12 +105,15 @@ describe('pingpull end to end', () => {
     await client.query(`UPDATE members SET nick = 'renamed ' || member_id WHERE member_id = ANY($1)`, [ids]);
 
     for (const id of ids) {
-      const stored = await waitFor(async () => {
+      const stored = await waitFor(
+        async () => {
           const response = await fetch(`${simUrl}/sim/profiles/${id}`);
           if (!response.ok) return undefined;
           const record = (await response.json()) as StoredProfile;
           return record.profile.display_name === `renamed ${id}` ? record : undefined;
-        }, { what: `the simulator to pull member ${id}`, timeoutMs: 30_000 });
+        },
+        { what: `the simulator to pull member ${id}`, timeoutMs: 30_000 },
+      );
       expect(stored.profile).toEqual({
         id: String(id),
         display_name: `renamed ${id}`,
@@ -139,7 +144,10 @@ describe('pingpull end to end', () => {
     });
     try {
       // The marker update committed after the unmapped one: once it is in Kafka, so is anything before it.
-      await waitFor(async () => values.some((v) => v.includes('"marker"')), { what: 'the marker event', timeoutMs: 30_000 });
+      await waitFor(async () => values.some((v) => v.includes('"marker"')), {
+        what: 'the marker event',
+        timeoutMs: 30_000,
+      });
     } finally {
       await consumer.disconnect();
     }
@@ -159,7 +167,11 @@ describe('pingpull end to end', () => {
     expect(badToken.status).toBe(403);
     expect(await badToken.text()).toBe('');
 
-    const { token } = await createSystemToken({ network: NETWORK, key: importNetworkKey(NETWORK_KEY), clock: systemClock });
+    const { token } = await createSystemToken({
+      network: NETWORK,
+      key: importNetworkKey(NETWORK_KEY),
+      clock: systemClock,
+    });
     const pathForm = await fetch(`${pullUrl}/3?lftoken=${token}`);
     expect(pathForm.status).toBe(200);
     expect(((await pathForm.json()) as { id: string }).id).toBe('3');

@@ -23,7 +23,11 @@ const CHROMIUM = '/usr/bin/chromium';
 function ensureChromium(): string | undefined {
   if (existsSync(CHROMIUM)) return undefined;
   try {
-    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { stdio: 'ignore', timeout: 300_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], {
+      stdio: 'ignore',
+      timeout: 300_000,
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
   } catch (error) {
     return `chromium is not installed and apt-get install chromium failed (${(error as Error).message.split('\n')[0]})`;
   }
@@ -68,7 +72,10 @@ describe('lag and health as a user sees them', () => {
   };
   const editUsers = async (count: number) => {
     edits += 1;
-    await client.query(`UPDATE users SET display_name = 'edit ${edits} of ' || id WHERE id IN (SELECT id FROM users ORDER BY id LIMIT $1)`, [count]);
+    await client.query(
+      `UPDATE users SET display_name = 'edit ${edits} of ' || id WHERE id IN (SELECT id FROM users ORDER BY id LIMIT $1)`,
+      [count],
+    );
   };
   const startConnector = async () => {
     connector = spawnCli(['connector'], { ...env, PINGPULL_METRICS_PORT: String(new URL(connectorMetrics).port) });
@@ -82,8 +89,12 @@ describe('lag and health as a user sees them', () => {
     db = await createTestDatabase();
     client = new pg.Client({ connectionString: db.url });
     await client.connect();
-    await client.query('CREATE TABLE users (id text PRIMARY KEY, display_name text NOT NULL, email text, avatar_url text)');
-    await client.query(`INSERT INTO users SELECT 'u' || lpad(n::text, 3, '0'), 'user ' || n, NULL, NULL FROM generate_series(1, 40) AS n`);
+    await client.query(
+      'CREATE TABLE users (id text PRIMARY KEY, display_name text NOT NULL, email text, avatar_url text)',
+    );
+    await client.query(
+      `INSERT INTO users SELECT 'u' || lpad(n::text, 3, '0'), 'user ' || n, NULL, NULL FROM generate_series(1, 40) AS n`,
+    );
 
     const simPort = await freePort();
     const pullPort = await freePort();
@@ -130,12 +141,17 @@ describe('lag and health as a user sees them', () => {
 
   it('is healthy, with every lag at 0, once the pipeline has caught up', async () => {
     await editUsers(3);
-    const { report, code } = await waitFor(async () => {
-      const result = await status();
-      return result.code === 0 && result.report?.kafka.consumerLagMessages === 0 && result.report.connector.sourceLagSeconds === 0
-        ? result
-        : undefined;
-    }, { what: 'status to report a caught-up, healthy pipeline' });
+    const { report, code } = await waitFor(
+      async () => {
+        const result = await status();
+        return result.code === 0 &&
+          result.report?.kafka.consumerLagMessages === 0 &&
+          result.report.connector.sourceLagSeconds === 0
+          ? result
+          : undefined;
+      },
+      { what: 'status to report a caught-up, healthy pipeline' },
+    );
     expect(code).toBe(0);
     expect(report?.connector).toMatchObject({ exists: true, active: true, walStatus: 'reserved', sourceLagSeconds: 0 });
     expect(report?.kafka.partitions).toHaveLength(3);
@@ -148,22 +164,32 @@ describe('lag and health as a user sees them', () => {
     expect(human.stdout).toMatch(/^connector +ok +slot \S+ active/m);
 
     const text = await scrape(connectorMetrics);
-    for (const name of ['pingpull_replication_lag_bytes', 'pingpull_replication_retained_bytes', 'pingpull_source_lag_seconds']) {
+    for (const name of [
+      'pingpull_replication_lag_bytes',
+      'pingpull_replication_retained_bytes',
+      'pingpull_source_lag_seconds',
+    ]) {
       expect(metricSum(text, name), name).toBeGreaterThanOrEqual(0);
     }
     expect(text).toContain('pingpull_replication_slot_wal_status{status="reserved"} 1');
     expect(text).toContain('pingpull_replication_slot_active 1');
-    expect(text).toMatch(new RegExp(`pingpull_consumer_lag_messages\\{topic="${env.PINGPULL_KAFKA_TOPIC}",partition="0"\\} `));
+    expect(text).toMatch(
+      new RegExp(`pingpull_consumer_lag_messages\\{topic="${env.PINGPULL_KAFKA_TOPIC}",partition="0"\\} `),
+    );
     expect(text).not.toMatch(/u0\d\d/);
   });
 
   it('shows consumer lag rising while the pinger is down and falling to 0 once it is back', async () => {
     await pinger?.stop();
     await editUsers(6);
-    await waitFor(async () => metricSum(await scrape(connectorMetrics), 'pingpull_consumer_lag_messages') >= 6, { what: 'consumer lag in the metrics' });
+    await waitFor(async () => metricSum(await scrape(connectorMetrics), 'pingpull_consumer_lag_messages') >= 6, {
+      what: 'consumer lag in the metrics',
+    });
     const behind = await status();
     expect(behind.report?.kafka.consumerLagMessages).toBeGreaterThanOrEqual(6);
-    expect(behind.report?.kafka.partitions.reduce((sum, p) => sum + p.lag, 0)).toBe(behind.report?.kafka.consumerLagMessages);
+    expect(behind.report?.kafka.partitions.reduce((sum, p) => sum + p.lag, 0)).toBe(
+      behind.report?.kafka.consumerLagMessages,
+    );
 
     const strict = await status({ PINGPULL_STATUS_MAX_CONSUMER_LAG_MESSAGES: '2' });
     expect(strict.code).toBe(1);
@@ -171,20 +197,28 @@ describe('lag and health as a user sees them', () => {
     expect(strict.report?.kafka.problems.join(' ')).toContain('consumer lag above 2');
 
     await startPinger();
-    await waitFor(async () => metricSum(await scrape(connectorMetrics), 'pingpull_consumer_lag_messages') === 0, { what: 'consumer lag back to 0' });
-    const caughtUp = await waitFor(async () => {
-      const result = await status();
-      return result.report?.kafka.consumerLagMessages === 0 ? result : undefined;
-    }, { what: 'status to see the pinger caught up' });
+    await waitFor(async () => metricSum(await scrape(connectorMetrics), 'pingpull_consumer_lag_messages') === 0, {
+      what: 'consumer lag back to 0',
+    });
+    const caughtUp = await waitFor(
+      async () => {
+        const result = await status();
+        return result.report?.kafka.consumerLagMessages === 0 ? result : undefined;
+      },
+      { what: 'status to see the pinger caught up' },
+    );
     expect(caughtUp.report?.kafka.healthy).toBe(true);
   }, 90_000);
 
   it('shows replication and source lag rising while the connector is down and falling once it is back', async () => {
     await connector?.stop();
-    const down = await waitFor(async () => {
-      const result = await status();
-      return result.report?.connector.active === false ? result : undefined;
-    }, { what: 'status to see the slot inactive' });
+    const down = await waitFor(
+      async () => {
+        const result = await status();
+        return result.report?.connector.active === false ? result : undefined;
+      },
+      { what: 'status to see the slot inactive' },
+    );
     expect(down.code).toBe(1);
     expect(down.report?.connector.problems).toContain('no connector is streaming from the replication slot');
 
@@ -196,12 +230,17 @@ describe('lag and health as a user sees them', () => {
     expect(behind.report?.connector.sourceLagSeconds).toBeGreaterThan(0);
 
     await startConnector();
-    const back = await waitFor(async () => {
-      const result = await status();
-      return result.code === 0 && result.report?.connector.sourceLagSeconds === 0 ? result : undefined;
-    }, { what: 'status to see the connector caught up' });
+    const back = await waitFor(
+      async () => {
+        const result = await status();
+        return result.code === 0 && result.report?.connector.sourceLagSeconds === 0 ? result : undefined;
+      },
+      { what: 'status to see the connector caught up' },
+    );
     expect(back.report?.connector.active).toBe(true);
-    await waitFor(async () => metricSum(await scrape(connectorMetrics), 'pingpull_source_lag_seconds') === 0, { what: 'source lag 0 in the metrics' });
+    await waitFor(async () => metricSum(await scrape(connectorMetrics), 'pingpull_source_lag_seconds') === 0, {
+      what: 'source lag 0 in the metrics',
+    });
   }, 90_000);
 
   it('exits 1 naming the stage when the slot is missing or Kafka is unreachable, 2 on bad config', async () => {
@@ -211,14 +250,21 @@ describe('lag and health as a user sees them', () => {
     expect(noSlot.report?.kafka.healthy).toBe(true);
 
     const closedPort = await freePort();
-    const noKafka = await status({ PINGPULL_KAFKA_BROKERS: `127.0.0.1:${closedPort}`, PINGPULL_STATUS_TIMEOUT_MS: '3000' });
+    const noKafka = await status({
+      PINGPULL_KAFKA_BROKERS: `127.0.0.1:${closedPort}`,
+      PINGPULL_STATUS_TIMEOUT_MS: '3000',
+    });
     expect(noKafka.code).toBe(1);
     expect(noKafka.report?.kafka).toMatchObject({ healthy: false, reachable: false });
     expect(noKafka.report?.kafka.error).toBeTruthy();
     expect(noKafka.report?.deadLetters.healthy).toBe(false);
     expect(noKafka.report?.connector.healthy).toBe(true);
 
-    const human = await runCli(['status'], { ...env, PINGPULL_KAFKA_BROKERS: `127.0.0.1:${closedPort}`, PINGPULL_STATUS_TIMEOUT_MS: '3000' });
+    const human = await runCli(['status'], {
+      ...env,
+      PINGPULL_KAFKA_BROKERS: `127.0.0.1:${closedPort}`,
+      PINGPULL_STATUS_TIMEOUT_MS: '3000',
+    });
     expect(human.code).toBe(1);
     expect(human.stdout).toMatch(/^pingpull UNHEALTHY/);
     expect(human.stdout).toMatch(/^kafka +FAIL/m);
@@ -235,46 +281,69 @@ describe('lag and health as a user sees them', () => {
     const page = JSON.parse(body) as { healthy: boolean; stages: Record<string, unknown>; history: unknown[] };
     expect(Object.keys(page.stages).sort()).toEqual(['connector', 'database', 'deadLetters', 'kafka', 'livefyre']);
     expect(page.history.length).toBeGreaterThan(0);
-    for (const secret of [NETWORK_KEY, env.PINGPULL_REPLICATION_SLOT, env.PINGPULL_KAFKA_TOPIC, env.PINGPULL_KAFKA_GROUP_ID, db.name, 'u001', 'postgres://']) {
+    for (const secret of [
+      NETWORK_KEY,
+      env.PINGPULL_REPLICATION_SLOT,
+      env.PINGPULL_KAFKA_TOPIC,
+      env.PINGPULL_KAFKA_GROUP_ID,
+      db.name,
+      'u001',
+      'postgres://',
+    ]) {
       expect(body).not.toContain(secret);
     }
   });
 
-  it.skipIf(noBrowser !== undefined)(`draws the status page with its figures and lag charts in a real browser${noBrowser ? ` (skipped: ${noBrowser})` : ''}`, async () => {
-    const profile = mkdtempSync(join(tmpdir(), 'pingpull-chromium-'));
-    // A fresh profile directory each run (playwright passes it as --user-data-dir).
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-    });
-    try {
-      const page = await browser.newPage();
-      const blocked: string[] = [];
-      page.on('console', (message) => {
-        if (message.type() === 'error') blocked.push(message.text());
+  it.skipIf(noBrowser !== undefined)(
+    `draws the status page with its figures and lag charts in a real browser${noBrowser ? ` (skipped: ${noBrowser})` : ''}`,
+    async () => {
+      const profile = mkdtempSync(join(tmpdir(), 'pingpull-chromium-'));
+      // A fresh profile directory each run (playwright passes it as --user-data-dir).
+      const browser = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--no-first-run',
+          '--disable-sync',
+        ],
       });
-      await page.goto(`${pullBase}/status`);
-      await page.waitForSelector('#stages tr[data-stage="connector"]');
-      expect(await page.textContent('#overall')).toMatch(/^(healthy|UNHEALTHY)$/);
-      const connectorRow = await page.textContent('#stages tr[data-stage="connector"]');
-      expect(connectorRow).toMatch(/slot active, wal reserved, lag \d+ B, retained \d+ B, source lag [\d.]+ s/);
-      expect(await page.textContent('#stages tr[data-stage="kafka"]')).toMatch(/consumer lag \d+ \(p0=\d+ p1=\d+ p2=\d+\)/);
-      // Two refreshes give the chart a line (at least two points).
-      // (Polled from here: the page's CSP forbids the evaluated strings of waitForFunction.)
-      const points = await waitFor(async () => {
-        const value = (await page.getAttribute('#chart-consumerLagMessages polyline', 'points')) ?? '';
-        return value.split(' ').length >= 2 ? value : undefined;
-      }, { what: 'a line in the consumer lag chart' });
-      expect(points).toMatch(/^[\d.]+,[\d.]+( [\d.]+,[\d.]+)+$/);
-      for (const chart of ['replicationLagBytes', 'consumerLagMessages', 'sourceLagSeconds']) {
-        expect(await page.locator(`#chart-${chart} polyline`).count()).toBe(1);
+      try {
+        const page = await browser.newPage();
+        const blocked: string[] = [];
+        page.on('console', (message) => {
+          if (message.type() === 'error') blocked.push(message.text());
+        });
+        await page.goto(`${pullBase}/status`);
+        await page.waitForSelector('#stages tr[data-stage="connector"]');
+        expect(await page.textContent('#overall')).toMatch(/^(healthy|UNHEALTHY)$/);
+        const connectorRow = await page.textContent('#stages tr[data-stage="connector"]');
+        expect(connectorRow).toMatch(/slot active, wal reserved, lag \d+ B, retained \d+ B, source lag [\d.]+ s/);
+        expect(await page.textContent('#stages tr[data-stage="kafka"]')).toMatch(
+          /consumer lag \d+ \(p0=\d+ p1=\d+ p2=\d+\)/,
+        );
+        // Two refreshes give the chart a line (at least two points).
+        // (Polled from here: the page's CSP forbids the evaluated strings of waitForFunction.)
+        const points = await waitFor(
+          async () => {
+            const value = (await page.getAttribute('#chart-consumerLagMessages polyline', 'points')) ?? '';
+            return value.split(' ').length >= 2 ? value : undefined;
+          },
+          { what: 'a line in the consumer lag chart' },
+        );
+        expect(points).toMatch(/^[\d.]+,[\d.]+( [\d.]+,[\d.]+)+$/);
+        for (const chart of ['replicationLagBytes', 'consumerLagMessages', 'sourceLagSeconds']) {
+          expect(await page.locator(`#chart-${chart} polyline`).count()).toBe(1);
+        }
+        // The page's own script ran under its strict Content-Security-Policy: nothing was refused.
+        expect(blocked.filter((text) => text.includes('Content Security Policy'))).toEqual([]);
+      } finally {
+        await browser.close();
+        rmSync(profile, { recursive: true, force: true });
       }
-      // The page's own script ran under its strict Content-Security-Policy: nothing was refused.
-      expect(blocked.filter((text) => text.includes('Content Security Policy'))).toEqual([]);
-    } finally {
-      await browser.close();
-      rmSync(profile, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });

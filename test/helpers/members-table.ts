@@ -53,7 +53,12 @@ export function startInProcessConnector(options: {
 }
 
 /** The environment a `pingpull connector` child needs to stream `source` through `replication` to `topic`. */
-export function connectorEnv(databaseUrl: string, topic: string, source: Source, replication: Replication): Record<string, string> {
+export function connectorEnv(
+  databaseUrl: string,
+  topic: string,
+  source: Source,
+  replication: Replication,
+): Record<string, string> {
   return {
     PINGPULL_DATABASE_URL: databaseUrl,
     PINGPULL_KAFKA_BROKERS: kafkaBrokers(),

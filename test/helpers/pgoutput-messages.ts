@@ -27,11 +27,19 @@ export function relation(options: {
   };
 }
 
-export function begin(xid: number, commitLsn: string, commitTimeMicros = 1_700_000_000_000_000n): Pgoutput.MessageBegin {
+export function begin(
+  xid: number,
+  commitLsn: string,
+  commitTimeMicros = 1_700_000_000_000_000n,
+): Pgoutput.MessageBegin {
   return { tag: 'begin', commitLsn, commitTime: commitTimeMicros, xid };
 }
 
-export function commit(commitLsn: string, commitEndLsn: string, commitTimeMicros = 1_700_000_000_000_000n): Pgoutput.MessageCommit {
+export function commit(
+  commitLsn: string,
+  commitEndLsn: string,
+  commitTimeMicros = 1_700_000_000_000_000n,
+): Pgoutput.MessageCommit {
   return { tag: 'commit', flags: 0, commitLsn, commitEndLsn, commitTime: commitTimeMicros };
 }
 
@@ -47,6 +55,9 @@ export function update(
   return { tag: 'update', relation: rel, new: row, old: old.old ?? null, key: old.key ?? null };
 }
 
-export function remove(rel: Pgoutput.MessageRelation, old: { old?: Record<string, unknown>; key?: Record<string, unknown> }): Pgoutput.MessageDelete {
+export function remove(
+  rel: Pgoutput.MessageRelation,
+  old: { old?: Record<string, unknown>; key?: Record<string, unknown> },
+): Pgoutput.MessageDelete {
   return { tag: 'delete', relation: rel, old: old.old ?? null, key: old.key ?? null };
 }

@@ -17,14 +17,30 @@ export function changeEventJson(id: string): string {
   return JSON.stringify({
     before: null,
     after: { id, display_name: `User ${id}` },
-    source: { version: '0.1.0', connector: 'pingpull', name: 'pingpull', ts_ms: Date.now(), db: 'app', schema: 'public', table: 'users', txId: 1, lsn: 1 },
+    source: {
+      version: '0.1.0',
+      connector: 'pingpull',
+      name: 'pingpull',
+      ts_ms: Date.now(),
+      db: 'app',
+      schema: 'public',
+      table: 'users',
+      txId: 1,
+      lsn: 1,
+    },
     op: 'u',
     ts_ms: Date.now(),
   });
 }
 
 /** The ids of the users the simulator answered 200 for. */
-export const okUserIds = (sim: Simulator): Set<string> => new Set(sim.pings().filter((p) => p.status === 200).map((p) => p.id));
+export const okUserIds = (sim: Simulator): Set<string> =>
+  new Set(
+    sim
+      .pings()
+      .filter((p) => p.status === 200)
+      .map((p) => p.id),
+  );
 
 /** An in-process pinger with the system clock, timers and randomness, logging nothing unless given a logger. */
 export function startTestPinger(options: {

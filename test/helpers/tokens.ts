@@ -58,7 +58,14 @@ export async function badTokens(nowMs = Date.now()): Promise<Record<string, stri
 
 /** The claims Livefyre's official libraries put in a system token: fractional `expires` (now + 1 day), `iat`. */
 export function libraryClaims(nowMs: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { domain: NETWORK, user_id: 'system', display_name: 'system', expires: nowMs / 1000 + 86_400, iat: nowMs / 1000, ...extra };
+  return {
+    domain: NETWORK,
+    user_id: 'system',
+    display_name: 'system',
+    expires: nowMs / 1000 + 86_400,
+    iat: nowMs / 1000,
+    ...extra,
+  };
 }
 
 export interface HandMadeOptions {
@@ -82,6 +89,15 @@ export function libraryToken(claims: Record<string, unknown>, options: HandMadeO
   const signingInput = `${b64({ typ: 'JWT', alg: options.alg ?? 'HS256' })}.${b64(claims)}`;
   const hash = options.hash ?? 'sha256';
   const signature =
-    hash === 'none' ? '' : createHmac(hash, typeof options.key === 'string' || options.key === undefined ? Buffer.from(options.key ?? NETWORK_KEY, 'utf8') : options.key).update(signingInput).digest('base64url');
+    hash === 'none'
+      ? ''
+      : createHmac(
+          hash,
+          typeof options.key === 'string' || options.key === undefined
+            ? Buffer.from(options.key ?? NETWORK_KEY, 'utf8')
+            : options.key,
+        )
+          .update(signingInput)
+          .digest('base64url');
   return `${signingInput}.${signature}`;
 }

@@ -46,7 +46,10 @@ describe('connector durability across kill -9', () => {
     if (statSync(builtConnector).mtimeMs < statSync(sourceConnector).mtimeMs) {
       throw new Error('dist/ is older than src/: run `npm run build` (npm test does it) before this test');
     }
-    ({ database, pool } = await createMembersDatabase('user_id bigint PRIMARY KEY, nick text, mail text, password_hash text', 6));
+    ({ database, pool } = await createMembersDatabase(
+      'user_id bigint PRIMARY KEY, nick text, mail text, password_hash text',
+      6,
+    ));
     await setupDatabase({ pool, source, replication, logger });
     topic = await createTopic(uniqueName('durable'), 3);
   });
@@ -84,7 +87,11 @@ describe('connector durability across kill -9', () => {
   }
 
   async function topicSize(): Promise<number> {
-    const kafka = new Kafka({ clientId: 'pingpull-tests', brokers: kafkaBrokers().split(','), logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({
+      clientId: 'pingpull-tests',
+      brokers: kafkaBrokers().split(','),
+      logLevel: logLevel.NOTHING,
+    });
     const admin = kafka.admin();
     await admin.connect();
     try {
@@ -107,10 +114,12 @@ describe('connector durability across kill -9', () => {
         const rows = first % 10 === 0 ? 40 : 1;
         nextId += rows;
         const ids = Array.from({ length: rows }, (_, i) => first + i);
-        await pool.query(
-          'INSERT INTO members SELECT id, $2 || id, id || $3, $4 FROM unnest($1::bigint[]) AS id',
-          [ids, 'user ', '@example.com', 'secret'],
-        );
+        await pool.query('INSERT INTO members SELECT id, $2 || id, id || $3, $4 FROM unnest($1::bigint[]) AS id', [
+          ids,
+          'user ',
+          '@example.com',
+          'secret',
+        ]);
         for (const id of ids) committed.add(String(id));
         // Workload pacing: a steady load (a few thousand rows a second), not a flood the final catch-up must drain.
         await new Promise((resolve) => setTimeout(resolve, 10));
@@ -155,7 +164,10 @@ describe('connector durability across kill -9', () => {
     const catchUpMs = Date.now() - catchUpStarted;
     const keys = new Set(messages.map((m) => m.key ?? ''));
     const missing = [...committed].filter((id) => !keys.has(id));
-    expect(missing.length, `${missing.length} of ${committed.size} missing, e.g. ${missing.slice(0, 5).join(',')}\n${output.join('').slice(-3000)}`).toBe(0);
+    expect(
+      missing.length,
+      `${missing.length} of ${committed.size} missing, e.g. ${missing.slice(0, 5).join(',')}\n${output.join('').slice(-3000)}`,
+    ).toBe(0);
     for (const message of messages) expect(message.raw).not.toContain('secret');
 
     // The commit LSN of every row is in its event id; at each kill, whatever

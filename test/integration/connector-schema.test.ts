@@ -23,7 +23,14 @@ describe('connector: types and schema changes', () => {
   let topic: string;
   let connector: ConnectorHandle;
   let citext = true;
-  const replication = { slot: uniqueName('slot'), publication: uniqueName('pub'), heartbeatMs: 300, statusIntervalMs: 100, batchSize: 50, knownUsers: 1_000 };
+  const replication = {
+    slot: uniqueName('slot'),
+    publication: uniqueName('pub'),
+    heartbeatMs: 300,
+    statusIntervalMs: 100,
+    batchSize: 50,
+    knownUsers: 1_000,
+  };
 
   beforeAll(async () => {
     database = await createTestDatabase();
@@ -66,9 +73,19 @@ describe('connector: types and schema changes', () => {
     );
     const events = await next(3);
     const after = new Map(events.map((m) => [m.key, (m.value as { after: Record<string, unknown> }).after]));
-    expect(after.get('9007199254740993')).toEqual({ user_id: '9007199254740993', nick: 'Zoë ✓', mail: 'Ada@Example.COM', seen_at: '2024-02-29 23:59:59.123456' });
+    expect(after.get('9007199254740993')).toEqual({
+      user_id: '9007199254740993',
+      nick: 'Zoë ✓',
+      mail: 'Ada@Example.COM',
+      seen_at: '2024-02-29 23:59:59.123456',
+    });
     expect(after.get('-1')).toEqual({ user_id: '-1', nick: null, mail: null, seen_at: null });
-    expect(after.get('9223372036854775807')).toEqual({ user_id: '9223372036854775807', nick: '', mail: 'x@y', seen_at: '1999-12-31 00:00:00.000001' });
+    expect(after.get('9223372036854775807')).toEqual({
+      user_id: '9223372036854775807',
+      nick: '',
+      mail: 'x@y',
+      seen_at: '1999-12-31 00:00:00.000001',
+    });
     if (!citext) context.skip('citext is not installed (postgresql-contrib): the citext case ran as text');
   });
 
@@ -105,7 +122,13 @@ describe('connector: types and schema changes', () => {
     ]);
     expect((events[3]?.value as { after: { nick: string } }).after.nick).toHaveLength(100);
     expect((events[4]?.value as { after: { seen_at: string } }).after.seen_at).toMatch(/^2024-01-01 00:00:00\.5\+00/);
-    for (const event of events) expect(Object.keys((event.value as { after: object }).after).sort()).toEqual(['mail', 'nick', 'seen_at', 'user_id']);
+    for (const event of events)
+      expect(Object.keys((event.value as { after: object }).after).sort()).toEqual([
+        'mail',
+        'nick',
+        'seen_at',
+        'user_id',
+      ]);
   });
 
   it('publishes a truncate as op "t" with a null key (as Debezium), not as a user ""', async () => {
@@ -126,12 +149,16 @@ describe('connector: types and schema changes', () => {
     expect((error as Error).message).toContain('mail (source.columns.email)');
 
     // The slot did not move past the change: a new connector meets it again, says so once and exits 1.
-    const result = await runCli(['connector'], {
-      ...connectorEnv(database.url, topic, source, replication),
-      PINGPULL_METRICS_PORT: '0',
-      PINGPULL_LOG_LEVEL: 'silent',
-      KAFKAJS_NO_PARTITIONER_WARNING: '1',
-    }, 90_000);
+    const result = await runCli(
+      ['connector'],
+      {
+        ...connectorEnv(database.url, topic, source, replication),
+        PINGPULL_METRICS_PORT: '0',
+        PINGPULL_LOG_LEVEL: 'silent',
+        KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      },
+      90_000,
+    );
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('mail (source.columns.email)');
     expect(result.stderr).toContain('[ERR_SCHEMA_CHANGE]');
@@ -167,7 +194,14 @@ describe('connector: an integer id column', () => {
   it('publishes int4 ids as their decimal strings, keys and values alike', async () => {
     const database = await createTestDatabase();
     const pool = new pg.Pool({ connectionString: database.url, max: 2 });
-    const replication = { slot: uniqueName('slot'), publication: uniqueName('pub'), heartbeatMs: 300, statusIntervalMs: 100, batchSize: 50, knownUsers: 1_000 };
+    const replication = {
+      slot: uniqueName('slot'),
+      publication: uniqueName('pub'),
+      heartbeatMs: 300,
+      statusIntervalMs: 100,
+      batchSize: 50,
+      knownUsers: 1_000,
+    };
     const intSource = { ...source, columns: { display_name: 'nick' } };
     let connector: ConnectorHandle | undefined;
     try {
@@ -178,7 +212,11 @@ describe('connector: an integer id column', () => {
       await pool.query(`INSERT INTO members VALUES (2147483647, 'max'), (-2147483648, 'min'), (0, 'zero')`);
       const messages = await readTopic(topic, (m) => m.length >= 3, 60_000);
       expect(messages.map((m) => m.key)).toEqual(['2147483647', '-2147483648', '0']);
-      expect(messages.map((m) => (m.value as { after: { user_id: unknown } }).after.user_id)).toEqual(['2147483647', '-2147483648', '0']);
+      expect(messages.map((m) => (m.value as { after: { user_id: unknown } }).after.user_id)).toEqual([
+        '2147483647',
+        '-2147483648',
+        '0',
+      ]);
     } finally {
       await connector?.stop();
       await pool.end();

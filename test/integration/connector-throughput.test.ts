@@ -23,8 +23,18 @@ describe('connector throughput', () => {
   let metrics: Metrics;
 
   beforeAll(async () => {
-    ({ database, pool } = await createMembersDatabase('user_id bigint PRIMARY KEY, nick text, mail text, password_hash text', 4));
-    const replication = { slot: uniqueName('slot'), publication: uniqueName('pub'), heartbeatMs: 0, statusIntervalMs: 1_000, batchSize: 500, knownUsers: 100_000 };
+    ({ database, pool } = await createMembersDatabase(
+      'user_id bigint PRIMARY KEY, nick text, mail text, password_hash text',
+      4,
+    ));
+    const replication = {
+      slot: uniqueName('slot'),
+      publication: uniqueName('pub'),
+      heartbeatMs: 0,
+      statusIntervalMs: 1_000,
+      batchSize: 500,
+      knownUsers: 100_000,
+    };
     await setupDatabase({ pool, source, replication, logger });
     const topic = await createTopic(uniqueName('burst'), 3);
     metrics = createMetrics({ defaultMetrics: false });
@@ -41,12 +51,17 @@ describe('connector throughput', () => {
 
   it(`publishes a ${ROWS}-row transaction and a following update that changes nothing is skipped`, async () => {
     const started = Date.now();
-    await pool.query(`INSERT INTO members SELECT g, 'user ' || g, g || '@example.com', 'secret' FROM generate_series(1, ${ROWS}) g`);
+    await pool.query(
+      `INSERT INTO members SELECT g, 'user ' || g, g || '@example.com', 'secret' FROM generate_series(1, ${ROWS}) g`,
+    );
     const committed = Date.now();
     await waitFor(async () => (await published()) >= ROWS, { what: 'the burst', timeoutMs: 120_000 });
     const insertMs = Date.now() - committed;
     await pool.query(`UPDATE members SET password_hash = 'other'`);
-    await waitFor(async () => (await metrics.skippedUpdatesTotal.get()).values[0]?.value === ROWS, { what: 'skips', timeoutMs: 120_000 });
+    await waitFor(async () => (await metrics.skippedUpdatesTotal.get()).values[0]?.value === ROWS, {
+      what: 'skips',
+      timeoutMs: 120_000,
+    });
     const skipMs = Date.now() - committed - insertMs;
     const rss = process.memoryUsage().rss;
     console.info(
@@ -69,7 +84,10 @@ describe('connector throughput', () => {
       }),
     );
     const committedMs = Date.now() - started;
-    await waitFor(async () => (await published()) >= before + 4 * perWriter, { what: 'small transactions', timeoutMs: 120_000 });
+    await waitFor(async () => (await published()) >= before + 4 * perWriter, {
+      what: 'small transactions',
+      timeoutMs: 120_000,
+    });
     const totalMs = Date.now() - started;
     console.info(
       `throughput: ${4 * perWriter} single-row transactions committed in ${committedMs} ms (${Math.round((4 * perWriter * 1000) / committedMs)}/s), ` +

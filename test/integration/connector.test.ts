@@ -28,7 +28,10 @@ interface Harness {
 }
 
 async function startHarness(replicaIdentityFull: boolean, heartbeatMs = 500, statusIntervalMs = 200): Promise<Harness> {
-  const { database, pool } = await createMembersDatabase('user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text', 3);
+  const { database, pool } = await createMembersDatabase(
+    'user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text',
+    3,
+  );
   const replication = {
     slot: uniqueName('slot'),
     publication: uniqueName('pub'),
@@ -40,12 +43,19 @@ async function startHarness(replicaIdentityFull: boolean, heartbeatMs = 500, sta
   await setupDatabase({ pool, source, replication, replicaIdentityFull, logger });
   const topic = await createTopic(uniqueName('changes'), 3);
   const metrics = createMetrics({ defaultMetrics: false });
-  const start = (): ConnectorHandle => startInProcessConnector({ databaseUrl: database.url, source, replication, topic, logger, metrics });
+  const start = (): ConnectorHandle =>
+    startInProcessConnector({ databaseUrl: database.url, source, replication, topic, logger, metrics });
   const connector = start();
-  await waitFor(async () => {
-    const { rows } = await pool.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [replication.slot]);
-    return rows[0]?.active === true;
-  }, { what: 'the connector to read the slot', timeoutMs: 30_000 });
+  await waitFor(
+    async () => {
+      const { rows } = await pool.query<{ active: boolean }>(
+        'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
+        [replication.slot],
+      );
+      return rows[0]?.active === true;
+    },
+    { what: 'the connector to read the slot', timeoutMs: 30_000 },
+  );
   return {
     replication,
     start,
@@ -84,14 +94,20 @@ describe('connector with the default replica identity', () => {
   afterAll(async () => h?.close());
 
   it('publishes inserts, updates and deletes keyed by user id, without unmapped columns', async () => {
-    await h.pool.query(`INSERT INTO members VALUES (9007199254740993, 'Ada', 'ada@example.com', 'https://img/1', 'secret-hash-1')`);
+    await h.pool.query(
+      `INSERT INTO members VALUES (9007199254740993, 'Ada', 'ada@example.com', 'https://img/1', 'secret-hash-1')`,
+    );
     await h.pool.query(`UPDATE members SET nick = 'Ada L.' WHERE user_id = 9007199254740993`);
     await h.pool.query(`UPDATE members SET password_hash = 'secret-hash-2' WHERE user_id = 9007199254740993`);
-    await h.pool.query(`BEGIN; INSERT INTO members VALUES (2, 'Bob', NULL, NULL, 'secret-hash-3'); DELETE FROM members WHERE user_id = 9007199254740993; COMMIT`);
+    await h.pool.query(
+      `BEGIN; INSERT INTO members VALUES (2, 'Bob', NULL, NULL, 'secret-hash-3'); DELETE FROM members WHERE user_id = 9007199254740993; COMMIT`,
+    );
     await h.pool.query(`UPDATE members SET user_id = 3 WHERE user_id = 2`);
 
     const messages = await readTopic(h.topic, (m) => m.length >= 6);
-    const ordered = [...messages].sort((a, b) => compareEventIds(a.headers[HEADER_EVENT_ID], b.headers[HEADER_EVENT_ID]));
+    const ordered = [...messages].sort((a, b) =>
+      compareEventIds(a.headers[HEADER_EVENT_ID], b.headers[HEADER_EVENT_ID]),
+    );
     expect(byOp(ordered)).toEqual([
       ['9007199254740993', 'c'],
       ['9007199254740993', 'u'],
@@ -125,13 +141,16 @@ describe('connector with the default replica identity', () => {
     const before = await h.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
     await h.pool.query('CREATE TABLE busy (n int)');
     await h.pool.query('INSERT INTO busy SELECT generate_series(1, 1000)');
-    await waitFor(async () => {
-      const { rows } = await h.pool.query<{ ahead: boolean }>(
-        'SELECT confirmed_flush_lsn >= $2::pg_lsn AS ahead FROM pg_replication_slots WHERE slot_name = $1',
-        [h.slot, before.rows[0]?.lsn],
-      );
-      return rows[0]?.ahead === true;
-    }, { what: 'the slot to follow the WAL of other tables', timeoutMs: 15_000 });
+    await waitFor(
+      async () => {
+        const { rows } = await h.pool.query<{ ahead: boolean }>(
+          'SELECT confirmed_flush_lsn >= $2::pg_lsn AS ahead FROM pg_replication_slots WHERE slot_name = $1',
+          [h.slot, before.rows[0]?.lsn],
+        );
+        return rows[0]?.ahead === true;
+      },
+      { what: 'the slot to follow the WAL of other tables', timeoutMs: 15_000 },
+    );
   });
 });
 
@@ -146,13 +165,16 @@ describe('connector without heartbeats', () => {
     await h.pool.query('CREATE TABLE busy (n int)');
     await h.pool.query('INSERT INTO busy SELECT generate_series(1, 1000)');
     const { rows } = await h.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-    await waitFor(async () => {
-      const { rows: slot } = await h.pool.query<{ ahead: boolean }>(
-        'SELECT confirmed_flush_lsn >= $2::pg_lsn AS ahead FROM pg_replication_slots WHERE slot_name = $1',
-        [h.slot, rows[0]?.lsn],
-      );
-      return slot[0]?.ahead === true;
-    }, { what: 'the slot to follow the server WAL end', timeoutMs: 20_000 });
+    await waitFor(
+      async () => {
+        const { rows: slot } = await h.pool.query<{ ahead: boolean }>(
+          'SELECT confirmed_flush_lsn >= $2::pg_lsn AS ahead FROM pg_replication_slots WHERE slot_name = $1',
+          [h.slot, rows[0]?.lsn],
+        );
+        return slot[0]?.ahead === true;
+      },
+      { what: 'the slot to follow the server WAL end', timeoutMs: 20_000 },
+    );
   });
 });
 
@@ -168,7 +190,10 @@ describe('connector with REPLICA IDENTITY FULL', () => {
     await h.pool.query(`UPDATE members SET password_hash = 'secret-hash-2' WHERE user_id = 10`);
     await h.pool.query(`UPDATE members SET mail = 'cy@new.example.com' WHERE user_id = 10`);
     const messages = await readTopic(h.topic, (m) => m.length >= 2);
-    await waitFor(async () => (await h.metrics.skippedUpdatesTotal.get()).values[0]?.value === 1, { what: 'a skipped update', timeoutMs: 10_000 });
+    await waitFor(async () => (await h.metrics.skippedUpdatesTotal.get()).values[0]?.value === 1, {
+      what: 'a skipped update',
+      timeoutMs: 10_000,
+    });
     expect(byOp(messages)).toEqual([
       ['10', 'c'],
       ['10', 'u'],
@@ -193,7 +218,10 @@ describe('a second connector on the same slot', () => {
   it('waits as a standby and takes over when the active one stops', async () => {
     // The first connector must hold the slot before the second starts, or
     // under load the second may win it and the roles swap.
-    await waitFor(async () => h.connector.positions() !== null, { what: 'the first connector to stream', timeoutMs: 30_000 });
+    await waitFor(async () => h.connector.positions() !== null, {
+      what: 'the first connector to stream',
+      timeoutMs: 30_000,
+    });
     const standby = h.start();
     try {
       await h.pool.query(`INSERT INTO members VALUES (20, 'First', NULL, NULL, 'x')`);
@@ -206,11 +234,17 @@ describe('a second connector on the same slot', () => {
         'SELECT confirmed_flush_lsn > $2::pg_lsn AS past, confirmed_flush_lsn::text AS confirmed, active_pid FROM pg_replication_slots WHERE slot_name = $1',
         [h.slot, commitLsn],
       );
-      expect(confirmed[0]?.past, `confirmed ${confirmed[0]?.confirmed} (slot held by ${confirmed[0]?.active_pid}), commit ${commitLsn}`).toBe(true);
+      expect(
+        confirmed[0]?.past,
+        `confirmed ${confirmed[0]?.confirmed} (slot held by ${confirmed[0]?.active_pid}), commit ${commitLsn}`,
+      ).toBe(true);
       await h.pool.query(`INSERT INTO members VALUES (21, 'Second', NULL, NULL, 'x')`);
       const messages = await readTopic(h.topic, (m) => m.some((x) => x.key === '21'), 20_000);
       expect(messages.map((m) => m.key)).toContain('21');
-      const { rows } = await h.pool.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [h.slot]);
+      const { rows } = await h.pool.query<{ active: boolean }>(
+        'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
+        [h.slot],
+      );
       expect(rows[0]?.active).toBe(true);
     } finally {
       await standby.stop();
@@ -274,7 +308,10 @@ describe('a graceful stop while the walsender is slow', () => {
         'SELECT confirmed_flush_lsn > $2::pg_lsn AS past, confirmed_flush_lsn::text AS confirmed, active_pid FROM pg_replication_slots WHERE slot_name = $1',
         [h.slot, commitLsn],
       );
-      expect(rows[0]?.past, `confirmed ${rows[0]?.confirmed} (slot held by ${rows[0]?.active_pid}), commit ${commitLsn}`).toBe(true);
+      expect(
+        rows[0]?.past,
+        `confirmed ${rows[0]?.confirmed} (slot held by ${rows[0]?.active_pid}), commit ${commitLsn}`,
+      ).toBe(true);
     } finally {
       clearTimeout(resume);
       resumeWalsender();

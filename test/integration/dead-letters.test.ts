@@ -33,7 +33,20 @@ function changeEvent(id: string): string {
   return JSON.stringify({
     before: null,
     after: { id, display_name: `User ${id}` },
-    source: { version: '0.1.0', connector: 'pingpull', name: 'pingpull', ts_ms: now, snapshot: 'false', db: 'app', sequence: '[null,"1"]', schema: 'public', table: 'users', txId: 1, lsn: 1, xmin: null },
+    source: {
+      version: '0.1.0',
+      connector: 'pingpull',
+      name: 'pingpull',
+      ts_ms: now,
+      snapshot: 'false',
+      db: 'app',
+      sequence: '[null,"1"]',
+      schema: 'public',
+      table: 'users',
+      txId: 1,
+      lsn: 1,
+      xmin: null,
+    },
     op: 'u',
     ts_ms: now,
   });
@@ -91,8 +104,15 @@ describe('pingpull dead-letters', () => {
     r.sim.setFaults({ status: 500 });
     const users = Array.from({ length: 12 }, (_, i) => `lost-${i}`);
     const headers: IHeaders = { 'pingpull-changed': 'display_name' };
-    await r.producer.send({ topic: r.topic, acks: -1, messages: users.map((id) => ({ key: id, value: changeEvent(id), headers })) });
-    await waitFor(async () => (await r.endTotal(r.dlqTopic)) === users.length, { what: 'every user dead-lettered', timeoutMs: 60_000 });
+    await r.producer.send({
+      topic: r.topic,
+      acks: -1,
+      messages: users.map((id) => ({ key: id, value: changeEvent(id), headers })),
+    });
+    await waitFor(async () => (await r.endTotal(r.dlqTopic)) === users.length, {
+      what: 'every user dead-lettered',
+      timeoutMs: 60_000,
+    });
     expect(r.okUsers().size).toBe(0);
 
     const listed = await r.cli(['dead-letters', 'list', '--json']);
@@ -101,7 +121,12 @@ describe('pingpull dead-letters', () => {
     expect(report).toMatchObject({ topic: r.dlqTopic, total: users.length, replayed: 0 });
     expect(report.letters.map((l) => l.key).sort()).toEqual([...users].sort());
     for (const letter of report.letters) {
-      expect(letter).toMatchObject({ reason: 'max-attempts', attempts: 2, replayed: false, source: { topic: r.topic } });
+      expect(letter).toMatchObject({
+        reason: 'max-attempts',
+        attempts: 2,
+        replayed: false,
+        source: { topic: r.topic },
+      });
       expect(Date.parse(letter.failedAt)).not.toBeNaN();
     }
 
@@ -110,7 +135,9 @@ describe('pingpull dead-letters', () => {
     const lines = limited.stdout.trim().split('\n');
     expect(lines).toHaveLength(4);
     expect(lines[0]).toMatch(/max-attempts {2}attempts=2 {2}from=\S+\/\d+\/\d+ {2}dlq=\d+\/\d+ {2}not-replayed/);
-    expect(lines[3]).toContain(`${users.length} dead letters in ${r.dlqTopic}, 0 replayed (${users.length - 3} more not shown`);
+    expect(lines[3]).toContain(
+      `${users.length} dead letters in ${r.dlqTopic}, 0 replayed (${users.length - 3} more not shown`,
+    );
 
     r.sim.clearFaults();
     const changesBefore = await r.endTotal(r.topic);
@@ -121,8 +148,12 @@ describe('pingpull dead-letters', () => {
 
     const some = await r.cli(['dead-letters', 'replay', '--ids', 'lost-3,lost-7']);
     expect(some.code, some.context).toBe(0);
-    expect(some.stdout).toContain(`replayed 2 dead letter(s) to ${r.topic} (0 already replayed, ${users.length - 2} not in --ids)`);
-    await waitFor(async () => r.okUsers().has('lost-3') && r.okUsers().has('lost-7'), { what: 'lost-3 and lost-7 pinged' });
+    expect(some.stdout).toContain(
+      `replayed 2 dead letter(s) to ${r.topic} (0 already replayed, ${users.length - 2} not in --ids)`,
+    );
+    await waitFor(async () => r.okUsers().has('lost-3') && r.okUsers().has('lost-7'), {
+      what: 'lost-3 and lost-7 pinged',
+    });
 
     const rest = await r.cli(['dead-letters', 'replay']);
     expect(rest.code, rest.context).toBe(0);

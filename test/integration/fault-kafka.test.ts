@@ -45,16 +45,25 @@ describe('Kafka stopped and restarted mid-stream', () => {
     const topic = uniqueName('fault_kafka');
     await createTopicOn(kafka.brokers, topic);
     const { logger, lines } = capturingLogger();
-    connector = startTestConnector({ databaseUrl: database.url, brokers: kafka.brokers, topic, logger, ...replication });
+    connector = startTestConnector({
+      databaseUrl: database.url,
+      brokers: kafka.brokers,
+      topic,
+      logger,
+      ...replication,
+    });
     let failed: unknown = null;
     connector.done.catch((error: unknown) => (failed = error));
 
     writer = new Writer(database.url);
     // Streaming and publishing before the outage.
-    await waitFor(async () => {
-      const p = connector?.positions();
-      return p !== null && p !== undefined && parseLsn(p.published) > 0n && writer!.committed.size > 200;
-    }, { what: 'the connector to publish', timeoutMs: 60_000 });
+    await waitFor(
+      async () => {
+        const p = connector?.positions();
+        return p !== null && p !== undefined && parseLsn(p.published) > 0n && writer!.committed.size > 200;
+      },
+      { what: 'the connector to publish', timeoutMs: 60_000 },
+    );
 
     await kafka.stop('fast');
     const walAtStop = await currentWalLsn(database.url);
@@ -82,7 +91,10 @@ describe('Kafka stopped and restarted mid-stream', () => {
     await stopped.stop();
     const committed = stopped.committed;
     const { missing, events } = await missingFromTopic(kafka.brokers, topic, committed, 90_000);
-    expect(missing, `${missing.length} committed rows never reached Kafka, e.g. ${missing.slice(0, 5).join(',')}`).toEqual([]);
+    expect(
+      missing,
+      `${missing.length} committed rows never reached Kafka, e.g. ${missing.slice(0, 5).join(',')}`,
+    ).toEqual([]);
     expect(failed).toBeNull();
 
     // Backpressure: while Kafka was away the connector read only what fits
@@ -90,7 +102,10 @@ describe('Kafka stopped and restarted mid-stream', () => {
     expect(writtenDuringOutage).toBeGreaterThan(100);
     const walDuringOutage = walAtRestart - walAtStop;
     const readDuringOutage = maxReceived > walAtStop ? maxReceived - walAtStop : 0n;
-    expect(readDuringOutage * 2n < walDuringOutage, `read ${readDuringOutage} of ${walDuringOutage} WAL bytes written while Kafka was away`).toBe(true);
+    expect(
+      readDuringOutage * 2n < walDuringOutage,
+      `read ${readDuringOutage} of ${walDuringOutage} WAL bytes written while Kafka was away`,
+    ).toBe(true);
 
     // No crash loop: failed sessions are few, and without progress in
     // between each waits longer than the one before.

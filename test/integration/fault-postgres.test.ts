@@ -3,7 +3,13 @@ import type { ConnectorHandle } from '../../src/cdc/connector.js';
 import { parseLsn } from '../../src/cdc/lsn.js';
 import { startDedicatedPostgres, type DedicatedPostgres } from '../../tools/devenv/dedicated.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
-import { failedSessions, missingFromTopic, prepareDatabase, startTestConnector, Writer } from '../helpers/fault-harness.js';
+import {
+  failedSessions,
+  missingFromTopic,
+  prepareDatabase,
+  startTestConnector,
+  Writer,
+} from '../helpers/fault-harness.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -34,7 +40,13 @@ describe('PostgreSQL restarted mid-stream', () => {
     const replication = await prepareDatabase(postgres.url);
     const topic = await createTopic(uniqueName('fault_pg'), 3);
     const { logger, lines } = capturingLogger();
-    connector = startTestConnector({ databaseUrl: postgres.url, brokers: kafkaBrokers(), topic, logger, ...replication });
+    connector = startTestConnector({
+      databaseUrl: postgres.url,
+      brokers: kafkaBrokers(),
+      topic,
+      logger,
+      ...replication,
+    });
     let failed: unknown = null;
     connector.done.catch((error: unknown) => (failed = error));
     const w = new Writer(postgres.url);
@@ -44,13 +56,19 @@ describe('PostgreSQL restarted mid-stream', () => {
     for (const mode of ['fast', 'kill'] as const) {
       const before = w.committed.size;
       // Some progress in this round before the database goes away.
-      await waitFor(async () => w.committed.size > before + 200 && (await published()) > 0n, { what: 'writes and publishing', timeoutMs: 60_000 });
+      await waitFor(async () => w.committed.size > before + 200 && (await published()) > 0n, {
+        what: 'writes and publishing',
+        timeoutMs: 60_000,
+      });
       await postgres.stop(mode);
       // The outage itself: the database stays away this long.
       await new Promise((resolve) => setTimeout(resolve, DOWN_MS));
       await postgres.start();
       // Streaming again: the connector found its way back.
-      await waitFor(async () => connector?.positions() !== null, { what: 'the connector to stream again', timeoutMs: 90_000 });
+      await waitFor(async () => connector?.positions() !== null, {
+        what: 'the connector to stream again',
+        timeoutMs: 90_000,
+      });
     }
     // Writes after the last restart too, which the connector must also deliver.
     const afterRestart = w.committed.size;
@@ -59,7 +77,10 @@ describe('PostgreSQL restarted mid-stream', () => {
     await w.stop();
 
     const { missing, events } = await missingFromTopic(kafkaBrokers(), topic, w.committed, 90_000);
-    expect(missing, `${missing.length} committed rows never reached Kafka, e.g. ${missing.slice(0, 5).join(',')}`).toEqual([]);
+    expect(
+      missing,
+      `${missing.length} committed rows never reached Kafka, e.g. ${missing.slice(0, 5).join(',')}`,
+    ).toEqual([]);
     expect(failed).toBeNull();
     const failures = failedSessions(lines);
     expect(failures.length).toBeGreaterThan(0);

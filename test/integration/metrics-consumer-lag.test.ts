@@ -10,7 +10,8 @@ import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
 describe('KafkaLagReader', () => {
   let topic: string;
   let reader: KafkaLagReader;
-  const kafka = () => new Kafka({ clientId: 'lag-test', brokers: kafkaBrokers().split(','), logLevel: logLevel.NOTHING });
+  const kafka = () =>
+    new Kafka({ clientId: 'lag-test', brokers: kafkaBrokers().split(','), logLevel: logLevel.NOTHING });
 
   beforeAll(async () => {
     topic = await createTopic(uniqueName('lag'), 3);
@@ -54,13 +55,20 @@ describe('KafkaLagReader', () => {
 
   it('reports a topic that does not exist instead of waiting for it', async () => {
     const missing = uniqueName('missing');
-    expect(await reader.consumerLag(missing, 'any')).toEqual({ topic: missing, exists: false, partitions: [], total: 0 });
+    expect(await reader.consumerLag(missing, 'any')).toEqual({
+      topic: missing,
+      exists: false,
+      partitions: [],
+      total: 0,
+    });
     expect(await reader.topicSize(missing)).toEqual({ topic: missing, exists: false, messages: 0 });
   });
 
   it('fails promptly on a broker that does not listen', async () => {
     const port = await freePort();
-    const unreachable = createKafkaLagReader(createProbeKafka({ brokers: `127.0.0.1:${port}`, clientId: 'lag-test', timeoutMs: 1_000 }));
+    const unreachable = createKafkaLagReader(
+      createProbeKafka({ brokers: `127.0.0.1:${port}`, clientId: 'lag-test', timeoutMs: 1_000 }),
+    );
     await expect(unreachable.consumerLag(topic, 'any')).rejects.toThrow();
     await unreachable.close();
   });

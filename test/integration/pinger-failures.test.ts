@@ -33,16 +33,30 @@ describe('pinger failures', () => {
   it('rejects `done` with a clear error when Kafka is unreachable at start, and stops', async () => {
     const port = await freePort();
     const brokers = `127.0.0.1:${port}`;
-    const client = createLivefyreClient({ network: NETWORK, networkKey: NETWORK_KEY, baseUrl: 'http://127.0.0.1:9', timeoutMs: 1_000 });
+    const client = createLivefyreClient({
+      network: NETWORK,
+      networkKey: NETWORK_KEY,
+      baseUrl: 'http://127.0.0.1:9',
+      timeoutMs: 1_000,
+    });
     const handle = startTestPinger({
       kafka: createKafka({ brokers, clientId: 'pingpull-unreachable-test', logger }),
       config: {
-        kafka: { brokers, clientId: 'pingpull-unreachable-test', topic: 'changes', dlqTopic: 'changes.dlq', groupId: 'g', partitions: 1 },
+        kafka: {
+          brokers,
+          clientId: 'pingpull-unreachable-test',
+          topic: 'changes',
+          dlqTopic: 'changes.dlq',
+          groupId: 'g',
+          partitions: 1,
+        },
         pinger: settings,
       },
       client,
     });
-    await expect(handle.done).rejects.toThrow(new RegExp(`could not start with Kafka at ${brokers} \\(kafka.brokers.*ECONNREFUSED`));
+    await expect(handle.done).rejects.toThrow(
+      new RegExp(`could not start with Kafka at ${brokers} \\(kafka.brokers.*ECONNREFUSED`),
+    );
     expect(handle.state().status).toBe('failed');
     await handle.stop();
     await client.close();
@@ -66,7 +80,8 @@ describe('pinger failures', () => {
       metrics,
       log.logger,
     );
-    const failedDeadLetterWrites = () => log.lines.filter((line) => line.msg.startsWith('writing to the dead letter topic')).length;
+    const failedDeadLetterWrites = () =>
+      log.lines.filter((line) => line.msg.startsWith('writing to the dead letter topic')).length;
     const committed = async (): Promise<number> =>
       Number((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions[0]?.offset ?? -1);
     const dlqEnd = async (): Promise<number> => Number((await admin.fetchTopicOffsets(dlqTopic))[0]?.high ?? 0);
@@ -79,8 +94,7 @@ describe('pinger failures', () => {
         ...Array.from({ length: 5 }, (_, i) => ({ key: `fine-${i}`, value: changeEventJson(`fine-${i}`) })),
       ],
     });
-    await waitFor(async () =>
-      okUserIds(sim).size === 5, { what: 'the events after the poison pinged' });
+    await waitFor(async () => okUserIds(sim).size === 5, { what: 'the events after the poison pinged' });
     // several failed attempts at the dead letter, and still nothing committed
     await waitFor(() => failedDeadLetterWrites() >= 3, { what: 'three refused dead letter writes' });
     expect(handle.state().deadLettering).toBe(1);
@@ -90,7 +104,9 @@ describe('pinger failures', () => {
 
     await admin.alterConfigs({
       validateOnly: false,
-      resources: [{ type: 2 /* TOPIC */, name: dlqTopic, configEntries: [{ name: 'max.message.bytes', value: '1048588' }] }],
+      resources: [
+        { type: 2 /* TOPIC */, name: dlqTopic, configEntries: [{ name: 'max.message.bytes', value: '1048588' }] },
+      ],
     });
     await waitFor(async () => (await dlqEnd()) === 1, { what: 'the dead letter delivered', timeoutMs: 60_000 });
     await waitFor(async () => (await committed()) === 6, { what: 'every offset committed', timeoutMs: 30_000 });

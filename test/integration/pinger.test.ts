@@ -157,7 +157,9 @@ class Rig {
   }
 
   /** Reads the dead letter topic from the start until `count` messages came. */
-  async deadLetters(count: number): Promise<Array<{ key: string | null; value: string | null; headers: Record<string, string> }>> {
+  async deadLetters(
+    count: number,
+  ): Promise<Array<{ key: string | null; value: string | null; headers: Record<string, string> }>> {
     const consumer: Consumer = this.kafka.consumer({ groupId: uniqueName('pinger_dlq_reader'), maxWaitTimeInMs: 100 });
     const seen: Array<{ key: string | null; value: string | null; headers: Record<string, string> }> = [];
     await consumer.connect();
@@ -209,7 +211,9 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
     await waitFor(() => okPings(rig.sim).length === 1, { what: 'the first ping' });
     const producedAt = Date.now();
     await rig.produce(users.map((id) => ({ key: id, value: changeEvent(id, producedAt) })));
-    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === users.length + 1, { what: 'a ping per user' });
+    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === users.length + 1, {
+      what: 'a ping per user',
+    });
     await rig.waitAllCommitted();
     expect(okPings(rig.sim)).toHaveLength(users.length + 1);
     expect(await rig.pingCount('ok')).toBe(users.length + 1);
@@ -265,7 +269,9 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
     await waitFor(() => rig.sim.pings().filter((p) => p.status === 503).length >= 3, { what: 'some 503s' });
     rig.sim.setFaults({ status: 429, rate: 0.3, retryAfterSeconds: 1 });
     await rig.produce(users.slice(20).map((id) => ({ key: id, value: changeEvent(id) })));
-    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === users.length, { what: 'every user pinged OK' });
+    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === users.length, {
+      what: 'every user pinged OK',
+    });
     await rig.waitAllCommitted();
     rig.sim.clearFaults();
 
@@ -353,7 +359,9 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
     await rig.stopPinger();
 
     rig.start({ forbiddenPauseMs: 500 });
-    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === users.length, { what: 'every user pinged OK' });
+    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === users.length, {
+      what: 'every user pinged OK',
+    });
     await rig.waitAllCommitted();
   });
 
@@ -372,7 +380,9 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
 
     rig.sim.clearFaults();
     rig.start({ coalesceMs: 20 });
-    await waitFor(() => okPings(rig.sim).filter((p) => p.id.startsWith('later-')).length === 5, { what: 'the rest pinged' });
+    await waitFor(() => okPings(rig.sim).filter((p) => p.id.startsWith('later-')).length === 5, {
+      what: 'the rest pinged',
+    });
     await rig.waitAllCommitted();
   });
 
@@ -385,14 +395,18 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
     await rig.produce(batch('a'));
     const second = rig.start();
     await rig.produce(batch('b'));
-    await waitFor(() => (first.state().groupJoins > 1 || second.state().groupJoins > 0), { what: 'both members pinging' });
+    await waitFor(() => first.state().groupJoins > 1 || second.state().groupJoins > 0, {
+      what: 'both members pinging',
+    });
     await rig.produce(batch('c'));
     await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === 60, { what: 'a, b and c pinged' });
     await rig.waitAllCommitted();
     await first.stop();
     await firstClient?.close();
     await rig.produce(batch('d'));
-    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === 80, { what: 'd pinged after the first member left' });
+    await waitFor(() => new Set(okPings(rig.sim).map((p) => p.id)).size === 80, {
+      what: 'd pinged after the first member left',
+    });
     await rig.waitAllCommitted();
   });
 
@@ -410,7 +424,6 @@ describe.concurrent('pinger against Kafka and the Livefyre simulator', () => {
     expect(await rig.groupState()).toEqual({ state: 'Stable', members: 1 });
     expect(await rig.committedTotal()).toBe(0);
   }, 30_000);
-
 });
 
 describe('pinger rate and throughput, measured by the simulator', () => {
@@ -429,7 +442,9 @@ describe('pinger rate and throughput, measured by the simulator', () => {
       expect(inWindow).toBeLessThanOrEqual(40 + 4 + 1);
     }
     const spanS = ((times[times.length - 1] as number) - (times[0] as number)) / 1000;
-    console.info(`rate limit 40/s: ${users.length} pings over ${spanS.toFixed(2)} s = ${(users.length / spanS).toFixed(1)}/s`);
+    console.info(
+      `rate limit 40/s: ${users.length} pings over ${spanS.toFixed(2)} s = ${(users.length / spanS).toFixed(1)}/s`,
+    );
     expect(users.length / spanS).toBeLessThanOrEqual(42);
   });
 
@@ -443,7 +458,9 @@ describe('pinger rate and throughput, measured by the simulator', () => {
     await waitFor(() => okPings(rig.sim).length === users.length, { what: 'every user pinged', timeoutMs: 60_000 });
     const times = okPings(rig.sim).map((p) => p.receivedAt);
     const spanS = (Math.max(...times) - Math.min(...times)) / 1000;
-    console.info(`throughput: ${users.length} pings in ${spanS.toFixed(2)} s = ${(users.length / spanS).toFixed(0)} pings/s`);
+    console.info(
+      `throughput: ${users.length} pings in ${spanS.toFixed(2)} s = ${(users.length / spanS).toFixed(0)} pings/s`,
+    );
     await rig.waitAllCommitted();
   }, 120_000);
 });

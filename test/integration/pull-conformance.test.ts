@@ -10,7 +10,8 @@ import { libraryClaims, libraryToken, NETWORK, NETWORK_KEY } from '../helpers/to
 import { ADA_JSON, createUsersTable, SOURCE } from '../helpers/users-fixture.js';
 
 const NOW_MS = 1_780_000_000_123;
-const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+const b64 = (value: unknown): string =>
+  Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
 /**
  * The pull endpoint against tokens built the way Livefyre's official
@@ -67,10 +68,18 @@ describe('pull endpoint token conformance', () => {
 
   it('accepts tokens with extra claims, without iat or typ, and with expires a second away', async () => {
     const header = b64({ alg: 'HS256' });
-    const claims = b64({ domain: NETWORK, user_id: 'system', expires: NOW_MS / 1000 + 1, display_name: 'system', extra: [1] });
+    const claims = b64({
+      domain: NETWORK,
+      user_id: 'system',
+      expires: NOW_MS / 1000 + 1,
+      display_name: 'system',
+      extra: [1],
+    });
     const signature = createHmac('sha256', NETWORK_KEY).update(`${header}.${claims}`).digest('base64url');
     expect((await pull(`${header}.${claims}.${signature}`)).statusCode).toBe(200);
-    expect((await pull(libraryToken(libraryClaims(NOW_MS, { iat: undefined, email: 'x@example.com' })))).statusCode).toBe(200);
+    expect(
+      (await pull(libraryToken(libraryClaims(NOW_MS, { iat: undefined, email: 'x@example.com' })))).statusCode,
+    ).toBe(200);
   });
 
   it('signs with the key string exactly, whatever characters it has', async () => {
@@ -78,7 +87,10 @@ describe('pull endpoint token conformance', () => {
     const server = await build(key);
     try {
       expect((await pull(libraryToken(libraryClaims(NOW_MS), { key }), 'path', server)).statusCode).toBe(200);
-      expect((await pull(libraryToken(libraryClaims(NOW_MS), { key: Buffer.from(key, 'latin1') }), 'path', server)).statusCode).toBe(403);
+      expect(
+        (await pull(libraryToken(libraryClaims(NOW_MS), { key: Buffer.from(key, 'latin1') }), 'path', server))
+          .statusCode,
+      ).toBe(403);
     } finally {
       await server.close();
     }
@@ -104,11 +116,15 @@ describe('pull endpoint token conformance', () => {
     'expired a day ago': libraryToken({ ...claims, expires: NOW_MS / 1000 - 86_400 }),
     'expires missing': libraryToken({ ...claims, expires: undefined }),
     'expires as a string': libraryToken({ ...claims, expires: String(NOW_MS / 1000 + 3600) }),
-    'registered exp instead of expires': libraryToken({ ...claims, expires: undefined, exp: Math.floor(NOW_MS / 1000) + 3600 }),
+    'registered exp instead of expires': libraryToken({
+      ...claims,
+      expires: undefined,
+      exp: Math.floor(NOW_MS / 1000) + 3600,
+    }),
     'alg none without signature': libraryToken(claims, { alg: 'none', hash: 'none' }),
     'alg none with a signature': libraryToken(claims, { alg: 'none' }),
-    'HS384': libraryToken(claims, { alg: 'HS384', hash: 'sha384' }),
-    'HS512': libraryToken(claims, { alg: 'HS512', hash: 'sha512' }),
+    HS384: libraryToken(claims, { alg: 'HS384', hash: 'sha384' }),
+    HS512: libraryToken(claims, { alg: 'HS512', hash: 'sha512' }),
     'HS384 header, HS256 signature': libraryToken(claims, { alg: 'HS384' }),
     'RS256 header, HMAC signature (key confusion)': libraryToken(claims, { alg: 'RS256' }),
     'RS256 header, RSA-sized signature': `${b64({ typ: 'JWT', alg: 'RS256' })}.${validBody}.${randomBytes(256).toString('base64url')}`,

@@ -76,7 +76,11 @@ describe('pull server on a legacy schema: templates, constants, custom query, ca
     const app = await build(pull, source);
     try {
       const response = await app.inject({ method: 'GET', url: `/livefyre/profiles/${id}?lftoken=${token}` });
-      return { status: response.statusCode, body: response.body, json: response.body === '' ? undefined : (response.json() as Record<string, unknown>) };
+      return {
+        status: response.statusCode,
+        body: response.body,
+        json: response.body === '' ? undefined : (response.json() as Record<string, unknown>),
+      };
     } finally {
       await app.close();
     }
@@ -146,7 +150,11 @@ describe('pull server on a legacy schema: templates, constants, custom query, ca
   });
 
   it('reads a profile spanning two tables through a custom query, dotted result columns becoming objects', async () => {
-    const options = { query: CUSTOM_QUERY, fields: { profile_url: FIELDS.profile_url }, relativeUrlBase: 'https://cdn.example.com' };
+    const options = {
+      query: CUSTOM_QUERY,
+      fields: { profile_url: FIELDS.profile_url },
+      relativeUrlBase: 'https://cdn.example.com',
+    };
     const ada = await pullJson(options, '1042');
     expect(ada.status).toBe(200);
     expect(ada.body).toBe(
@@ -161,7 +169,8 @@ describe('pull server on a legacy schema: templates, constants, custom query, ca
       image_url: 'https://img.example.net/b.png?size=100',
       profile_url: 'https://example.com/people/bob%20smith%2Fx',
     });
-    for (const id of ['999', '007', 'abc', '99999999999999999999']) expect((await pullJson(options, id)).status, id).toBe(404);
+    for (const id of ['999', '007', 'abc', '99999999999999999999'])
+      expect((await pullJson(options, id)).status, id).toBe(404);
   });
 
   it('answers 404, not 500, when an id is no value of a custom query parameter of another type', async () => {
@@ -171,8 +180,12 @@ describe('pull server on a legacy schema: templates, constants, custom query, ca
   });
 
   it('uses the cache-busting column of a custom query', async () => {
-    const query = 'SELECT screen_name AS display_name, avatar_path AS image_url, avatar_changed_at FROM legacy.accounts WHERE account_id = $1';
-    const ada = await pullJson({ query, imageVersionColumn: 'avatar_changed_at', relativeUrlBase: 'https://cdn.example.com/' }, '1042');
+    const query =
+      'SELECT screen_name AS display_name, avatar_path AS image_url, avatar_changed_at FROM legacy.accounts WHERE account_id = $1';
+    const ada = await pullJson(
+      { query, imageVersionColumn: 'avatar_changed_at', relativeUrlBase: 'https://cdn.example.com/' },
+      '1042',
+    );
     expect(ada.json?.image_url).toMatch(/^https:\/\/cdn\.example\.com\/avatars\/1042\.jpg\?v=[0-9a-f]{8}$/);
   });
 
@@ -182,7 +195,7 @@ describe('pull server on a legacy schema: templates, constants, custom query, ca
     await expect(build(pull, source)).rejects.toThrow(message);
   };
 
-  it('reads a profile with one query that can use the id column\'s index, whatever its type', async () => {
+  it("reads a profile with one query that can use the id column's index, whatever its type", async () => {
     for (const [source, id] of [
       [SOURCE, '1042'],
       [{ table: 'legacy.handles', idColumn: 'handle', columns: { display_name: 'nick' } }, 'ada'],
@@ -209,8 +222,14 @@ describe('pull server on a legacy schema: templates, constants, custom query, ca
       { fields: { profile_url: { template: 'https://example.com/{username}' } } },
       /pull\.fields\.profile_url: column "username" does not exist in legacy\.accounts/,
     );
-    await rejects({ imageVersionColumn: 'avatar_version' }, /pull\.imageVersionColumn: column "avatar_version" does not exist/);
-    await rejects({ fields: { settings_url: { constant: '/settings' } } }, /pull\.fields\.settings_url: constant "\/settings" is not a fully qualified/);
+    await rejects(
+      { imageVersionColumn: 'avatar_version' },
+      /pull\.imageVersionColumn: column "avatar_version" does not exist/,
+    );
+    await rejects(
+      { fields: { settings_url: { constant: '/settings' } } },
+      /pull\.fields\.settings_url: constant "\/settings" is not a fully qualified/,
+    );
   });
 
   it('refuses at start-up a custom query that does not fit', async () => {
@@ -223,7 +242,10 @@ describe('pull server on a legacy schema: templates, constants, custom query, ca
       { query: 'SELECT screen_name AS display_name, secret FROM legacy.accounts WHERE account_id = $1' },
       /pull\.query: result column "secret" is neither a Livefyre field/,
     );
-    await rejects({ query: 'SELECT login FROM legacy.accounts WHERE account_id = $1', fields: { profile_url: FIELDS.profile_url } }, /must have a result column "display_name"/);
+    await rejects(
+      { query: 'SELECT login FROM legacy.accounts WHERE account_id = $1', fields: { profile_url: FIELDS.profile_url } },
+      /must have a result column "display_name"/,
+    );
     await rejects(
       { query: 'SELECT screen_name AS display_name, login AS moderator FROM legacy.accounts WHERE account_id = $1' },
       /pull\.query\.moderator: needs a boolean column, result column "moderator" of pull\.query is text/,

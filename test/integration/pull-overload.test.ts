@@ -63,13 +63,16 @@ describe('pull server under overload', () => {
   };
   /** Waits until `count` pull queries are blocked on the lock. */
   const blockedPulls = (count: number) =>
-    waitFor(async () => {
-      const { rows } = await admin.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity
+    waitFor(
+      async () => {
+        const { rows } = await admin.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
           WHERE datname = current_database() AND application_name = 'pingpull-pull' AND wait_event_type = 'Lock'`,
-      );
-      return (rows[0]?.n ?? 0) >= count;
-    }, { what: `${count} blocked pull queries` });
+        );
+        return (rows[0]?.n ?? 0) >= count;
+      },
+      { what: `${count} blocked pull queries` },
+    );
 
   it('sheds pulls beyond the in-flight cap with 503 and Retry-After, and serves the held ones afterwards', async () => {
     const app = await build({ maxInFlight: 2, requestTimeoutMs: 60_000 }, { poolSize: 1, statementTimeoutMs: 60_000 });
@@ -110,16 +113,19 @@ describe('pull server under overload', () => {
       expect(late.statusCode).toBe(503);
       expect(late.headers['retry-after']).toBe('1');
       await unlockTable();
-      await waitFor(async () => {
-        const response = await app.inject({ method: 'GET', url: `/livefyre/profiles/1042?lftoken=${token}` });
-        return response.statusCode === 200;
-      }, { what: 'the pull server to answer again' });
+      await waitFor(
+        async () => {
+          const response = await app.inject({ method: 'GET', url: `/livefyre/profiles/1042?lftoken=${token}` });
+          return response.statusCode === 200;
+        },
+        { what: 'the pull server to answer again' },
+      );
     } finally {
       await app.close();
     }
   });
 
-  it('lets Postgres end a blocked pull query through the pull pool\'s statement timeout (503, not 500)', async () => {
+  it("lets Postgres end a blocked pull query through the pull pool's statement timeout (503, not 500)", async () => {
     const app = await build({ maxInFlight: 8, requestTimeoutMs: 60_000 }, { poolSize: 1, statementTimeoutMs: 200 });
     await lockTable();
     try {
@@ -130,7 +136,9 @@ describe('pull server under overload', () => {
       await unlockTable();
     }
     try {
-      expect((await app.inject({ method: 'GET', url: `/livefyre/profiles/1042?lftoken=${token}` })).statusCode).toBe(200);
+      expect((await app.inject({ method: 'GET', url: `/livefyre/profiles/1042?lftoken=${token}` })).statusCode).toBe(
+        200,
+      );
     } finally {
       await app.close();
     }

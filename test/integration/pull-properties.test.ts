@@ -58,7 +58,21 @@ describe('pull endpoint, property-based', () => {
   });
 
   const id = fc.oneof(
-    fc.constantFrom('1042', '7', '8', '0', '-1', '007', '1e3', '9223372036854775807', '9223372036854775808', 'NaN', '1.5', ' 7', ''),
+    fc.constantFrom(
+      '1042',
+      '7',
+      '8',
+      '0',
+      '-1',
+      '007',
+      '1e3',
+      '9223372036854775807',
+      '9223372036854775808',
+      'NaN',
+      '1.5',
+      ' 7',
+      '',
+    ),
     fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
     fc.stringMatching(/^[a-zA-Z0-9_.-]{1,20}$/),
     fc.string({ maxLength: 30 }),
@@ -69,14 +83,17 @@ describe('pull endpoint, property-based', () => {
     fc.constant(undefined),
     fc.string({ maxLength: 60 }),
     // a valid token with one character changed, dropped or added
-    fc.tuple(fc.nat({ max: valid.length - 1 }), fc.constantFrom('', 'A', '.', '-', '_', '=', '%')).map(
-      ([at, char]) => valid.slice(0, at) + char + valid.slice(at + 1),
-    ),
+    fc
+      .tuple(fc.nat({ max: valid.length - 1 }), fc.constantFrom('', 'A', '.', '-', '_', '=', '%'))
+      .map(([at, char]) => valid.slice(0, at) + char + valid.slice(at + 1)),
     fc.array(fc.base64String({ maxLength: 40 }), { minLength: 1, maxLength: 4 }).map((parts) => parts.join('.')),
   );
   const extra = fc.array(
     fc.tuple(
-      fc.oneof(fc.constantFrom('id', 'lftoken', 'x', 'id[]', 'lftoken[a]', '__proto__', 'constructor'), fc.string({ maxLength: 8 })),
+      fc.oneof(
+        fc.constantFrom('id', 'lftoken', 'x', 'id[]', 'lftoken[a]', '__proto__', 'constructor'),
+        fc.string({ maxLength: 8 }),
+      ),
       fc.string({ maxLength: 12 }),
     ),
     { maxLength: 3 },

@@ -30,7 +30,9 @@ describe('pingpull resync', () => {
       [USERS],
     );
     // Ids past 2^53: exact as strings.
-    await pool.query(`INSERT INTO members VALUES (9007199254740993, 'big', 'big@example.com', NULL, now() - interval '10 years', 'secret')`);
+    await pool.query(
+      `INSERT INTO members VALUES (9007199254740993, 'big', 'big@example.com', NULL, now() - interval '10 years', 'secret')`,
+    );
   });
 
   afterAll(async () => {
@@ -64,11 +66,21 @@ describe('pingpull resync', () => {
     expect(new Set(messages.map((m) => m.key)).size).toBe(USERS + 1);
     const byKey = new Map(messages.map((m) => [m.key, m]));
     const big = byKey.get('9007199254740993');
-    expect(big?.value).toMatchObject({ op: 'r', before: null, after: { user_id: '9007199254740993', nick: 'big', mail: 'big@example.com', seen_at: null } });
+    expect(big?.value).toMatchObject({
+      op: 'r',
+      before: null,
+      after: { user_id: '9007199254740993', nick: 'big', mail: 'big@example.com', seen_at: null },
+    });
     const ten = byKey.get('10')?.value as { after: Record<string, unknown>; source: Record<string, unknown> };
     // NULL stays null; a timestamp keeps its microseconds as Postgres prints it.
     expect(ten.after).toEqual({ user_id: '10', nick: 'user 10', mail: null, seen_at: '2024-02-29 23:59:59.123466' });
-    expect(ten.source).toMatchObject({ connector: 'pingpull', snapshot: 'true', schema: 'public', table: 'members', db: database.name });
+    expect(ten.source).toMatchObject({
+      connector: 'pingpull',
+      snapshot: 'true',
+      schema: 'public',
+      table: 'members',
+      db: database.name,
+    });
     expect(byKey.get('10')?.headers[HEADER_EVENT_ID]).toMatch(/^resync-[0-9a-f]+:\d+$/);
     for (const message of messages) expect(message.raw).not.toContain('secret');
   }, 180_000);
@@ -79,10 +91,16 @@ describe('pingpull resync', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('source.updatedAtColumn');
 
-    const bad = await runCli(['resync', '--since', 'yesterday'], env(topic, { PINGPULL_SOURCE_UPDATED_AT_COLUMN: 'updated_at' }));
+    const bad = await runCli(
+      ['resync', '--since', 'yesterday'],
+      env(topic, { PINGPULL_SOURCE_UPDATED_AT_COLUMN: 'updated_at' }),
+    );
     expect(bad.code).toBe(2);
 
-    const result = await runCli(['resync', '--since', '2025-01-01T00:00:00Z'], env(topic, { PINGPULL_SOURCE_UPDATED_AT_COLUMN: 'updated_at' }));
+    const result = await runCli(
+      ['resync', '--since', '2025-01-01T00:00:00Z'],
+      env(topic, { PINGPULL_SOURCE_UPDATED_AT_COLUMN: 'updated_at' }),
+    );
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain('published 100 user(s)');
     const messages = await readTopic(topic, (m) => m.length >= 100, 30_000);
@@ -107,8 +125,14 @@ describe('pingpull resync', () => {
 
     // Interrupt a slow run (batches of one) once it has published something.
     const interruptTopic = await createTopic(uniqueName('resync_int'), 3);
-    const running = spawnCli(['resync', '--all', '--batch-size', '1'], env(interruptTopic, { PINGPULL_RESYNC_PROGRESS_EVERY: '1' }));
-    await waitFor(async () => /users published, last id \d+/.test(running.output()), { what: 'progress', timeoutMs: 60_000 });
+    const running = spawnCli(
+      ['resync', '--all', '--batch-size', '1'],
+      env(interruptTopic, { PINGPULL_RESYNC_PROGRESS_EVERY: '1' }),
+    );
+    await waitFor(async () => /users published, last id \d+/.test(running.output()), {
+      what: 'progress',
+      timeoutMs: 60_000,
+    });
     const code = await running.stop();
     expect(code).toBe(130);
     const last = /last published id: (\d+)/.exec(running.output())?.[1];
@@ -124,7 +148,14 @@ describe('pingpull resync', () => {
     const topic = await createTopic(uniqueName('resync_live'), 3);
     const logger = createLogger('silent');
     const source = membersSource({ display_name: 'nick', email: 'mail', location: 'seen_at' });
-    const replication = { slot: uniqueName('slot'), publication: uniqueName('pub'), heartbeatMs: 300, statusIntervalMs: 200, batchSize: 100, knownUsers: 1_000 };
+    const replication = {
+      slot: uniqueName('slot'),
+      publication: uniqueName('pub'),
+      heartbeatMs: 300,
+      statusIntervalMs: 200,
+      batchSize: 100,
+      knownUsers: 1_000,
+    };
     await setupDatabase({ pool, source, replication, logger });
     const connector = startInProcessConnector({ databaseUrl: database.url, source, replication, topic, logger });
     let failed: unknown = null;
@@ -134,7 +165,10 @@ describe('pingpull resync', () => {
     const writer = (async () => {
       while (writing) {
         // A new value every time: an update to the same value would (rightly) be skipped.
-        await pool.query(`UPDATE members SET nick = 'live ' || $2::int WHERE user_id = $1`, [1 + (updates % USERS), updates]);
+        await pool.query(`UPDATE members SET nick = 'live ' || $2::int WHERE user_id = $1`, [
+          1 + (updates % USERS),
+          updates,
+        ]);
         updates += 1;
         // Workload pacing: live updates alongside the resync, not a flood.
         await new Promise((resolve) => setTimeout(resolve, 5));
@@ -150,7 +184,9 @@ describe('pingpull resync', () => {
     }
     const messages = await readTopic(
       topic,
-      (m) => m.filter((x) => (x.value as { op?: string } | null)?.op === 'r').length >= USERS + 1 && m.filter((x) => (x.value as { op?: string } | null)?.op === 'u').length >= updates,
+      (m) =>
+        m.filter((x) => (x.value as { op?: string } | null)?.op === 'r').length >= USERS + 1 &&
+        m.filter((x) => (x.value as { op?: string } | null)?.op === 'u').length >= updates,
       60_000,
     );
     const ops = messages.map((m) => (m.value as { op: string }).op);

@@ -46,7 +46,11 @@ describe('local Kafka', () => {
   it('round-trips messages through a consumer group with manual commits', async () => {
     const topic = await createTopic(uniqueName('services_test'), 3);
     const groupId = uniqueName('services_group');
-    const kafka = new Kafka({ clientId: 'services-test', brokers: kafkaBrokers().split(','), logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({
+      clientId: 'services-test',
+      brokers: kafkaBrokers().split(','),
+      logLevel: logLevel.NOTHING,
+    });
 
     const producer = kafka.producer();
     await producer.connect();

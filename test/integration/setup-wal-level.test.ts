@@ -44,7 +44,9 @@ describe('check and setup on a database with wal_level = replica', () => {
     const client = new pg.Client({ connectionString: postgres.url });
     await client.connect();
     try {
-      const { rows } = await client.query('SELECT (SELECT count(*) FROM pg_publication)::int AS publications, (SELECT count(*) FROM pg_replication_slots)::int AS slots');
+      const { rows } = await client.query(
+        'SELECT (SELECT count(*) FROM pg_publication)::int AS publications, (SELECT count(*) FROM pg_replication_slots)::int AS slots',
+      );
       expect(rows[0]).toEqual({ publications: 0, slots: 0 });
     } finally {
       await client.end();

@@ -25,7 +25,10 @@ describe('setup, check and teardown of the publication and slot', () => {
   const options = () => ({ pool, source, replication, logger });
 
   beforeAll(async () => {
-    ({ database, pool } = await createMembersDatabase('user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text', 2));
+    ({ database, pool } = await createMembersDatabase(
+      'user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text',
+      2,
+    ));
   });
 
   afterAll(async () => {
@@ -54,9 +57,13 @@ describe('setup, check and teardown of the publication and slot', () => {
     expect(first.join('\n')).toMatch(/created publication/);
     expect(first.join('\n')).toMatch(/created logical replication slot/);
     expect(await publishedColumns()).toEqual(['user_id', 'nick', 'mail', 'pic']);
-    const { rows } = await pool.query('SELECT plugin, slot_type FROM pg_replication_slots WHERE slot_name = $1', [replication.slot]);
+    const { rows } = await pool.query('SELECT plugin, slot_type FROM pg_replication_slots WHERE slot_name = $1', [
+      replication.slot,
+    ]);
     expect(rows).toEqual([{ plugin: 'pgoutput', slot_type: 'logical' }]);
-    const { rows: identity } = await pool.query<{ relreplident: string }>("SELECT relreplident FROM pg_class WHERE relname = 'members'");
+    const { rows: identity } = await pool.query<{ relreplident: string }>(
+      "SELECT relreplident FROM pg_class WHERE relname = 'members'",
+    );
     expect(identity[0]?.relreplident).toBe('d');
 
     const second = await setupDatabase(options());
@@ -93,7 +100,9 @@ describe('setup, check and teardown of the publication and slot', () => {
     expect(actions.join('\n')).toMatch(/REPLICA IDENTITY FULL/);
     // The column list is gone (PostgreSQL requires it): said loudly, naming the columns now decoded.
     expect(actions.find((line) => line.startsWith('warning:'))).toMatch(/carries ALL columns: password_hash/);
-    const { rows } = await pool.query<{ relreplident: string }>("SELECT relreplident FROM pg_class WHERE relname = 'members'");
+    const { rows } = await pool.query<{ relreplident: string }>(
+      "SELECT relreplident FROM pg_class WHERE relname = 'members'",
+    );
     expect(rows[0]?.relreplident).toBe('f');
     await pool.query("UPDATE members SET password_hash = 'z'");
     expect((await checkDatabaseReport(options())).problems).toEqual([]);
@@ -125,7 +134,14 @@ describe('a least-privilege role (LOGIN REPLICATION, CONNECT, SELECT) on a table
   let owner: pg.Pool;
   let cdc: pg.Pool;
   const role = uniqueName('cdc');
-  const replication = { slot: uniqueName('slot'), publication: uniqueName('pub'), heartbeatMs: 300, statusIntervalMs: 200, batchSize: 100, knownUsers: 100 };
+  const replication = {
+    slot: uniqueName('slot'),
+    publication: uniqueName('pub'),
+    heartbeatMs: 300,
+    statusIntervalMs: 200,
+    batchSize: 100,
+    knownUsers: 100,
+  };
   const options = () => ({ pool: cdc, source, replication, logger });
   const roleUrl = (): string => {
     const url = new URL(database.url);
@@ -137,7 +153,9 @@ describe('a least-privilege role (LOGIN REPLICATION, CONNECT, SELECT) on a table
   beforeAll(async () => {
     database = await createTestDatabase();
     owner = new pg.Pool({ connectionString: database.url, max: 2 });
-    await owner.query('CREATE TABLE members (user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text)');
+    await owner.query(
+      'CREATE TABLE members (user_id bigint PRIMARY KEY, nick text, mail text, pic text, password_hash text)',
+    );
     await owner.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'cdc'`);
     await owner.query(`GRANT CONNECT ON DATABASE "${database.name}" TO "${role}"`);
     cdc = new pg.Pool({ connectionString: roleUrl(), max: 2 });
@@ -156,8 +174,12 @@ describe('a least-privilege role (LOGIN REPLICATION, CONNECT, SELECT) on a table
 
   it('names the missing REPLICATION attribute and SELECT privilege, one actionable line each', async () => {
     const problems = (await checkDatabaseReport(options())).problems;
-    expect(problems).toContain(`role ${role} lacks the REPLICATION attribute: run ALTER ROLE "${role}" REPLICATION as a superuser`);
-    expect(problems).toContain(`role ${role} cannot read public.members: have its owner run GRANT SELECT ON "public"."members" TO "${role}" (resync and pulls read it)`);
+    expect(problems).toContain(
+      `role ${role} lacks the REPLICATION attribute: run ALTER ROLE "${role}" REPLICATION as a superuser`,
+    );
+    expect(problems).toContain(
+      `role ${role} cannot read public.members: have its owner run GRANT SELECT ON "public"."members" TO "${role}" (resync and pulls read it)`,
+    );
     await owner.query(`ALTER ROLE "${role}" REPLICATION`);
     await owner.query(`GRANT SELECT ON members TO "${role}"`);
     expect((await checkDatabaseReport(options())).problems.join('\n')).not.toMatch(/REPLICATION attribute|cannot read/);
@@ -180,7 +202,10 @@ describe('a least-privilege role (LOGIN REPLICATION, CONNECT, SELECT) on a table
     const topic = await createTopic(uniqueName('check'), 1);
     const connector = startInProcessConnector({ databaseUrl: roleUrl(), source, replication, topic, logger });
     try {
-      await waitFor(async () => (await checkDatabaseReport(options())).notes.some((n) => n.includes('is streaming to process')), { what: 'the slot to be active', timeoutMs: 30_000 });
+      await waitFor(
+        async () => (await checkDatabaseReport(options())).notes.some((n) => n.includes('is streaming to process')),
+        { what: 'the slot to be active', timeoutMs: 30_000 },
+      );
       const result = await runCli(['check'], {
         PINGPULL_DATABASE_URL: roleUrl(),
         PINGPULL_SOURCE_TABLE: source.table,

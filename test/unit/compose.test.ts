@@ -23,7 +23,9 @@ interface Service {
 }
 
 const knownEnv = new Set(configKeys().map((key) => key.env));
-const pingpullServices = Object.entries(compose.services).filter(([, service]) => service.image?.startsWith('pingpull'));
+const pingpullServices = Object.entries(compose.services).filter(([, service]) =>
+  service.image?.startsWith('pingpull'),
+);
 
 describe('docker-compose.yml', () => {
   it('runs each pingpull role as its own service, plus setup, the simulator, Prometheus and Grafana', () => {
@@ -36,7 +38,9 @@ describe('docker-compose.yml', () => {
       'livefyre-sim': 'livefyre-sim',
       'register-pull-url': 'register-pull-url',
     });
-    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['postgres', 'kafka', 'prometheus', 'grafana']));
+    expect(Object.keys(compose.services)).toEqual(
+      expect.arrayContaining(['postgres', 'kafka', 'prometheus', 'grafana']),
+    );
   });
 
   it('gives pingpull services only environment variables the config schema knows', () => {

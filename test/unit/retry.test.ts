@@ -17,15 +17,19 @@ describe('retry policy', () => {
 
   it('full jitter spreads over [0, backoff], equal jitter over [backoff/2, backoff]', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 7 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (attempt, r) => {
-        const backoff = Math.min(60_000, 500 * 2 ** (attempt - 1));
-        const full = createRetryPolicy({ ...options, jitter: 'full' })(attempt, transient, () => r) as number;
-        const equal = createRetryPolicy({ ...options, jitter: 'equal' })(attempt, transient, () => r) as number;
-        expect(full).toBeGreaterThanOrEqual(0);
-        expect(full).toBeLessThanOrEqual(backoff);
-        expect(equal).toBeGreaterThanOrEqual(backoff / 2);
-        expect(equal).toBeLessThanOrEqual(backoff);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 7 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (attempt, r) => {
+          const backoff = Math.min(60_000, 500 * 2 ** (attempt - 1));
+          const full = createRetryPolicy({ ...options, jitter: 'full' })(attempt, transient, () => r) as number;
+          const equal = createRetryPolicy({ ...options, jitter: 'equal' })(attempt, transient, () => r) as number;
+          expect(full).toBeGreaterThanOrEqual(0);
+          expect(full).toBeLessThanOrEqual(backoff);
+          expect(equal).toBeGreaterThanOrEqual(backoff / 2);
+          expect(equal).toBeLessThanOrEqual(backoff);
+        },
+      ),
     );
   });
 
@@ -42,7 +46,7 @@ describe('retry policy', () => {
     expect(policy(1, new TypeError('bug'), () => 0.5)).toBe('stop');
   });
 
-  it("honours Retry-After over a shorter backoff, but not beyond maxMs", () => {
+  it('honours Retry-After over a shorter backoff, but not beyond maxMs', () => {
     const policy = createRetryPolicy({ ...options, jitter: 'full' });
     const tooMany = (ms: number) => new LivefyreError('429', { status: 429, retriable: true, retryAfterMs: ms });
     expect(policy(1, tooMany(7_000), () => 0)).toBe(7_000);

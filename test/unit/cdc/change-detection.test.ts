@@ -24,7 +24,13 @@ describe('ChangeDetector', () => {
   it('publishes an insert with every field changed', () => {
     const result = detector().detect(insert(row('1', { nick: 'Ada', mail: null })));
     expect(result.changes).toEqual([
-      { op: 'c', key: '1', before: null, after: { user_id: '1', nick: 'Ada', mail: null }, changedFields: ['display_name', 'email'] },
+      {
+        op: 'c',
+        key: '1',
+        before: null,
+        after: { user_id: '1', nick: 'Ada', mail: null },
+        changedFields: ['display_name', 'email'],
+      },
     ]);
   });
 
@@ -33,7 +39,11 @@ describe('ChangeDetector', () => {
     const same = d.detect(update(row('1', { nick: 'A', mail: 'm' }), row('1', { nick: 'A', mail: 'm' }), true));
     expect(same).toEqual({ changes: [], skipped: true });
     const changed = d.detect(update(row('1', { nick: 'B', mail: 'm' }), row('1', { nick: 'A', mail: 'm' }), true));
-    expect(changed.changes[0]).toMatchObject({ op: 'u', changedFields: ['display_name'], before: { user_id: '1', nick: 'A', mail: 'm' } });
+    expect(changed.changes[0]).toMatchObject({
+      op: 'u',
+      changedFields: ['display_name'],
+      before: { user_id: '1', nick: 'A', mail: 'm' },
+    });
   });
 
   it('without the old row, publishes an unknown user and remembers what it published', () => {
@@ -61,7 +71,9 @@ describe('ChangeDetector', () => {
   });
 
   it('turns an update of the id into a delete and a create', () => {
-    const result = detector().detect(update(row('2', { nick: 'A', mail: null }), row('1', { nick: undefined, mail: undefined })));
+    const result = detector().detect(
+      update(row('2', { nick: 'A', mail: null }), row('1', { nick: undefined, mail: undefined })),
+    );
     expect(result.changes.map((c) => [c.op, c.key])).toEqual([
       ['d', '1'],
       ['c', '2'],
@@ -70,7 +82,13 @@ describe('ChangeDetector', () => {
   });
 
   it('publishes a delete with the id in before', () => {
-    const result = detector().detect({ op: 'delete', lsn: 3n, before: row('5', { nick: undefined, mail: undefined }), beforeIsFull: false, after: null });
+    const result = detector().detect({
+      op: 'delete',
+      lsn: 3n,
+      before: row('5', { nick: undefined, mail: undefined }),
+      beforeIsFull: false,
+      after: null,
+    });
     expect(result.changes).toEqual([{ op: 'd', key: '5', before: { user_id: '5' }, after: null, changedFields: null }]);
   });
 
@@ -92,7 +110,13 @@ describe('ChangeDetector', () => {
   it('publishes after a delete and re-insert of the same values', () => {
     const d = detector();
     d.detect(insert(row('1', { nick: 'A', mail: 'm' })));
-    d.detect({ op: 'delete', lsn: 3n, before: row('1', { nick: undefined, mail: undefined }), beforeIsFull: false, after: null });
+    d.detect({
+      op: 'delete',
+      lsn: 3n,
+      before: row('1', { nick: undefined, mail: undefined }),
+      beforeIsFull: false,
+      after: null,
+    });
     expect(d.detect(update(row('1', { nick: 'A', mail: 'm' }))).skipped).toBe(false);
   });
 });

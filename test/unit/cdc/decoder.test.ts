@@ -21,7 +21,10 @@ describe('PgoutputDecoder', () => {
     const rel = relation({ columns });
     decoder.decode(rel, '0/10');
     const change = rowOf(
-      decoder.decode(insert(rel, { user_id: '9007199254740993', password_hash: 'secret', pic: null, nick: 'Ada', mail: 'a@x' }), '0/20'),
+      decoder.decode(
+        insert(rel, { user_id: '9007199254740993', password_hash: 'secret', pic: null, nick: 'Ada', mail: 'a@x' }),
+        '0/20',
+      ),
     );
     expect(change.op).toBe('insert');
     expect(change.lsn).toBe(0x20n);
@@ -50,11 +53,23 @@ describe('PgoutputDecoder', () => {
     const decoder = new PgoutputDecoder(options);
     const rel = relation({ columns, replicaIdentity: 'full' });
     const full = rowOf(
-      decoder.decode(update(rel, { user_id: '1', nick: 'New', mail: 'm', pic: null }, { old: { user_id: '1', nick: 'Old', mail: 'm', pic: null } }), '0/30'),
+      decoder.decode(
+        update(
+          rel,
+          { user_id: '1', nick: 'New', mail: 'm', pic: null },
+          { old: { user_id: '1', nick: 'Old', mail: 'm', pic: null } },
+        ),
+        '0/30',
+      ),
     );
     expect(full.beforeIsFull).toBe(true);
     expect(full.before?.values.nick).toBe('Old');
-    const keyed = rowOf(decoder.decode(update(rel, { user_id: '2', nick: 'x', mail: null, pic: null }, { key: { user_id: '1' } }), '0/40'));
+    const keyed = rowOf(
+      decoder.decode(
+        update(rel, { user_id: '2', nick: 'x', mail: null, pic: null }, { key: { user_id: '1' } }),
+        '0/40',
+      ),
+    );
     expect(keyed.beforeIsFull).toBe(false);
     expect(keyed.before?.id).toBe('1');
   });
@@ -94,13 +109,24 @@ describe('PgoutputDecoder', () => {
       commitLsn: 0x1_0000_00a0n,
       commitTimeMs: 1_700_000_000_123,
     });
-    expect(decoder.decode(commit('0/A0', '0/C8'), '0/A0')).toMatchObject({ kind: 'commit', commitLsn: 0xa0n, commitEndLsn: 0xc8n });
+    expect(decoder.decode(commit('0/A0', '0/C8'), '0/A0')).toMatchObject({
+      kind: 'commit',
+      commitLsn: 0xa0n,
+      commitEndLsn: 0xc8n,
+    });
   });
 
   it('passes heartbeat messages through with their LSN', () => {
     const decoder = new PgoutputDecoder(options);
     const decoded = decoder.decode(
-      { tag: 'message', flags: 0, transactional: false, messageLsn: '0/F0', prefix: 'pingpull-heartbeat', content: new Uint8Array() },
+      {
+        tag: 'message',
+        flags: 0,
+        transactional: false,
+        messageLsn: '0/F0',
+        prefix: 'pingpull-heartbeat',
+        content: new Uint8Array(),
+      },
       '0/F0',
     );
     expect(decoded).toEqual({ kind: 'message', lsn: 0xf0n, prefix: 'pingpull-heartbeat', transactional: false });

@@ -20,7 +20,11 @@ function fakeKafka() {
     disconnect: async () => undefined,
     send: ({ messages, acks }: { messages: { key: string }[]; acks?: number }) =>
       new Promise<void>((resolve, reject) => {
-        requests.push({ keys: messages.map((m) => m.key), acks, settle: (error) => (error === undefined ? resolve() : reject(error)) });
+        requests.push({
+          keys: messages.map((m) => m.key),
+          acks,
+          settle: (error) => (error === undefined ? resolve() : reject(error)),
+        });
       }),
   };
   const kafka = { producer: () => producer } as unknown as Kafka;
@@ -30,7 +34,6 @@ function fakeKafka() {
 function message(key: string): ChangeMessage {
   return { key, value: null, headers: {} };
 }
-
 
 describe('ChangePublisher', () => {
   it('sends at a flush with acks -1, and groups what arrives meanwhile into the next request', async () => {
@@ -69,7 +72,10 @@ describe('ChangePublisher', () => {
     expect(done).toBe(false);
     requests[0]?.settle();
     await blocked;
-    expect(requests.map((r) => r.keys)).toEqual([['a', 'b'], ['c', 'd']]);
+    expect(requests.map((r) => r.keys)).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
   });
 
   it('stops after a failed request and reports it once', async () => {

@@ -16,7 +16,15 @@ describe('schema changes in the stream (Relation messages)', () => {
     const decoder = new PgoutputDecoder(options);
     decoder.decode(relation({ columns: ['user_id', 'nick', 'mail'] }), '0/10');
     decoder.decode(relation({ columns: ['user_id', 'mail', 'nick', 'added'] }), '0/20');
-    const decoded = decoder.decode(insert(relation({ columns: ['user_id', 'mail', 'nick', 'added'] }), { user_id: '1', nick: 'A', mail: 'a@x', added: 'z' }), '0/30');
+    const decoded = decoder.decode(
+      insert(relation({ columns: ['user_id', 'mail', 'nick', 'added'] }), {
+        user_id: '1',
+        nick: 'A',
+        mail: 'a@x',
+        added: 'z',
+      }),
+      '0/30',
+    );
     expect(decoded.kind).toBe('row');
     if (decoded.kind === 'row') expect(decoded.change.after?.values).toEqual({ nick: 'A', mail: 'a@x' });
   });
@@ -40,7 +48,9 @@ describe('schema changes in the stream (Relation messages)', () => {
 
   it('names a vanished id column too', () => {
     const decoder = new PgoutputDecoder(options);
-    expect(() => decoder.decode(relation({ columns: ['uid', 'nick', 'mail'] }), '0/10')).toThrow(/user_id \(source.idColumn\)/);
+    expect(() => decoder.decode(relation({ columns: ['uid', 'nick', 'mail'] }), '0/10')).toThrow(
+      /user_id \(source.idColumn\)/,
+    );
   });
 
   it('ignores other tables whatever their columns', () => {
@@ -65,8 +75,11 @@ describe('text-kept types', () => {
   });
 
   it('gives resync queries the same parsers', () => {
-    for (const oid of TEXT_KEPT_TYPE_OIDS) expect((streamLikeTypes.getTypeParser(oid, 'text') as (v: string) => unknown)('x')).toBe('x');
+    for (const oid of TEXT_KEPT_TYPE_OIDS)
+      expect((streamLikeTypes.getTypeParser(oid, 'text') as (v: string) => unknown)('x')).toBe('x');
     expect((streamLikeTypes.getTypeParser(23, 'text') as (v: string) => unknown)('7')).toBe(7);
-    expect((streamLikeTypes.getTypeParser(20, 'text') as (v: string) => unknown)('9007199254740993')).toBe('9007199254740993');
+    expect((streamLikeTypes.getTypeParser(20, 'text') as (v: string) => unknown)('9007199254740993')).toBe(
+      '9007199254740993',
+    );
   });
 });

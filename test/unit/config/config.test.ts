@@ -108,9 +108,7 @@ describe('loadConfig', () => {
   });
 
   it('never echoes a secret in its messages', () => {
-    const problems = problemsOf(() =>
-      loadConfig({ env: { PINGPULL_DATABASE_URL: 'mysql://app:hunter2@db/app' } }),
-    );
+    const problems = problemsOf(() => loadConfig({ env: { PINGPULL_DATABASE_URL: 'mysql://app:hunter2@db/app' } }));
     expect(problems.join('\n')).toContain('database.url');
     expect(problems.join('\n')).not.toContain('hunter2');
   });
@@ -122,6 +120,8 @@ describe('loadConfig', () => {
 
   it('requireKeys names the missing key and its environment variable', () => {
     const config = loadConfig({ env: {} });
-    expect(() => requireKeys(config, ['livefyre.networkKey'], 'to ping')).toThrow(/livefyre\.networkKey.*PINGPULL_LIVEFYRE_NETWORK_KEY/);
+    expect(() => requireKeys(config, ['livefyre.networkKey'], 'to ping')).toThrow(
+      /livefyre\.networkKey.*PINGPULL_LIVEFYRE_NETWORK_KEY/,
+    );
   });
 });

@@ -17,7 +17,9 @@ describe('decodeChange', () => {
   });
 
   it('skips a truncate, which has no key', () => {
-    const truncate = Buffer.from(JSON.stringify({ before: null, after: null, source: { ts_ms: 1 }, op: 't', ts_ms: 2 }));
+    const truncate = Buffer.from(
+      JSON.stringify({ before: null, after: null, source: { ts_ms: 1 }, op: 't', ts_ms: 2 }),
+    );
     expect(decodeChange(null, truncate)).toEqual({ kind: 'skip' });
     expect(decodeChange(Buffer.from(''), truncate)).toEqual({ kind: 'skip' });
     // An update without a key is still poison: only a truncate may lack one.

@@ -6,7 +6,15 @@ describe('toChangeMessage', () => {
     const message = toChangeMessage(
       { slot: 'pingpull', db: 'app', schema: 'public', table: 'users' },
       { xid: 7, commitLsn: 0x200n, commitTimeMs: 1_000, previousCommitLsn: 0x100n },
-      { op: 'u', key: '42', before: null, after: { id: '42', nick: 'A' }, changedFields: ['display_name'], lsn: 0x1f0n, index: 2 },
+      {
+        op: 'u',
+        key: '42',
+        before: null,
+        after: { id: '42', nick: 'A' },
+        changedFields: ['display_name'],
+        lsn: 0x1f0n,
+        index: 2,
+      },
       1_500,
     );
     expect(message.key).toBe('42');
@@ -15,7 +23,15 @@ describe('toChangeMessage', () => {
       op: 'u',
       ts_ms: 1_500,
       after: { id: '42', nick: 'A' },
-      source: { connector: 'pingpull', name: 'pingpull', ts_ms: 1_000, db: 'app', txId: 7, lsn: 0x1f0, sequence: '["256","496"]' },
+      source: {
+        connector: 'pingpull',
+        name: 'pingpull',
+        ts_ms: 1_000,
+        db: 'app',
+        txId: 7,
+        lsn: 0x1f0,
+        sequence: '["256","496"]',
+      },
     });
   });
 

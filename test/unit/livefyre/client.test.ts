@@ -3,7 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LivefyreError, UsageError } from '../../../src/errors.js';
-import { createLivefyreClient, createTokenSource, parseRetryAfter, type LivefyreClient } from '../../../src/livefyre/client.js';
+import {
+  createLivefyreClient,
+  createTokenSource,
+  parseRetryAfter,
+  type LivefyreClient,
+} from '../../../src/livefyre/client.js';
 import { pingNow } from '../../../src/pinger/ping-now.js';
 
 const NETWORK = 'example.fyre.co';
@@ -32,7 +37,12 @@ describe('parseRetryAfter', () => {
 describe('system token renewal', () => {
   it('builds the token once and renews it at half its lifetime', async () => {
     let now = NOW;
-    const source = createTokenSource({ network: NETWORK, networkKey: NETWORK_KEY, clock: { now: () => now }, ttlSeconds: 3_600 });
+    const source = createTokenSource({
+      network: NETWORK,
+      networkKey: NETWORK_KEY,
+      clock: { now: () => now },
+      ttlSeconds: 3_600,
+    });
     const first = await source.current();
     now += 1_799_999;
     expect(await source.current()).toBe(first);
@@ -45,7 +55,12 @@ describe('system token renewal', () => {
   });
 
   it('builds one token for concurrent callers', async () => {
-    const source = createTokenSource({ network: NETWORK, networkKey: NETWORK_KEY, clock: { now: () => NOW }, ttlSeconds: 60 });
+    const source = createTokenSource({
+      network: NETWORK,
+      networkKey: NETWORK_KEY,
+      clock: { now: () => NOW },
+      ttlSeconds: 60,
+    });
     const tokens = await Promise.all([source.current(), source.current(), source.current()]);
     expect(new Set(tokens).size).toBe(1);
   });
@@ -81,13 +96,20 @@ describe('Livefyre client over HTTP', () => {
     });
     await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    client = createLivefyreClient({ network: NETWORK, networkKey: NETWORK_KEY, baseUrl: `http://127.0.0.1:${port}`, timeoutMs });
+    client = createLivefyreClient({
+      network: NETWORK,
+      networkKey: NETWORK_KEY,
+      baseUrl: `http://127.0.0.1:${port}`,
+      timeoutMs,
+    });
     return { seen, client };
   }
 
-  const answer = (status: number, headers: Record<string, string> = {}) => (_: IncomingMessage, res: ServerResponse) => {
-    res.writeHead(status, headers).end('{"status":"x"}');
-  };
+  const answer =
+    (status: number, headers: Record<string, string> = {}) =>
+    (_: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(status, headers).end('{"status":"x"}');
+    };
 
   it('pings with a form-encoded lftoken and reuses the connection', async () => {
     const sockets = new Set<unknown>();
@@ -130,7 +152,7 @@ describe('Livefyre client over HTTP', () => {
     expect(error).toMatchObject({ code: 'ERR_LIVEFYRE', status, retriable, retryAfterMs });
   });
 
-  it('puts Livefyre\'s explanation of a refusal, on one line, into the error message', async () => {
+  it("puts Livefyre's explanation of a refusal, on one line, into the error message", async () => {
     let body = '{"status":"error","code":400,"msg":"pull_profile_url must\\ncontain {id}"}';
     const { client } = await serve((_, res) => res.writeHead(400).end(body));
     await expect(client.ping('u1')).rejects.toThrow(/was answered 400: pull_profile_url must contain \{id\}$/);
@@ -153,7 +175,12 @@ describe('Livefyre client over HTTP', () => {
     const { client } = await serve((req) => req.socket.destroy());
     const error = await client.ping('u1').catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'ERR_LIVEFYRE', retriable: true });
-    const refused = createLivefyreClient({ network: NETWORK, networkKey: NETWORK_KEY, baseUrl: 'http://127.0.0.1:1', timeoutMs: 1_000 });
+    const refused = createLivefyreClient({
+      network: NETWORK,
+      networkKey: NETWORK_KEY,
+      baseUrl: 'http://127.0.0.1:1',
+      timeoutMs: 1_000,
+    });
     await expect(refused.ping('u1')).rejects.toMatchObject({ retriable: true });
     await refused.close();
   });
@@ -198,7 +225,12 @@ describe('Livefyre client over HTTP', () => {
     });
     await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    client = createLivefyreClient({ network: NETWORK, networkKey: NETWORK_KEY, baseUrl: `http://127.0.0.1:${port}/lf/`, timeoutMs: 1_000 });
+    client = createLivefyreClient({
+      network: NETWORK,
+      networkKey: NETWORK_KEY,
+      baseUrl: `http://127.0.0.1:${port}/lf/`,
+      timeoutMs: 1_000,
+    });
     await client.ping('u1');
     expect(seen).toEqual(['/lf/api/v3_0/user/u1/refresh']);
   });

@@ -19,7 +19,9 @@ function handMadeToken(payload: object, options: { key?: string | Buffer; alg?: 
     Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
   const header = b64({ typ: 'JWT', alg: options.alg ?? 'HS256' });
   const body = b64(payload);
-  const signature = createHmac('sha256', options.key ?? NETWORK_KEY).update(`${header}.${body}`).digest('base64url');
+  const signature = createHmac('sha256', options.key ?? NETWORK_KEY)
+    .update(`${header}.${body}`)
+    .digest('base64url');
   return `${header}.${body}.${signature}`;
 }
 
@@ -63,7 +65,11 @@ describe('token verification', () => {
     ['empty', '', 'malformed'],
     ['garbage', 'not.a.token', 'malformed'],
     ['signed with another key', handMadeToken(systemClaims(), { key: 'other' }), 'signature'],
-    ['signed with the base64-decoded key', handMadeToken(systemClaims(), { key: Buffer.from(NETWORK_KEY, 'base64') }), 'signature'],
+    [
+      'signed with the base64-decoded key',
+      handMadeToken(systemClaims(), { key: Buffer.from(NETWORK_KEY, 'base64') }),
+      'signature',
+    ],
     ['for another network', handMadeToken(systemClaims({ domain: 'other.fyre.co' })), 'domain'],
     ['for a user other than system', handMadeToken(systemClaims({ user_id: 'u1' })), 'user'],
     ['expired', handMadeToken(systemClaims({ expires: NOW_MS / 1000 - 0.5 })), 'expired'],
@@ -83,7 +89,11 @@ describe('token verification', () => {
 
   it('stops accepting a remembered token once it expires', async () => {
     let now = NOW_MS;
-    const verifyAt = createTokenVerifier({ network: NETWORK, key: importNetworkKey(NETWORK_KEY), clock: { now: () => now } });
+    const verifyAt = createTokenVerifier({
+      network: NETWORK,
+      key: importNetworkKey(NETWORK_KEY),
+      clock: { now: () => now },
+    });
     const token = handMadeToken(systemClaims({ expires: NOW_MS / 1000 + 10 }));
     expect((await verifyAt(token)).ok).toBe(true);
     now += 11_000;

@@ -12,7 +12,15 @@ describe('recordSlotLag', () => {
     const metrics = createMetrics({ defaultMetrics: false });
     recordSlotLag(
       metrics,
-      { lagBytes: 10, retainedBytes: 20, walStatus: 'extended', safeWalSizeBytes: null, active: true, walEndBytes: 100, confirmedFlushBytes: 90 },
+      {
+        lagBytes: 10,
+        retainedBytes: 20,
+        walStatus: 'extended',
+        safeWalSizeBytes: null,
+        active: true,
+        walEndBytes: 100,
+        confirmedFlushBytes: 90,
+      },
       2.5,
     );
     const text = await metrics.registry.metrics();
@@ -81,7 +89,16 @@ describe('startKafkaLagCollector', () => {
       topicSize: async () => Promise.reject(new Error('broker down')),
       close: async () => undefined,
     };
-    await startKafkaLagCollector({ reader: failing, topic: 'changes', dlqTopic: 'd', groupId: 'g', metrics, intervalMs: 60_000, logger: silent, timers: systemTimers }).stop();
+    await startKafkaLagCollector({
+      reader: failing,
+      topic: 'changes',
+      dlqTopic: 'd',
+      groupId: 'g',
+      metrics,
+      intervalMs: 60_000,
+      logger: silent,
+      timers: systemTimers,
+    }).stop();
     const text = await metrics.registry.metrics();
     expect(text).toContain('pingpull_lag_collection_errors_total{source="kafka"} 1');
     expect(text).toContain('pingpull_consumer_lag_messages{topic="changes",partition="0"} 8');

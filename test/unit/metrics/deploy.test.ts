@@ -20,28 +20,52 @@ interface Rule {
   annotations?: Record<string, string>;
 }
 
-const rules = (parse(readFileSync(deploy('prometheus/alerts.yml'), 'utf8')) as { groups: Array<{ rules: Rule[] }> }).groups.flatMap(
-  (group) => group.rules,
-);
+const rules = (
+  parse(readFileSync(deploy('prometheus/alerts.yml'), 'utf8')) as { groups: Array<{ rules: Rule[] }> }
+).groups.flatMap((group) => group.rules);
 
 async function exportedNames(): Promise<Set<string>> {
   const metrics = createMetrics();
   const names = new Set(['up']);
   for (const metric of await metrics.registry.getMetricsAsJSON()) {
     names.add(metric.name);
-    if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(metric.name + suffix);
+    if (String(metric.type) === 'histogram')
+      for (const suffix of ['_bucket', '_sum', '_count']) names.add(metric.name + suffix);
   }
   return names;
 }
 
 const PROMQL_WORDS = new Set([
-  'sum', 'max', 'min', 'avg', 'count', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless',
-  'rate', 'increase', 'delta', 'time', 'histogram_quantile', 'le', 'bool', 'offset',
+  'sum',
+  'max',
+  'min',
+  'avg',
+  'count',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'rate',
+  'increase',
+  'delta',
+  'time',
+  'histogram_quantile',
+  'le',
+  'bool',
+  'offset',
 ]);
 
 /** Metric names in a PromQL expression: identifiers that are not functions, keywords, label names or strings. */
 function metricNames(expr: string): string[] {
-  const withoutStrings = expr.replace(/"[^"]*"/g, '""').replace(/\{[^}]*\}/g, '{}').replace(/\[[^\]]*\]/g, '[]');
+  const withoutStrings = expr
+    .replace(/"[^"]*"/g, '""')
+    .replace(/\{[^}]*\}/g, '{}')
+    .replace(/\[[^\]]*\]/g, '[]');
   const withoutGroupings = withoutStrings.replace(/\b(by|without|on|ignoring)\s*\([^)]*\)/g, '');
   return [...withoutGroupings.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)]
     .map((match) => match[0])
@@ -86,9 +110,15 @@ describe('deploy/prometheus/alerts.yml', () => {
     `passes promtool check rules and its unit tests (alerts.test.yml)${PROMTOOL === undefined ? ' (skipped: promtool not installed; apt-get install prometheus provides it)' : ''}`,
     () => {
       const promtool = PROMTOOL as string;
-      expect(execFileSync(promtool, ['check', 'rules', deploy('prometheus/alerts.yml')], { encoding: 'utf8' })).toContain('SUCCESS');
-      expect(execFileSync(promtool, ['test', 'rules', deploy('prometheus/alerts.test.yml')], { encoding: 'utf8' })).toContain('SUCCESS');
-      expect(execFileSync(promtool, ['check', 'config', deploy('prometheus/prometheus.yml')], { encoding: 'utf8' })).toContain('SUCCESS');
+      expect(
+        execFileSync(promtool, ['check', 'rules', deploy('prometheus/alerts.yml')], { encoding: 'utf8' }),
+      ).toContain('SUCCESS');
+      expect(
+        execFileSync(promtool, ['test', 'rules', deploy('prometheus/alerts.test.yml')], { encoding: 'utf8' }),
+      ).toContain('SUCCESS');
+      expect(
+        execFileSync(promtool, ['check', 'config', deploy('prometheus/prometheus.yml')], { encoding: 'utf8' }),
+      ).toContain('SUCCESS');
     },
   );
 });
@@ -96,11 +126,19 @@ describe('deploy/prometheus/alerts.yml', () => {
 describe('deploy/grafana', () => {
   const dashboard = JSON.parse(readFileSync(deploy('grafana/dashboards/pingpull.json'), 'utf8')) as {
     uid: string;
-    panels: Array<{ type: string; title: string; id: number; datasource?: { uid: string }; targets?: Array<{ expr: string }> }>;
+    panels: Array<{
+      type: string;
+      title: string;
+      id: number;
+      datasource?: { uid: string };
+      targets?: Array<{ expr: string }>;
+    }>;
   };
 
   it('has unique panel ids and every query on the provisioned Prometheus datasource', () => {
-    const datasource = parse(readFileSync(deploy('grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as { datasources: Array<{ uid: string }> };
+    const datasource = parse(readFileSync(deploy('grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as {
+      datasources: Array<{ uid: string }>;
+    };
     const uid = datasource.datasources[0]?.uid;
     expect(dashboard.uid).toBe('pingpull');
     const ids = dashboard.panels.map((panel) => panel.id);
@@ -109,15 +147,24 @@ describe('deploy/grafana', () => {
       expect(panel.datasource?.uid, panel.title).toBe(uid);
       expect(panel.targets?.length, panel.title).toBeGreaterThan(0);
     }
-    const provider = parse(readFileSync(deploy('grafana/provisioning/dashboards/pingpull.yml'), 'utf8')) as { providers: Array<{ options: { path: string } }> };
+    const provider = parse(readFileSync(deploy('grafana/provisioning/dashboards/pingpull.yml'), 'utf8')) as {
+      providers: Array<{ options: { path: string } }>;
+    };
     expect(provider.providers[0]?.options.path).toBeTruthy();
   });
 
   it('charts the four lags of the issue and refers only to exported metrics', async () => {
     const known = await exportedNames();
-    const exprs = dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ title: panel.title, expr: target.expr })));
+    const exprs = dashboard.panels.flatMap((panel) =>
+      (panel.targets ?? []).map((target) => ({ title: panel.title, expr: target.expr })),
+    );
     const all = exprs.map((e) => e.expr).join('\n');
-    for (const lag of ['pingpull_replication_lag_bytes', 'pingpull_replication_retained_bytes', 'pingpull_source_lag_seconds', 'pingpull_consumer_lag_messages']) {
+    for (const lag of [
+      'pingpull_replication_lag_bytes',
+      'pingpull_replication_retained_bytes',
+      'pingpull_source_lag_seconds',
+      'pingpull_consumer_lag_messages',
+    ]) {
       expect(all).toContain(lag);
     }
     for (const { title, expr } of exprs) {

@@ -36,7 +36,13 @@ function report(overrides: { lag?: number; error?: string | null } = {}): Status
       consumerLagMessages: 3,
     },
     deadLetters: { ...stage, topic: 'internal.dlq', messages: 0 },
-    livefyre: { ...stage, baseUrl: 'https://internal.quill.fyre.co', reachable: true, httpStatus: 404, forbidden: false },
+    livefyre: {
+      ...stage,
+      baseUrl: 'https://internal.quill.fyre.co',
+      reachable: true,
+      httpStatus: 404,
+      forbidden: false,
+    },
     thresholds,
   };
 }
@@ -45,11 +51,30 @@ describe('the public status', () => {
   it('keeps the figures and drops names, hosts and error messages', () => {
     const view = publicStatus(report({ error: 'connect ECONNREFUSED 10.1.2.3:9092' }), []);
     const text = JSON.stringify(view);
-    for (const hidden of ['secret_slot_name', 'internal.topic', 'internal-group', 'internal.dlq', 'internal.quill', '10.1.2.3', 'thresholds']) {
+    for (const hidden of [
+      'secret_slot_name',
+      'internal.topic',
+      'internal-group',
+      'internal.dlq',
+      'internal.quill',
+      '10.1.2.3',
+      'thresholds',
+    ]) {
       expect(text).not.toContain(hidden);
     }
-    expect(view.stages.kafka).toEqual({ healthy: false, problems: ['could not be read'], consumerLagMessages: 3, partitions: [{ partition: 0, lag: 3 }] });
-    expect(view.stages.connector).toMatchObject({ active: true, walStatus: 'reserved', replicationLagBytes: 0, retainedBytes: 4096, sourceLagSeconds: 0 });
+    expect(view.stages.kafka).toEqual({
+      healthy: false,
+      problems: ['could not be read'],
+      consumerLagMessages: 3,
+      partitions: [{ partition: 0, lag: 3 }],
+    });
+    expect(view.stages.connector).toMatchObject({
+      active: true,
+      walStatus: 'reserved',
+      replicationLagBytes: 0,
+      retainedBytes: 4096,
+      sourceLagSeconds: 0,
+    });
   });
 });
 
@@ -101,7 +126,10 @@ describe('GET /status and /status.json', () => {
 
   it('answers 503 when the report itself fails', async () => {
     const app = Fastify();
-    registerStatusPage(app, { report: async () => Promise.reject(new Error('boom at 10.0.0.1')), clock: { now: () => 0 } });
+    registerStatusPage(app, {
+      report: async () => Promise.reject(new Error('boom at 10.0.0.1')),
+      clock: { now: () => 0 },
+    });
     const json = await app.inject({ method: 'GET', url: '/status.json' });
     expect(json.statusCode).toBe(503);
     expect(json.body).toBe('{"healthy":false}');

@@ -29,7 +29,15 @@ interface SlotRow {
   confirmed: string | null;
 }
 
-const healthySlot: SlotRow = { lag: '0', retained: '4096', wal_status: 'reserved', safe_wal_size: null, active: true, wal_end: '1000', confirmed: '1000' };
+const healthySlot: SlotRow = {
+  lag: '0',
+  retained: '4096',
+  wal_status: 'reserved',
+  safe_wal_size: null,
+  active: true,
+  wal_end: '1000',
+  confirmed: '1000',
+};
 
 function fakePool(rows: () => SlotRow[] | Promise<SlotRow[]>): Pool {
   return { query: async () => ({ rows: await rows() }) } as unknown as Pool;
@@ -39,7 +47,13 @@ function fakeKafka(lag: Partial<TopicLag> = {}, deadLetters = 0, fail?: Error): 
   return {
     consumerLag: async (topic) => {
       if (fail) throw fail;
-      return { topic, exists: true, partitions: [{ partition: 0, endOffset: 5, committedOffset: 5, lag: 0 }], total: 0, ...lag };
+      return {
+        topic,
+        exists: true,
+        partitions: [{ partition: 0, endOffset: 5, committedOffset: 5, lag: 0 }],
+        total: 0,
+        ...lag,
+      };
     },
     topicSize: async (topic) => {
       if (fail) throw fail;
@@ -70,15 +84,43 @@ describe('collectStatus', () => {
   it('is healthy with every figure when every stage answers within its thresholds', async () => {
     const report = await collectStatus(deps());
     expect(report.healthy).toBe(true);
-    expect(report.connector).toMatchObject({ healthy: true, slot: 'unit_slot', exists: true, active: true, walStatus: 'reserved', replicationLagBytes: 0, retainedBytes: 4096, safeWalSizeBytes: null, sourceLagSeconds: 0 });
-    expect(report.kafka).toMatchObject({ healthy: true, reachable: true, topic: 'changes', groupId: 'pingers', consumerLagMessages: 0 });
+    expect(report.connector).toMatchObject({
+      healthy: true,
+      slot: 'unit_slot',
+      exists: true,
+      active: true,
+      walStatus: 'reserved',
+      replicationLagBytes: 0,
+      retainedBytes: 4096,
+      safeWalSizeBytes: null,
+      sourceLagSeconds: 0,
+    });
+    expect(report.kafka).toMatchObject({
+      healthy: true,
+      reachable: true,
+      topic: 'changes',
+      groupId: 'pingers',
+      consumerLagMessages: 0,
+    });
     expect(report.deadLetters).toMatchObject({ healthy: true, topic: 'changes.dlq', messages: 0 });
-    expect(report.livefyre).toMatchObject({ healthy: true, reachable: true, httpStatus: 404, forbidden: null, baseUrl: 'https://unit.quill.fyre.co' });
+    expect(report.livefyre).toMatchObject({
+      healthy: true,
+      reachable: true,
+      httpStatus: 404,
+      forbidden: null,
+      baseUrl: 'https://unit.quill.fyre.co',
+    });
     expect(JSON.stringify(report)).not.toContain('secret-key');
   });
 
   it('names each crossed threshold and turns unhealthy', async () => {
-    const slot: SlotRow = { ...healthySlot, lag: String(200 * 1024 * 1024), retained: String(2 * 1024 ** 3), wal_status: 'unreserved', active: false };
+    const slot: SlotRow = {
+      ...healthySlot,
+      lag: String(200 * 1024 * 1024),
+      retained: String(2 * 1024 ** 3),
+      wal_status: 'unreserved',
+      active: false,
+    };
     const report = await collectStatus(
       deps({ pool: fakePool(() => [slot]), kafka: fakeKafka({ total: 5_000 }, 3), pingerForbidden: () => true }),
     );
@@ -91,7 +133,9 @@ describe('collectStatus', () => {
     ]);
     expect(report.kafka.problems).toEqual(['consumer lag above 1000 messages']);
     expect(report.deadLetters.problems[0]).toContain('holds 3 message(s)');
-    expect(report.livefyre.problems).toEqual(['Livefyre answers 403 to pings: the network key is wrong or not a system key']);
+    expect(report.livefyre.problems).toEqual([
+      'Livefyre answers 403 to pings: the network key is wrong or not a system key',
+    ]);
   });
 
   it('measures source lag across two looks at the slot', async () => {
@@ -107,19 +151,34 @@ describe('collectStatus', () => {
       deps({
         pool: fakePool(() => []),
         kafka: fakeKafka({}, 0, new Error('Connection error: connect ECONNREFUSED 127.0.0.1:1')),
-        probeLivefyre: async () => ({ reachable: false, httpStatus: null, error: 'getaddrinfo ENOTFOUND unit.quill.fyre.co' }),
+        probeLivefyre: async () => ({
+          reachable: false,
+          httpStatus: null,
+          error: 'getaddrinfo ENOTFOUND unit.quill.fyre.co',
+        }),
       }),
     );
     expect(report.database).toMatchObject({ healthy: true, reachable: true });
-    expect(report.connector).toMatchObject({ healthy: false, exists: false, problems: ['the replication slot does not exist: run pingpull setup'] });
-    expect(report.kafka).toMatchObject({ healthy: false, reachable: false, error: 'Connection error: connect ECONNREFUSED 127.0.0.1:1', consumerLagMessages: null });
+    expect(report.connector).toMatchObject({
+      healthy: false,
+      exists: false,
+      problems: ['the replication slot does not exist: run pingpull setup'],
+    });
+    expect(report.kafka).toMatchObject({
+      healthy: false,
+      reachable: false,
+      error: 'Connection error: connect ECONNREFUSED 127.0.0.1:1',
+      consumerLagMessages: null,
+    });
     expect(report.deadLetters).toMatchObject({ healthy: false, messages: null });
     expect(report.livefyre).toMatchObject({ healthy: false, reachable: false });
   });
 
   it('gives up on a stage that does not answer within status.timeoutMs', async () => {
     const slow = loadConfig({ env: { PINGPULL_STATUS_TIMEOUT_MS: '20', PINGPULL_DATABASE_URL: 'postgres://db/app' } });
-    const report = await collectStatus(deps({ config: slow, pool: fakePool(() => new Promise<SlotRow[]>(() => undefined)) }));
+    const report = await collectStatus(
+      deps({ config: slow, pool: fakePool(() => new Promise<SlotRow[]>(() => undefined)) }),
+    );
     expect(report.database).toMatchObject({ healthy: false, reachable: false, error: 'no answer within 20 ms' });
     expect(report.connector).toMatchObject({ healthy: false, error: 'the database did not answer' });
     expect(report.livefyre.problems).toEqual(['livefyre.network and livefyre.networkKey must be set to ping']);
@@ -128,15 +187,26 @@ describe('collectStatus', () => {
 
 describe('formatStatus', () => {
   it('prints one line per stage, then what is wrong under the failing ones', async () => {
-    const report = await collectStatus(deps({ kafka: fakeKafka({ total: 2_000, partitions: [{ partition: 0, endOffset: 2_000, committedOffset: null, lag: 2_000 }] }) }));
+    const report = await collectStatus(
+      deps({
+        kafka: fakeKafka({
+          total: 2_000,
+          partitions: [{ partition: 0, endOffset: 2_000, committedOffset: null, lag: 2_000 }],
+        }),
+      }),
+    );
     const lines = formatStatus(report).split('\n');
     expect(lines[0]).toMatch(/^pingpull UNHEALTHY at \d{4}-/);
     expect(lines[1]).toBe('database      ok    reachable');
-    expect(lines[2]).toBe('connector     ok    slot unit_slot active, wal reserved, lag 0 B, retained 4.0 KiB, safe unlimited, source lag 0 s');
+    expect(lines[2]).toBe(
+      'connector     ok    slot unit_slot active, wal reserved, lag 0 B, retained 4.0 KiB, safe unlimited, source lag 0 s',
+    );
     expect(lines[3]).toBe('kafka         FAIL  topic changes, group pingers: lag 2000 (p0=2000)');
     expect(lines[4]).toBe('                    - consumer lag above 1000 messages');
     expect(lines[5]).toBe('dead letters  ok    topic changes.dlq: 0 message(s)');
-    expect(lines[6]).toBe('livefyre      ok    https://unit.quill.fyre.co: reachable (HTTP 404), key: checked only by pings');
+    expect(lines[6]).toBe(
+      'livefyre      ok    https://unit.quill.fyre.co: reachable (HTTP 404), key: checked only by pings',
+    );
   });
 
   it('formats byte counts', () => {

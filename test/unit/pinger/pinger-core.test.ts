@@ -108,7 +108,16 @@ describe('pinger core', () => {
     core.submit('u1', { n: 2, commitTsMs: undefined });
     await time.advance(60_000);
     expect(calls).toHaveLength(4);
-    expect(gaveUp).toEqual([{ events: [{ n: 1, commitTsMs: undefined }, { n: 2, commitTsMs: undefined }], reason: 'max-attempts', attempts: 4 }]);
+    expect(gaveUp).toEqual([
+      {
+        events: [
+          { n: 1, commitTsMs: undefined },
+          { n: 2, commitTsMs: undefined },
+        ],
+        reason: 'max-attempts',
+        attempts: 4,
+      },
+    ]);
     expect(await count('dead_letter')).toBe(1);
     expect(core.state().pendingEvents).toBe(0);
   });

@@ -71,7 +71,10 @@ describe('planReplay', () => {
     ]);
     // the next replay, from those commits, skips what was sent
     const next = planReplay(
-      { letters: letters.filter((l) => l.partition === 0), ranges: [{ partition: 0, logStart: '0', start: '0', end: '4', metadata: 'pingpull-replayed:1' }] },
+      {
+        letters: letters.filter((l) => l.partition === 0),
+        ranges: [{ partition: 0, logStart: '0', start: '0', end: '4', metadata: 'pingpull-replayed:1' }],
+      },
       undefined,
     );
     expect(next.letters.map((l) => l.offset)).toEqual(['0', '2', '3']);
@@ -89,7 +92,7 @@ describe('parseIds', () => {
     expect(() => parseIds(' , ')).toThrow(UsageError);
   });
 
-  it('names the replay group after the pingers\' group', () => {
+  it("names the replay group after the pingers' group", () => {
     expect(replayGroupId('pingpull-pinger')).toBe('pingpull-pinger-replay');
   });
 });

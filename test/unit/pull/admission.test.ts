@@ -8,8 +8,18 @@ function manualPool() {
   const waiting: Array<(client: PoolClient) => void> = [];
   const released: unknown[] = [];
   const client = { release: (destroy?: unknown) => void released.push(destroy ?? false) } as unknown as PoolClient;
-  const pool = { connect: () => new Promise<PoolClient>((resolve) => waiting.push(resolve)) } as unknown as Pick<Pool, 'connect'>;
-  return { pool, released, grant: () => waiting.shift()?.(client), get waiting() { return waiting.length; } };
+  const pool = { connect: () => new Promise<PoolClient>((resolve) => waiting.push(resolve)) } as unknown as Pick<
+    Pool,
+    'connect'
+  >;
+  return {
+    pool,
+    released,
+    grant: () => waiting.shift()?.(client),
+    get waiting() {
+      return waiting.length;
+    },
+  };
 }
 
 describe('database gate', () => {

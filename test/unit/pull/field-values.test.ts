@@ -44,8 +44,12 @@ describe('field values', () => {
   it('sends URLs fully qualified: relative ones resolved against the base, or left out without one', () => {
     expect(qualifiedUrl('https://cdn.example.com/a.jpg?x=1', undefined)).toBe('https://cdn.example.com/a.jpg?x=1');
     expect(qualifiedUrl('/avatars/1.jpg', undefined)).toBeUndefined();
-    expect(qualifiedUrl('/avatars/1.jpg', 'https://cdn.example.com/base/')).toBe('https://cdn.example.com/avatars/1.jpg');
-    expect(qualifiedUrl('avatars/1.jpg', 'https://cdn.example.com/base/')).toBe('https://cdn.example.com/base/avatars/1.jpg');
+    expect(qualifiedUrl('/avatars/1.jpg', 'https://cdn.example.com/base/')).toBe(
+      'https://cdn.example.com/avatars/1.jpg',
+    );
+    expect(qualifiedUrl('avatars/1.jpg', 'https://cdn.example.com/base/')).toBe(
+      'https://cdn.example.com/base/avatars/1.jpg',
+    );
     expect(qualifiedUrl('//img.example.com/1.jpg', 'https://cdn.example.com/')).toBe('https://img.example.com/1.jpg');
     expect(qualifiedUrl('javascript:alert(1)', 'https://cdn.example.com/')).toBeUndefined();
     expect(qualifiedUrl('mailto:a@example.com', undefined)).toBeUndefined();
@@ -75,7 +79,9 @@ describe('templates', () => {
   it('fills placeholders, percent-encoding them in URLs', () => {
     const template = parseTemplate('https://example.com/people/{username}?from={id}');
     expect(template.names).toEqual(['username', 'id']);
-    expect(renderTemplate(template, ['ada l/x', '1042'], true)).toBe('https://example.com/people/ada%20l%2Fx?from=1042');
+    expect(renderTemplate(template, ['ada l/x', '1042'], true)).toBe(
+      'https://example.com/people/ada%20l%2Fx?from=1042',
+    );
     expect(renderTemplate(parseTemplate('{first} {last}'), ['Ada', 'Lovelace'], false)).toBe('Ada Lovelace');
   });
 
@@ -84,6 +90,8 @@ describe('templates', () => {
   });
 
   it('renders a template without placeholders as it is', () => {
-    expect(renderTemplate(parseTemplate('https://example.com/settings'), [], true)).toBe('https://example.com/settings');
+    expect(renderTemplate(parseTemplate('https://example.com/settings'), [], true)).toBe(
+      'https://example.com/settings',
+    );
   });
 });

@@ -36,7 +36,16 @@ describe('profile mapping', () => {
   });
 
   it('leaves out NULL columns, and objects whose members are all NULL', () => {
-    const profile = profileFromRow(plan, { id: '7', c0: 'Bob', c1: null, c2: null, c3: null, c4: null, c5: null, c6: null });
+    const profile = profileFromRow(plan, {
+      id: '7',
+      c0: 'Bob',
+      c1: null,
+      c2: null,
+      c3: null,
+      c4: null,
+      c5: null,
+      c6: null,
+    });
     expect(profile).toEqual({ id: '7', display_name: 'Bob' });
   });
 
@@ -142,10 +151,15 @@ describe('templates and constants (pull.fields)', () => {
     expect(() => planProfile({ display_name: 'nick' }, { fields: { display_name: { constant: 'x' } } })).toThrow(
       /pull\.fields\.display_name: "display_name" is already mapped by source\.columns/,
     );
-    expect(() => planProfile({ display_name: 'nick' }, { fields: { settings_url: { constant: '/settings' } } })).toThrow(ConfigError);
+    expect(() =>
+      planProfile({ display_name: 'nick' }, { fields: { settings_url: { constant: '/settings' } } }),
+    ).toThrow(ConfigError);
     expect(
       profileFromRow(
-        planProfile({ display_name: 'nick' }, { fields: { settings_url: { constant: '/settings' } }, relativeUrlBase: 'https://example.com' }),
+        planProfile(
+          { display_name: 'nick' },
+          { fields: { settings_url: { constant: '/settings' } }, relativeUrlBase: 'https://example.com' },
+        ),
         { id: '1', c0: 'x' },
       ).settings_url,
     ).toBe('https://example.com/settings');
@@ -178,7 +192,12 @@ describe('pull.fields in the configuration', () => {
     expect(config.pull.fields.profile_url).toEqual({ template: 'https://example.com/people/{username}' });
     expect(config.pull.query).toContain('$1');
     expect(config.pull.fields.display_rules).toEqual({ bio: { constant: false } });
-    expect(loadConfig({ env: {} }).pull).toMatchObject({ fields: {}, query: '', maxInFlight: 64, requestTimeoutMs: 5000 });
+    expect(loadConfig({ env: {} }).pull).toMatchObject({
+      fields: {},
+      query: '',
+      maxInFlight: 64,
+      requestTimeoutMs: 5000,
+    });
   });
 
   it.each([

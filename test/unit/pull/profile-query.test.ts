@@ -64,7 +64,12 @@ describe('profile query', () => {
   });
 
   it('answers "no user" without a query for ids an integer column cannot hold', async () => {
-    const { pool, queries } = fakePool([column('user_id', 'int4', 'N'), column('nick', 'text'), column('groups', '_text', 'A'), column('is_mod', 'bool', 'B')]);
+    const { pool, queries } = fakePool([
+      column('user_id', 'int4', 'N'),
+      column('nick', 'text'),
+      column('groups', '_text', 'A'),
+      column('is_mod', 'bool', 'B'),
+    ]);
     const query = await prepareProfileQuery(pool, source, plan);
     for (const id of ['abc', '007', '-0', '2147483648', '1.5', '']) expect(query.accepts(id), id).toBe(false);
     expect(queries).toHaveLength(0);
@@ -82,11 +87,19 @@ describe('profile query', () => {
   });
 
   it('reports every missing or ill-typed column at once', async () => {
-    const { pool } = fakePool([column('user_id', 'int8', 'N'), column('groups', 'text'), column('is_mod', 'int4', 'N')]);
+    const { pool } = fakePool([
+      column('user_id', 'int8', 'N'),
+      column('groups', 'text'),
+      column('is_mod', 'int4', 'N'),
+    ]);
     const failure = prepareProfileQuery(pool, source, plan);
     await expect(failure).rejects.toThrow(/source\.columns\.display_name: column "nick" does not exist/);
-    await expect(prepareProfileQuery(pool, source, plan)).rejects.toThrow(/source\.columns\.tags: needs a text array column/);
-    await expect(prepareProfileQuery(pool, source, plan)).rejects.toThrow(/source\.columns\.moderator: needs a boolean column/);
+    await expect(prepareProfileQuery(pool, source, plan)).rejects.toThrow(
+      /source\.columns\.tags: needs a text array column/,
+    );
+    await expect(prepareProfileQuery(pool, source, plan)).rejects.toThrow(
+      /source\.columns\.moderator: needs a boolean column/,
+    );
   });
 
   it('refuses columns the database user cannot read', async () => {

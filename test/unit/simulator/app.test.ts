@@ -63,7 +63,11 @@ describe('simulator routes (no network)', () => {
     const draws = [0.1, 0.9, 0.2, 0.95];
     const { app } = build(() => draws.shift() ?? 1);
     const token = await makeToken();
-    const set = await app.inject({ method: 'POST', url: '/sim/faults', payload: { status: 503, rate: 0.5, retryAfterSeconds: 2 } });
+    const set = await app.inject({
+      method: 'POST',
+      url: '/sim/faults',
+      payload: { status: 503, rate: 0.5, retryAfterSeconds: 2 },
+    });
     expect(set.statusCode).toBe(200);
     expect(set.json()).toEqual({ active: { spec: { status: 503, rate: 0.5, retryAfterSeconds: 2 }, injected: 0 } });
     const answers = [];

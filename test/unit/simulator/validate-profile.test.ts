@@ -48,7 +48,9 @@ describe('profile validation (as Livefyre)', () => {
     expect(errorsOf({ ...base, moderator: 'true' })).toEqual([expect.stringMatching(/^moderator:/)]);
     expect(errorsOf({ ...base, bio: 3 })).toEqual([expect.stringMatching(/^bio:/)]);
     expect(errorsOf({ ...base, name: { first: 'A', nick: 'x' } })).toEqual([expect.stringMatching(/^name\.nick:/)]);
-    expect(errorsOf({ ...base, display_rules: { bio: 'yes' } })).toEqual([expect.stringMatching(/^display_rules\.bio:/)]);
+    expect(errorsOf({ ...base, display_rules: { bio: 'yes' } })).toEqual([
+      expect.stringMatching(/^display_rules\.bio:/),
+    ]);
   });
 
   it('requires fully qualified URLs', () => {
