@@ -35,3 +35,11 @@ export function sleep(ms: number, signal?: AbortSignal, timers: Timers = systemT
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** Resolves when the signal aborts. */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

@@ -72,11 +72,3 @@ function reportFailure(error: unknown, logger: Logger | undefined): void {
   process.stderr.write(`pingpull: ${message}${code}\n`);
   logger?.debug({ err: error }, 'command failed');
 }
-
-/** Resolves when the signal aborts. */
-export function untilAborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
-  });
-}

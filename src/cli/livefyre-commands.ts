@@ -1,7 +1,7 @@
 import { LivefyreError } from '../errors.js';
 import { pingNow } from '../pinger/index.js';
 import { action, baseCommand } from './context.js';
-import { createResources } from './roles.js';
+import { createResources } from '../app/roles.js';
 
 /**
  * `pingpull ping <id>...`: one line per id on stdout (`pinged <id>`, or

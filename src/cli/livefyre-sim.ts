@@ -1,6 +1,7 @@
 import { requireKeys } from '../config/index.js';
 import { startSimulator } from '../simulator/index.js';
-import { action, baseCommand, untilAborted } from './context.js';
+import { untilAborted } from '../time.js';
+import { action, baseCommand } from './context.js';
 
 export function livefyreSimCommand() {
   return baseCommand('livefyre-sim', 'run the Livefyre simulator (ping, pull URL registration, pulls; inspection under /sim/)')

@@ -8,7 +8,7 @@ import {
   startPullServerRole,
   type RoleHandle,
   type RoleResources,
-} from './roles.js';
+} from '../app/roles.js';
 
 type Starter = (resources: RoleResources) => Promise<RoleHandle | undefined>;
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { setupDatabase, teardownDatabase } from '../cdc/setup.js';
-import { startConnectorRole, startPingerRole, startPullServerRole, createResources, type RoleHandle } from '../cli/roles.js';
+import { startConnectorRole, startPingerRole, startPullServerRole, createResources, type RoleHandle } from '../app/roles.js';
 import { loadConfig, type Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { readSlotLag } from '../metrics/slot-lag.js';

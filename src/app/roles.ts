@@ -14,8 +14,7 @@ import { createLivefyreClient, type LivefyreClient } from '../livefyre/client.js
 import { startPinger } from '../pinger/index.js';
 import { buildPullServer } from '../pull/index.js';
 import { createPullPool } from '../pull/pool.js';
-import { systemClock, systemRandom, systemTimers } from '../time.js';
-import { untilAborted } from './context.js';
+import { systemClock, systemRandom, systemTimers, untilAborted } from '../time.js';
 
 /** A started role: `stop` is graceful; `done` settles when the role ends on its own (a fatal error). */
 export interface RoleHandle {
