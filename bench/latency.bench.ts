@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { createResources } from '../src/app/resources.js';
+import { startConnectorRole, startPingerRole, type RoleHandle } from '../src/app/roles.js';
 import { setupDatabase, teardownDatabase } from '../src/cdc/setup.js';
-import { createResources, startConnectorRole, startPingerRole, type RoleHandle } from '../src/app/roles.js';
 import { loadConfig } from '../src/config/index.js';
 import { createLogger } from '../src/log.js';
 import { startSimulator } from '../src/simulator/index.js';

@@ -1,7 +1,7 @@
+import { createResources } from '../app/resources.js';
 import { LivefyreError } from '../errors.js';
 import { pingNow } from '../pinger/index.js';
 import { action, baseCommand } from './context.js';
-import { createResources } from '../app/roles.js';
 
 /**
  * `pingpull ping <id>...`: one line per id on stdout (`pinged <id>`, or

@@ -1,34 +1,24 @@
-import { action, baseCommand } from './context.js';
 import {
-  createResources,
-  runRoles,
+  pipelineRoles,
   startConnectorRole,
-  startMetricsRole,
   startPingerRole,
   startPullServerRole,
-  type RoleHandle,
-  type RoleResources,
+  type RoleStarter,
 } from '../app/roles.js';
+import { runProcess } from '../app/run.js';
+import { action, baseCommand } from './context.js';
 
-type Starter = (resources: RoleResources) => Promise<RoleHandle | undefined>;
-
-function roleCommand(name: string, description: string, starters: Starter[]) {
+function roleCommand(name: string, description: string, roles: () => RoleStarter[]) {
   return baseCommand(name, description).action(
-    action(async ({ config, logger, signal }) =>
-      runRoles(createResources(config, logger), [startMetricsRole, ...starters], signal),
-    ),
+    action(async ({ config, logger, signal }) => runProcess(config, logger, roles(), signal)),
   );
 }
 
 export function roleCommands() {
   return [
-    roleCommand('run', 'run all three roles (connector, pinger, pull server) in one process', [
-      startPullServerRole,
-      startConnectorRole,
-      startPingerRole,
-    ]),
-    roleCommand('connector', 'run only the CDC role: replication slot → Kafka', [startConnectorRole]),
-    roleCommand('pinger', 'run only the pinger role: Kafka → Livefyre pings', [startPingerRole]),
-    roleCommand('pull-server', 'run only the pull endpoint Livefyre calls back', [startPullServerRole]),
+    roleCommand('run', 'run all three roles (connector, pinger, pull server) in one process', pipelineRoles),
+    roleCommand('connector', 'run only the CDC role: replication slot → Kafka', () => [startConnectorRole]),
+    roleCommand('pinger', 'run only the pinger role: Kafka → Livefyre pings', () => [startPingerRole]),
+    roleCommand('pull-server', 'run only the pull endpoint Livefyre calls back', () => [startPullServerRole]),
   ];
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { createResources } from '../app/resources.js';
+import { pipelineRoles, type RoleHandle } from '../app/roles.js';
 import { setupDatabase, teardownDatabase } from '../cdc/setup.js';
-import { startConnectorRole, startPingerRole, startPullServerRole, createResources, type RoleHandle } from '../app/roles.js';
 import { loadConfig, type Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { readSlotLag } from '../metrics/slot-lag.js';
@@ -55,11 +56,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     for (const line of await setupDatabase({ pool: resources.pool(), source: config.source, replication: config.replication, logger: options.logger })) {
       out(`setup: ${line}`);
     }
-    const pull = await startPullServerRole(resources);
-    roles.push(pull);
-    roles.push(await startConnectorRole(resources));
-    roles.push(await startPingerRole(resources));
-    const template = `${pull.address}${config.pull.path}/{id}`;
+    for (const start of pipelineRoles()) {
+      const role = await start(resources);
+      if (role !== undefined) roles.push(role);
+    }
+    const pullAddress = roles.find((role) => role.name === 'pull-server')?.address;
+    const template = `${pullAddress}${config.pull.path}/{id}`;
     await resources.livefyre().registerPullUrl(template);
     out(`simulator at ${simulator.url}; pull URL registered: ${template}`);
     out(`editing one profile every ${options.intervalMs} ms${options.durationMs === undefined ? ' (Ctrl-C stops)' : ''}\n`);

@@ -1,0 +1,92 @@
+import type { Config } from '../config/index.js';
+import { requireKeys } from '../config/index.js';
+import { createPool, type Pool } from '../db.js';
+import { createKafkaLagReader } from '../events/consumer-lag.js';
+import { createKafka, type Kafka } from '../events/kafka.js';
+import { createLivefyreClient, type LivefyreClient } from '../livefyre/client.js';
+import type { Logger } from '../log.js';
+import { startKafkaLagCollector } from '../metrics/collectors.js';
+import type { Periodic } from '../metrics/periodic.js';
+import { createMetrics, type Metrics } from '../metrics/registry.js';
+import { systemTimers } from '../time.js';
+
+/** What the roles of one process share: one pool, one metrics registry, clients made on first use. */
+export interface AppResources {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  pool(): Pool;
+  kafka(): Kafka;
+  livefyre(): LivefyreClient;
+  /**
+   * Consumer lag and dead letters are read by every process that runs a
+   * connector or a pinger, once per process: so they stay visible while the
+   * pingers are down, which is when they matter. Each role holds the one
+   * collector; it stops when the last holder lets go.
+   */
+  holdKafkaLagCollector(): Periodic;
+  close(): Promise<void>;
+}
+
+export function createResources(config: Config, logger: Logger): AppResources {
+  let pool: Pool | undefined;
+  let kafka: Kafka | undefined;
+  let livefyre: LivefyreClient | undefined;
+  let kafkaLag: { collector: Periodic; holders: number } | undefined;
+  const metrics = createMetrics();
+  const resources: AppResources = {
+    config,
+    logger,
+    metrics,
+    pool() {
+      requireKeys(config, ['database.url'], 'to reach the user database');
+      if (pool === undefined) {
+        pool = createPool({ url: config.database.url, max: config.database.poolSize, applicationName: 'pingpull' });
+        pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
+      }
+      return pool;
+    },
+    kafka() {
+      kafka ??= createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
+      return kafka;
+    },
+    livefyre() {
+      requireKeys(config, ['livefyre.network', 'livefyre.networkKey'], 'to sign Livefyre tokens');
+      livefyre ??= createLivefyreClient(config.livefyre, { connections: config.pinger.concurrency });
+      return livefyre;
+    },
+    holdKafkaLagCollector() {
+      kafkaLag ??= { collector: startKafkaLag(config, logger, metrics, resources.kafka()), holders: 0 };
+      const held = kafkaLag;
+      held.holders += 1;
+      let released = false;
+      return {
+        async stop() {
+          if (released) return;
+          released = true;
+          held.holders -= 1;
+          if (held.holders > 0) return;
+          kafkaLag = undefined;
+          await held.collector.stop();
+        },
+      };
+    },
+    async close() {
+      await Promise.allSettled([pool?.end(), livefyre?.close()]);
+    },
+  };
+  return resources;
+}
+
+function startKafkaLag(config: Config, logger: Logger, metrics: Metrics, kafka: Kafka): Periodic {
+  return startKafkaLagCollector({
+    reader: createKafkaLagReader(kafka),
+    topic: config.kafka.topic,
+    dlqTopic: config.kafka.dlqTopic,
+    groupId: config.kafka.groupId,
+    metrics,
+    intervalMs: config.metrics.lagIntervalMs,
+    logger,
+    timers: systemTimers,
+  });
+}

@@ -1,0 +1,57 @@
+import type { Config } from '../config/index.js';
+import type { Logger } from '../log.js';
+import { untilAborted } from '../time.js';
+import { createResources, type AppResources } from './resources.js';
+import { startMetricsRole, type RoleHandle, type RoleStarter } from './roles.js';
+
+/** One pingpull process: the metrics endpoint, then `roles`, sharing one set of resources. */
+export function runProcess(
+  config: Config,
+  logger: Logger,
+  roles: readonly RoleStarter[],
+  signal: AbortSignal,
+): Promise<number> {
+  return runRoles(createResources(config, logger), [startMetricsRole, ...roles], signal);
+}
+
+/**
+ * Runs roles until a signal or until one of them fails, then stops them all
+ * (in reverse start order) within `graceMs`.
+ */
+async function runRoles(
+  resources: AppResources,
+  starters: readonly RoleStarter[],
+  signal: AbortSignal,
+  graceMs = 30_000,
+): Promise<number> {
+  const roles: RoleHandle[] = [];
+  let failure: unknown;
+  try {
+    for (const start of starters) {
+      const role = await start(resources);
+      if (role !== undefined) roles.push(role);
+      if (signal.aborted) break;
+    }
+    // A signal during start-up has already fired: untilAborted resolves at once then.
+    const aborted = untilAborted(signal);
+    const stoppedOnItsOwn = roles.map((role) =>
+      role.done.then(
+        () => new Error(`${role.name} stopped unexpectedly`),
+        (error: unknown) => error,
+      ),
+    );
+    failure = await Promise.race([aborted.then(() => undefined), ...stoppedOnItsOwn]);
+  } catch (error) {
+    failure = error;
+  }
+  resources.logger.info({ reason: failure === undefined ? 'signal' : 'failure' }, 'stopping');
+  const stopping = Promise.allSettled(roles.reverse().map((role) => role.stop()));
+  const timedOut = await Promise.race([
+    stopping.then(() => false),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref()),
+  ]);
+  if (timedOut) resources.logger.error({ graceMs }, 'roles did not stop in time');
+  await resources.close();
+  if (failure !== undefined) throw failure;
+  return timedOut ? 1 : 0;
+}
