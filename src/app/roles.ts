@@ -3,10 +3,10 @@ import { requireKeys } from '../config/index.js';
 import { ensureTopics } from '../events/kafka.js';
 import { startSlotLagCollector } from '../metrics/collectors.js';
 import { startMetricsServer } from '../metrics/server.js';
-import { createStatusPage } from '../metrics/status-service.js';
 import { startPinger } from '../pinger/index.js';
 import { buildPullServer } from '../pull/index.js';
 import { createPullPool } from '../pull/pool.js';
+import { createStatusPage } from '../status/service.js';
 import { systemClock, systemRandom, systemTimers } from '../time.js';
 import type { AppResources } from './resources.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StatusReport } from '../../src/metrics/status.js';
+import type { StatusReport } from '../../src/status/report.js';
 import { freePort, runCli, spawnCli, type RunningCli } from '../helpers/cli.js';
 import { createTestDatabase, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';

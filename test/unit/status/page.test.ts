@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/index.js';
-import { StatusHistory, publicStatus, registerStatusPage } from '../../../src/metrics/status-page.js';
-import type { StatusReport } from '../../../src/metrics/status.js';
+import { StatusHistory, publicStatus, registerStatusPage } from '../../../src/status/page.js';
+import type { StatusReport } from '../../../src/status/report.js';
 
 const thresholds = loadConfig({ env: {} }).status;
 

@@ -3,9 +3,9 @@ import type { Pool } from '../db.js';
 import { StageTimeoutError } from '../errors.js';
 import type { KafkaLagReader, PartitionLag } from '../events/consumer-lag.js';
 import { defaultBaseUrl } from '../livefyre/token.js';
+import { readSlotLag, type SlotLag } from '../metrics/slot-lag.js';
+import type { SourceLagEstimator } from '../metrics/source-lag.js';
 import { sleep, type Clock, type Timers } from '../time.js';
-import { readSlotLag, type SlotLag } from './slot-lag.js';
-import type { SourceLagEstimator } from './source-lag.js';
 
 /** What every stage of the report carries. */
 export interface StageStatus {

@@ -1,4 +1,4 @@
-import { STAGES, type StageStatus, type StatusReport } from './status.js';
+import { STAGES, type StageStatus, type StatusReport } from './report.js';
 
 const LABELS: Record<(typeof STAGES)[number], string> = {
   database: 'database',

@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { Pool } from '../db.js';
 import { createKafkaLagReader, createProbeKafka } from '../events/consumer-lag.js';
+import { SourceLagEstimator } from '../metrics/source-lag.js';
 import type { Clock, Timers } from '../time.js';
-import { SourceLagEstimator } from './source-lag.js';
-import { collectStatus, livefyreBaseUrl, probeLivefyre } from './status.js';
-import { registerStatusPage } from './status-page.js';
+import { collectStatus, livefyreBaseUrl, probeLivefyre } from './report.js';
+import { registerStatusPage } from './page.js';
 
 /**
  * The status page's data source inside a running process: the same report

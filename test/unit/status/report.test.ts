@@ -3,8 +3,8 @@ import { loadConfig } from '../../../src/config/index.js';
 import type { Pool } from '../../../src/db.js';
 import type { KafkaLagReader, TopicLag } from '../../../src/events/consumer-lag.js';
 import { SourceLagEstimator } from '../../../src/metrics/source-lag.js';
-import { collectStatus, type LivefyreProbe, type StatusDeps } from '../../../src/metrics/status.js';
-import { formatBytes, formatStatus } from '../../../src/metrics/status-format.js';
+import { collectStatus, type LivefyreProbe, type StatusDeps } from '../../../src/status/report.js';
+import { formatBytes, formatStatus } from '../../../src/status/format.js';
 import { systemTimers } from '../../../src/time.js';
 
 const config = loadConfig({

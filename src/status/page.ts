@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../time.js';
-import { STAGES, type StatusReport } from './status.js';
+import { STAGES, type StatusReport } from './report.js';
 
 /**
  * The status page of the pull server: `GET /status` (HTML, inline script,
