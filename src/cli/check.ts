@@ -2,7 +2,7 @@ import { checkDatabaseReport } from '../cdc/setup.js';
 import { requireKeys, type Config } from '../config/index.js';
 import { createPool } from '../db.js';
 import { createProbeKafka } from '../events/consumer-lag.js';
-import { livefyreBaseUrl, probeLivefyre } from '../status/report.js';
+import { livefyreBaseUrl, probeLivefyre } from '../livefyre/client.js';
 import { action, baseCommand } from './context.js';
 
 /**

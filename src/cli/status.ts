@@ -1,8 +1,9 @@
 import { requireKeys } from '../config/index.js';
 import { createPool } from '../db.js';
 import { createKafkaLagReader, createProbeKafka } from '../events/consumer-lag.js';
+import { livefyreBaseUrl, probeLivefyre } from '../livefyre/client.js';
 import { SourceLagEstimator } from '../metrics/source-lag.js';
-import { collectStatus, livefyreBaseUrl, probeLivefyre } from '../status/report.js';
+import { collectStatus } from '../status/report.js';
 import { formatStatus } from '../status/format.js';
 import { systemClock, systemTimers } from '../time.js';
 import { action, baseCommand } from './context.js';

@@ -1,4 +1,4 @@
-import { Pool } from 'undici';
+import { Pool, request } from 'undici';
 import type { Config } from '../config/index.js';
 import { LivefyreError, UsageError } from '../errors.js';
 import { redactUrl } from '../log.js';
@@ -32,7 +32,7 @@ const DEFAULT_TOKEN_TTL_SECONDS = 86_400;
 export function createLivefyreClient(settings: LivefyreSettings, deps: LivefyreClientDeps = {}): LivefyreClient {
   const clock = deps.clock ?? systemClock;
   const timers = deps.timers ?? systemTimers;
-  const base = new URL(settings.baseUrl === '' ? defaultBaseUrl(settings.network) : settings.baseUrl);
+  const base = new URL(livefyreBaseUrl(settings));
   const prefix = base.pathname.replace(/\/+$/, '');
   const pool = new Pool(base.origin, {
     connections: deps.connections ?? 10,
@@ -127,6 +127,46 @@ export function createLivefyreClient(settings: LivefyreSettings, deps: LivefyreC
       await pool.close();
     },
   };
+}
+
+/** Livefyre's API: `livefyre.baseUrl`, else the network's own host; '' when neither is set. */
+export function livefyreBaseUrl(settings: Pick<LivefyreSettings, 'network' | 'baseUrl'>): string {
+  if (settings.baseUrl !== '') return settings.baseUrl;
+  return settings.network === '' ? '' : defaultBaseUrl(settings.network);
+}
+
+export interface LivefyreProbe {
+  reachable: boolean;
+  /** The HTTP status of a GET of the base URL (any answer means reachable). */
+  httpStatus: number | null;
+  /** Why there was no answer (null: there was one). */
+  error: string | null;
+}
+
+/**
+ * Whether Livefyre's API host answers at all: one GET of the base URL, no
+ * token sent, nothing changed there, no redirect followed. Any HTTP answer
+ * counts as reachable; a wrong key shows only when a ping is refused, which
+ * a reachability check must not cause. Needs no network key, so `check` and
+ * `status` can ask on a host that runs only the connector.
+ */
+export async function probeLivefyre(baseUrl: string, timeoutMs: number): Promise<LivefyreProbe> {
+  if (baseUrl === '') {
+    return { reachable: false, httpStatus: null, error: 'no Livefyre base URL (livefyre.network is not set)' };
+  }
+  try {
+    // One question, then the connection closes: nothing is left open to keep the process alive.
+    const response = await request(baseUrl, { method: 'GET', reset: true, signal: AbortSignal.timeout(timeoutMs) });
+    await response.body.dump();
+    return { reachable: true, httpStatus: response.statusCode, error: null };
+  } catch (error) {
+    return { reachable: false, httpStatus: null, error: describeFailure(error) };
+  }
+}
+
+function describeFailure(error: unknown): string {
+  if (error instanceof Error) return error.message === '' ? error.name : error.message;
+  return String(error);
 }
 
 function checkTemplate(template: string): void {

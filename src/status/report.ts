@@ -2,7 +2,7 @@ import type { Config } from '../config/index.js';
 import type { Pool } from '../db.js';
 import { StageTimeoutError } from '../errors.js';
 import type { KafkaLagReader, PartitionLag } from '../events/consumer-lag.js';
-import { defaultBaseUrl } from '../livefyre/token.js';
+import { livefyreBaseUrl, type LivefyreProbe } from '../livefyre/client.js';
 import { readSlotLag, type SlotLag } from '../metrics/slot-lag.js';
 import type { SourceLagEstimator } from '../metrics/source-lag.js';
 import { sleep, type Clock, type Timers } from '../time.js';
@@ -53,12 +53,6 @@ export interface StatusReport {
 }
 
 export const STAGES = ['database', 'connector', 'kafka', 'deadLetters', 'livefyre'] as const;
-
-export interface LivefyreProbe {
-  reachable: boolean;
-  httpStatus: number | null;
-  error: string | null;
-}
 
 export interface StatusDeps {
   config: Pick<Config, 'replication' | 'kafka' | 'livefyre' | 'status'>;
@@ -212,27 +206,4 @@ function livefyreStage(config: StatusDeps['config'], probe: Settled<LivefyreProb
   if (forbidden === true) problems.push('Livefyre answers 403 to pings: the network key is wrong or not a system key');
   if (probe.status === 'rejected') return stage(problems, describe(probe.reason), figures);
   return stage(problems, probe.value.error, { ...figures, reachable: probe.value.reachable, httpStatus: probe.value.httpStatus });
-}
-
-export function livefyreBaseUrl(livefyre: Pick<Config['livefyre'], 'network' | 'baseUrl'>): string {
-  if (livefyre.baseUrl !== '') return livefyre.baseUrl;
-  return livefyre.network === '' ? '' : defaultBaseUrl(livefyre.network);
-}
-
-/**
- * Whether Livefyre's API host answers at all: one GET of the base URL, no
- * token sent, nothing changed there. Any HTTP answer counts as reachable; a
- * wrong key shows only when a ping is refused, which a status check must not
- * cause.
- */
-export async function probeLivefyre(baseUrl: string, timeoutMs: number): Promise<LivefyreProbe> {
-  if (baseUrl === '') return { reachable: false, httpStatus: null, error: 'no Livefyre base URL (livefyre.network is not set)' };
-  try {
-    const response = await fetch(baseUrl, { method: 'GET', redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
-    await response.body?.cancel();
-    return { reachable: true, httpStatus: response.status, error: null };
-  } catch (error) {
-    const cause = (error as { cause?: unknown }).cause;
-    return { reachable: false, httpStatus: null, error: describe(cause ?? error) };
-  }
 }

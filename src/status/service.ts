@@ -2,9 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { Pool } from '../db.js';
 import { createKafkaLagReader, createProbeKafka } from '../events/consumer-lag.js';
+import { livefyreBaseUrl, probeLivefyre } from '../livefyre/client.js';
 import { SourceLagEstimator } from '../metrics/source-lag.js';
 import type { Clock, Timers } from '../time.js';
-import { collectStatus, livefyreBaseUrl, probeLivefyre } from './report.js';
+import { collectStatus } from './report.js';
 import { registerStatusPage } from './page.js';
 
 /**

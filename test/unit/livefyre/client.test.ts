@@ -6,7 +6,9 @@ import { LivefyreError, UsageError } from '../../../src/errors.js';
 import {
   createLivefyreClient,
   createTokenSource,
+  livefyreBaseUrl,
   parseRetryAfter,
+  probeLivefyre,
   type LivefyreClient,
 } from '../../../src/livefyre/client.js';
 import { pingNow } from '../../../src/pinger/ping-now.js';
@@ -233,6 +235,61 @@ describe('Livefyre client over HTTP', () => {
     });
     await client.ping('u1');
     expect(seen).toEqual(['/lf/api/v3_0/user/u1/refresh']);
+  });
+});
+
+describe('probeLivefyre', () => {
+  let server: Server | undefined;
+
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    server = undefined;
+  });
+
+  async function serve(
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+  ): Promise<{ base: string; seen: string[] }> {
+    const seen: string[] = [];
+    server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`.trim());
+      handler(req, res);
+    });
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+  }
+
+  it('counts any answer as reachable: one GET of the base URL, no token, no redirect followed', async () => {
+    const { base, seen } = await serve((req, res) => {
+      if (req.url === '/moved') res.writeHead(302, { location: '/elsewhere' }).end();
+      else res.writeHead(404).end('not here');
+    });
+    expect(await probeLivefyre(base, 1_000)).toEqual({ reachable: true, httpStatus: 404, error: null });
+    expect(await probeLivefyre(`${base}/moved`, 1_000)).toEqual({ reachable: true, httpStatus: 302, error: null });
+    expect(seen).toEqual(['GET /', 'GET /moved']);
+  });
+
+  it('says why there is no answer', async () => {
+    const { base } = await serve(() => undefined);
+    expect(await probeLivefyre(base, 200)).toMatchObject({
+      reachable: false,
+      httpStatus: null,
+      error: expect.stringMatching(/timeout/),
+    });
+    expect(await probeLivefyre('http://127.0.0.1:1', 1_000)).toMatchObject({
+      reachable: false,
+      error: expect.stringMatching(/ECONNREFUSED/),
+    });
+    expect(await probeLivefyre('', 1_000)).toMatchObject({
+      reachable: false,
+      error: expect.stringMatching(/livefyre\.network/),
+    });
+  });
+
+  it('finds the base URL from livefyre.baseUrl, else the network', () => {
+    expect(livefyreBaseUrl({ network: NETWORK, baseUrl: 'http://127.0.0.1:9' })).toBe('http://127.0.0.1:9');
+    expect(livefyreBaseUrl({ network: NETWORK, baseUrl: '' })).toBe('https://example.quill.fyre.co');
+    expect(livefyreBaseUrl({ network: '', baseUrl: '' })).toBe('');
   });
 });
 

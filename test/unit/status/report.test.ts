@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/index.js';
 import type { Pool } from '../../../src/db.js';
 import type { KafkaLagReader, TopicLag } from '../../../src/events/consumer-lag.js';
+import type { LivefyreProbe } from '../../../src/livefyre/client.js';
 import { SourceLagEstimator } from '../../../src/metrics/source-lag.js';
-import { collectStatus, type LivefyreProbe, type StatusDeps } from '../../../src/status/report.js';
+import { collectStatus, type StatusDeps } from '../../../src/status/report.js';
 import { formatBytes, formatStatus } from '../../../src/status/format.js';
 import { systemTimers } from '../../../src/time.js';
 
