@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import type { Config } from '../config/index.js';
-import type { Pool } from '../db.js';
+import { requireKeys, type Config } from '../config/index.js';
+import { createPool, type Pool } from '../db.js';
 import { createKafkaLagReader, createProbeKafka } from '../events/consumer-lag.js';
 import { livefyreBaseUrl, probeLivefyre } from '../livefyre/client.js';
+import type { Logger } from '../log.js';
 import { SourceLagEstimator } from '../metrics/source-lag.js';
 import type { Clock, Timers } from '../time.js';
-import { collectStatus } from './report.js';
+import { collectStatus, type StatusDeps, type StatusReport } from './report.js';
 import { registerStatusPage } from './page.js';
 
 /**
@@ -21,9 +22,7 @@ export function createStatusPage(deps: {
   timers: Timers;
 }): { register(app: FastifyInstance): void; close(): Promise<void> } {
   const { config } = deps;
-  const kafka = createKafkaLagReader(
-    createProbeKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-status`, timeoutMs: config.status.timeoutMs }),
-  );
+  const { kafka, probeLivefyre } = statusSources(config);
   // Long-lived: it learns the slot's pace across requests, so no request waits for a second look.
   const estimator = new SourceLagEstimator();
   const report = () =>
@@ -33,7 +32,7 @@ export function createStatusPage(deps: {
       kafka,
       estimator,
       sampleMs: 0,
-      probeLivefyre: () => probeLivefyre(livefyreBaseUrl(config.livefyre), config.status.timeoutMs),
+      probeLivefyre,
       ...(deps.pingerForbidden === undefined ? {} : { pingerForbidden: deps.pingerForbidden }),
       clock: deps.clock,
       timers: deps.timers,
@@ -44,4 +43,44 @@ export function createStatusPage(deps: {
     },
     close: () => kafka.close(),
   };
+}
+
+/**
+ * `pingpull status`: reads Postgres, Kafka and Livefyre directly with clients
+ * of its own, so it works from any machine that reaches them, with or
+ * without a running pingpull.
+ */
+export async function readStatus(deps: {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  timers: Timers;
+}): Promise<StatusReport> {
+  const { config, logger } = deps;
+  requireKeys(config, ['database.url'], 'to read the replication slot');
+  const pool = createPool({ url: config.database.url, max: 2, applicationName: 'pingpull-status' });
+  pool.on('error', (error) => logger.debug({ err: error }, 'idle database connection failed'));
+  const { kafka, probeLivefyre } = statusSources(config);
+  try {
+    return await collectStatus({
+      config,
+      pool,
+      kafka,
+      estimator: new SourceLagEstimator(),
+      sampleMs: config.status.sampleMs,
+      probeLivefyre,
+      clock: deps.clock,
+      timers: deps.timers,
+    });
+  } finally {
+    await Promise.allSettled([kafka.close(), pool.end()]);
+  }
+}
+
+/** Where a report reads Kafka and Livefyre: a Kafka client of its own with the status timeouts. */
+function statusSources(config: Config): Pick<StatusDeps, 'kafka' | 'probeLivefyre'> {
+  const kafka = createKafkaLagReader(
+    createProbeKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-status`, timeoutMs: config.status.timeoutMs }),
+  );
+  return { kafka, probeLivefyre: () => probeLivefyre(livefyreBaseUrl(config.livefyre), config.status.timeoutMs) };
 }
