@@ -1,0 +1,99 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createResources, type AppResources } from '../../src/app/resources.js';
+import { pipelineRoles, type RoleHandle } from '../../src/app/roles.js';
+import { setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
+import { loadConfig, type Config } from '../../src/config/index.js';
+import { createLogger } from '../../src/log.js';
+import { startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { waitFor } from '../helpers/cli.js';
+import { createTestDatabase, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+
+// The three roles as src/app puts them together in one process: the status
+// page learns of the pinger's 403s through the accessor the pinger role hands out.
+
+const NETWORK = 'app.fyre.co';
+const NETWORK_KEY = 'hnoVNQcTknTarpqj51WXQ6fXyAo=';
+const WRONG_KEY = 'bm90IHRoZSBuZXR3b3JrIGtleSBhdCBhbGw=';
+
+describe('the pipeline roles of one process', () => {
+  let db: TestDatabase;
+  let simulator: Simulator;
+  let config: Config;
+  let resources: AppResources;
+  const roles: RoleHandle[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query('CREATE TABLE users (id text PRIMARY KEY, display_name text NOT NULL)');
+    await client.query(`INSERT INTO users VALUES ('u1', 'one'), ('u2', 'two')`);
+    await client.end();
+    const silent = createLogger('silent');
+    simulator = await startSimulator({ network: NETWORK, networkKey: NETWORK_KEY, port: 0, logger: silent });
+    const topic = uniqueName('changes');
+    config = loadConfig({
+      env: {},
+      overrides: {
+        'database.url': db.url,
+        'source.table': 'public.users',
+        'source.columns': { display_name: 'display_name' },
+        'replication.slot': uniqueName('slot'),
+        'replication.publication': uniqueName('pub'),
+        'kafka.brokers': kafkaBrokers(),
+        'kafka.topic': topic,
+        'kafka.dlqTopic': `${topic}.dlq`,
+        'kafka.groupId': uniqueName('group'),
+        'livefyre.network': NETWORK,
+        'livefyre.networkKey': WRONG_KEY,
+        'livefyre.baseUrl': simulator.url,
+        'pinger.coalesceMs': 0,
+        'pinger.forbiddenPauseMs': 500,
+        'pull.host': '127.0.0.1',
+        'pull.port': 0,
+        'metrics.port': 0,
+        'log.level': 'silent',
+      },
+    });
+    resources = createResources(config, silent);
+    const { source, replication } = config;
+    await setupDatabase({ pool: resources.pool(), source, replication, logger: silent });
+  });
+
+  afterAll(async () => {
+    for (const role of roles.reverse()) await role.stop();
+    await teardownDatabase({
+      pool: resources.pool(),
+      source: config.source,
+      replication: config.replication,
+      force: true,
+      logger: resources.logger,
+    });
+    await resources.close();
+    await simulator?.close();
+    await db?.drop();
+  });
+
+  it("shows the pinger's refused key on the pull server's status page", async () => {
+    for (const start of pipelineRoles()) {
+      const role = await start(resources);
+      if (role !== undefined) roles.push(role);
+    }
+    expect(roles.map((role) => role.name)).toEqual(['pull-server', 'connector', 'pinger']);
+    const page = `${roles[0]?.address}/status.json`;
+    const forbidden = async () => {
+      const body = (await (await fetch(page)).json()) as { stages: { livefyre: { forbidden: boolean | null } } };
+      return body.stages.livefyre.forbidden;
+    };
+    expect(await forbidden()).toBe(false);
+
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query(`UPDATE users SET display_name = 'one again' WHERE id = 'u1'`);
+    await client.end();
+    const refused = async () => (simulator.pings().some((ping) => ping.status === 403) ? true : undefined);
+    await waitFor('a refused ping', refused, 60_000);
+    await waitFor('the page to say so', async () => ((await forbidden()) === true ? true : undefined), 10_000);
+  }, 120_000);
+});
