@@ -14,16 +14,14 @@ export function runProcess(
   return runRoles(createResources(config, logger), [startMetricsRole, ...roles], signal);
 }
 
+/** How long roles get to stop once asked. */
+const STOP_GRACE_MS = 30_000;
+
 /**
  * Runs roles until a signal or until one of them fails, then stops them all
- * (in reverse start order) within `graceMs`.
+ * (in reverse start order) within STOP_GRACE_MS.
  */
-async function runRoles(
-  resources: AppResources,
-  starters: readonly RoleStarter[],
-  signal: AbortSignal,
-  graceMs = 30_000,
-): Promise<number> {
+async function runRoles(resources: AppResources, starters: readonly RoleStarter[], signal: AbortSignal): Promise<number> {
   const roles: RoleHandle[] = [];
   let failure: unknown;
   try {
@@ -48,9 +46,9 @@ async function runRoles(
   const stopping = Promise.allSettled(roles.reverse().map((role) => role.stop()));
   const timedOut = await Promise.race([
     stopping.then(() => false),
-    new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref()),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(true), STOP_GRACE_MS).unref()),
   ]);
-  if (timedOut) resources.logger.error({ graceMs }, 'roles did not stop in time');
+  if (timedOut) resources.logger.error({ graceMs: STOP_GRACE_MS }, 'roles did not stop in time');
   await resources.close();
   if (failure !== undefined) throw failure;
   return timedOut ? 1 : 0;
