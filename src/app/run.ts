@@ -21,7 +21,11 @@ const STOP_GRACE_MS = 30_000;
  * Runs roles until a signal or until one of them fails, then stops them all
  * (in reverse start order) within STOP_GRACE_MS.
  */
-async function runRoles(resources: AppResources, starters: readonly RoleStarter[], signal: AbortSignal): Promise<number> {
+async function runRoles(
+  resources: AppResources,
+  starters: readonly RoleStarter[],
+  signal: AbortSignal,
+): Promise<number> {
   const roles: RoleHandle[] = [];
   let failure: unknown;
   try {
