@@ -47,7 +47,8 @@ export async function checkSetup(config: Config, logger: Logger): Promise<CheckR
   const base = livefyreBaseUrl(config.livefyre);
   if (base !== '') {
     const probe = await probeLivefyre(base, config.status.timeoutMs);
-    if (probe.reachable) notes.push(`Livefyre at ${base} answers (HTTP ${probe.httpStatus}); the key is checked by the first ping`);
+    if (probe.reachable)
+      notes.push(`Livefyre at ${base} answers (HTTP ${probe.httpStatus}); the key is checked by the first ping`);
     else problems.push(`livefyre.baseUrl: ${base} does not answer: ${probe.error}`);
   }
   return { problems, notes, databaseReady };
@@ -71,7 +72,10 @@ async function checkKafka(config: Config): Promise<{ problems: string[]; notes: 
       ],
     };
   } catch (error) {
-    return { problems: [`kafka.brokers: cannot reach Kafka at ${config.kafka.brokers}: ${(error as Error).message}`], notes: [] };
+    return {
+      problems: [`kafka.brokers: cannot reach Kafka at ${config.kafka.brokers}: ${(error as Error).message}`],
+      notes: [],
+    };
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

@@ -79,7 +79,10 @@ export async function startPullServerRole(
     throw error;
   }
   const address = await app.listen({ host: config.pull.host, port: config.pull.port });
-  logger.info({ address, path: config.pull.path, statusPage: statusPage === undefined ? null : '/status' }, 'pull server listening');
+  logger.info(
+    { address, path: config.pull.path, statusPage: statusPage === undefined ? null : '/status' },
+    'pull server listening',
+  );
   const stop = async (): Promise<void> => {
     await app.close();
     await statusPage?.close();
@@ -144,7 +147,11 @@ export async function startPingerRole(resources: AppResources): Promise<PingerRo
 export async function startMetricsRole(resources: AppResources): Promise<RoleHandle | undefined> {
   const { config, logger, metrics } = resources;
   if (config.metrics.port === 0) return undefined;
-  const server = await startMetricsServer({ registry: metrics.registry, host: config.metrics.host, port: config.metrics.port });
+  const server = await startMetricsServer({
+    registry: metrics.registry,
+    host: config.metrics.host,
+    port: config.metrics.port,
+  });
   logger.info({ port: server.port }, 'metrics at /metrics');
   return { name: 'metrics', stop: () => server.close(), done: new Promise(() => undefined) };
 }

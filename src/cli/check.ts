@@ -7,7 +7,10 @@ import { action, baseCommand } from './context.js';
  * problem; exit 1 when there is any.
  */
 export function checkCommand() {
-  return baseCommand('check', 'diagnose config, database, Kafka and Livefyre reachability without changing anything; one line per problem').action(
+  return baseCommand(
+    'check',
+    'diagnose config, database, Kafka and Livefyre reachability without changing anything; one line per problem',
+  ).action(
     action(async ({ config, logger, out }) => {
       const { problems, notes, databaseReady } = await checkSetup(config, logger);
       for (const problem of problems) out(`problem: ${problem}`);

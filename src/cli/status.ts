@@ -9,7 +9,10 @@ import { action, baseCommand } from './context.js';
  * pingpull. Exit 0 when every stage is healthy, 1 otherwise.
  */
 export function statusCommand() {
-  return baseCommand('status', 'lag and health of every stage (database, connector, Kafka, dead letters, Livefyre); exit 1 when unhealthy')
+  return baseCommand(
+    'status',
+    'lag and health of every stage (database, connector, Kafka, dead letters, Livefyre); exit 1 when unhealthy',
+  )
     .option('--json', 'print one JSON object with the same figures')
     .action(
       action(async ({ config, logger, out }, options: { json?: boolean }) => {

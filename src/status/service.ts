@@ -80,7 +80,11 @@ export async function readStatus(deps: {
 /** Where a report reads Kafka and Livefyre: a Kafka client of its own with the status timeouts. */
 function statusSources(config: Config): Pick<StatusDeps, 'kafka' | 'probeLivefyre'> {
   const kafka = createKafkaLagReader(
-    createProbeKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-status`, timeoutMs: config.status.timeoutMs }),
+    createProbeKafka({
+      brokers: config.kafka.brokers,
+      clientId: `${config.kafka.clientId}-status`,
+      timeoutMs: config.status.timeoutMs,
+    }),
   );
   return { kafka, probeLivefyre: () => probeLivefyre(livefyreBaseUrl(config.livefyre), config.status.timeoutMs) };
 }

@@ -6,8 +6,8 @@ import { setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
-import { waitFor } from '../helpers/cli.js';
 import { createTestDatabase, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The three roles as src/app puts them together in one process: the status
 // page learns of the pinger's 403s through the accessor the pinger role hands out.
@@ -92,8 +92,10 @@ describe('the pipeline roles of one process', () => {
     await client.connect();
     await client.query(`UPDATE users SET display_name = 'one again' WHERE id = 'u1'`);
     await client.end();
-    const refused = async () => (simulator.pings().some((ping) => ping.status === 403) ? true : undefined);
-    await waitFor('a refused ping', refused, 60_000);
-    await waitFor('the page to say so', async () => ((await forbidden()) === true ? true : undefined), 10_000);
+    await waitFor(() => simulator.pings().some((ping) => ping.status === 403), {
+      timeoutMs: 60_000,
+      what: 'a refused ping',
+    });
+    await waitFor(async () => (await forbidden()) === true, { timeoutMs: 10_000, what: 'the page to say so' });
   }, 120_000);
 });
