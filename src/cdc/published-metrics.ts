@@ -1,0 +1,21 @@
+import type { AckedBatch } from '../events/publisher.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { Clock } from '../time.js';
+
+/** Counts what Kafka acknowledged and how far behind the source it is. */
+export function recordPublished(
+  batch: AckedBatch,
+  metrics: Pick<Metrics, 'eventsTotal' | 'lastPublishedCommitSeconds' | 'sourceLagSeconds'>,
+  clock: Clock,
+): void {
+  let newest = 0;
+  for (const message of batch.messages) {
+    if (message.value === null) continue;
+    metrics.eventsTotal.inc({ op: message.value.op });
+    newest = Math.max(newest, message.value.source.ts_ms);
+  }
+  if (newest > 0) {
+    metrics.lastPublishedCommitSeconds.set(newest / 1000);
+    metrics.sourceLagSeconds.set(Math.max(0, clock.now() - newest) / 1000);
+  }
+}

@@ -1,0 +1,115 @@
+import { DecodeError } from '../errors.js';
+import { toChangeMessage, type EventOrigin, type TransactionContext } from '../events/envelope.js';
+import type { ChangePublisher } from '../events/publisher.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { Clock } from '../time.js';
+import type { ChangeDetector } from './change-detection.js';
+import type { LsnCheckpoint } from './checkpoint.js';
+import type { DecodedMessage, RowChange } from './decoder.js';
+import { HEARTBEAT_PREFIX } from './heartbeat.js';
+import { formatLsn, type Lsn } from './lsn.js';
+
+type OpenTransaction = TransactionContext & { index: number };
+
+export interface TransactionHandlerDeps {
+  origin: EventOrigin;
+  idColumn: string;
+  checkpoint: LsnCheckpoint;
+  publisher: Pick<ChangePublisher, 'enqueue' | 'flush' | 'lastSeq'>;
+  detector: Pick<ChangeDetector, 'detect'>;
+  metrics: Pick<Metrics, 'skippedUpdatesTotal'>;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * Turns one session's decoded messages, in stream order, into change events
+ * for Kafka, and tells the checkpoint where each transaction ends: the slot
+ * may move past a commit only once Kafka acknowledged its last event.
+ */
+export class TransactionHandler {
+  private tx: OpenTransaction | null = null;
+  private previousCommitLsn: Lsn;
+
+  /** `durable`: where the session starts, the commit before its first transaction. */
+  constructor(
+    private readonly deps: TransactionHandlerDeps,
+    durable: Lsn,
+  ) {
+    this.previousCommitLsn = durable;
+  }
+
+  async handle(decoded: DecodedMessage): Promise<void> {
+    const { checkpoint, publisher } = this.deps;
+    switch (decoded.kind) {
+      case 'begin':
+        checkpoint.begin();
+        this.tx = {
+          xid: decoded.xid,
+          commitLsn: decoded.commitLsn,
+          commitTimeMs: decoded.commitTimeMs,
+          previousCommitLsn: this.previousCommitLsn,
+          index: 0,
+        };
+        break;
+      case 'row':
+        await this.publishRow(this.current(), decoded.change);
+        break;
+      case 'truncate':
+        await this.publishTruncate(this.current(), decoded.lsn, decoded.cascade);
+        break;
+      case 'commit':
+        checkpoint.commit(decoded.commitEndLsn, publisher.lastSeq);
+        this.previousCommitLsn = decoded.commitLsn;
+        this.tx = null;
+        publisher.flush();
+        break;
+      case 'message':
+        // Our heartbeat came back: the slot may move to it once everything before it is in Kafka.
+        if (!decoded.transactional && decoded.prefix === HEARTBEAT_PREFIX) {
+          checkpoint.marker(decoded.lsn, publisher.lastSeq);
+        }
+        break;
+      case 'ignored':
+        break;
+    }
+  }
+
+  private async publishRow(tx: OpenTransaction, change: RowChange): Promise<void> {
+    const { logger, metrics, publisher, origin, clock } = this.deps;
+    if (change.missingId === true) {
+      logger.warn(
+        { lsn: formatLsn(change.lsn) },
+        `a delete carried no ${this.deps.idColumn}: it is not in the replica identity, no event`,
+      );
+      return;
+    }
+    const detection = this.deps.detector.detect(change);
+    if (detection.skipped) metrics.skippedUpdatesTotal.inc();
+    for (const profile of detection.changes) {
+      const draft = { ...profile, lsn: change.lsn, index: tx.index++ };
+      await publisher.enqueue(toChangeMessage(origin, tx, draft, clock.now()));
+    }
+  }
+
+  private async publishTruncate(tx: OpenTransaction, lsn: Lsn, cascade: boolean): Promise<void> {
+    const { origin } = this.deps;
+    this.deps.logger.warn({ table: `${origin.schema}.${origin.table}`, cascade }, 'the users table was truncated');
+    // No user id: published with a null key (the empty key becomes null in
+    // the publisher), consumers see op "t" and decide (e.g. a resync).
+    await this.deps.publisher.enqueue(
+      toChangeMessage(
+        origin,
+        tx,
+        { op: 't', key: '', before: null, after: null, changedFields: null, lsn, index: tx.index++ },
+        this.deps.clock.now(),
+      ),
+    );
+  }
+
+  private current(): OpenTransaction {
+    if (this.tx === null) throw new DecodeError('a row change arrived outside a transaction');
+    return this.tx;
+  }
+}
