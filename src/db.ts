@@ -4,7 +4,12 @@ export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
 /** A pooled connection for queries (pulls, resync, lag); replication uses its own connection. */
-export function createPool(options: { url: string; max: number; applicationName: string; statementTimeoutMs?: number }): pg.Pool {
+export function createPool(options: {
+  url: string;
+  max: number;
+  applicationName: string;
+  statementTimeoutMs?: number;
+}): pg.Pool {
   return new pg.Pool({
     connectionString: options.url,
     max: options.max,

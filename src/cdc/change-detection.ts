@@ -112,7 +112,15 @@ export class ChangeDetector {
     this.remember(after, previous);
     if (changedFields !== null && changedFields.length === 0) return { changes: [], skipped: true };
     return {
-      changes: [{ op: 'u', key: after.id, before: before !== null && change.beforeIsFull ? this.toRow(before) : null, after: this.toRow(after), changedFields }],
+      changes: [
+        {
+          op: 'u',
+          key: after.id,
+          before: before !== null && change.beforeIsFull ? this.toRow(before) : null,
+          after: this.toRow(after),
+          changedFields,
+        },
+      ],
       skipped: false,
     };
   }

@@ -96,7 +96,13 @@ export class PgoutputDecoder {
         const after = this.row(message.new, 'new row');
         return {
           kind: 'row',
-          change: { op: 'update', lsn: parseLsn(lsn), before, beforeIsFull: message.old !== null && before !== null, after },
+          change: {
+            op: 'update',
+            lsn: parseLsn(lsn),
+            before,
+            beforeIsFull: message.old !== null && before !== null,
+            after,
+          },
         };
       }
       case 'delete': {
@@ -116,7 +122,8 @@ export class PgoutputDecoder {
         };
       }
       case 'truncate':
-        if (!message.relations.some((relation) => relation !== undefined && this.isOurs(relation))) return { kind: 'ignored' };
+        if (!message.relations.some((relation) => relation !== undefined && this.isOurs(relation)))
+          return { kind: 'ignored' };
         return { kind: 'truncate', lsn: parseLsn(lsn), cascade: message.cascade };
       case 'message':
         return {
@@ -180,7 +187,9 @@ export class PgoutputDecoder {
   private row(tuple: Record<string, unknown>, what: string): DecodedRow {
     const rawId = tuple[this.options.idColumn];
     if (rawId === undefined || rawId === null) {
-      throw new DecodeError(`a ${what} of ${this.options.schema}.${this.options.table} has no ${this.options.idColumn} (source.idColumn)`);
+      throw new DecodeError(
+        `a ${what} of ${this.options.schema}.${this.options.table} has no ${this.options.idColumn} (source.idColumn)`,
+      );
     }
     const values: Record<string, RowValue | undefined> = {};
     for (const column of this.mappedColumns) values[column] = toRowValue(tuple[column]);

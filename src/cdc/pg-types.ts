@@ -26,7 +26,9 @@ const keepText = (value: string): string => value;
 /** A node-pg `types` object for queries that must read values the way the stream does. */
 export const streamLikeTypes = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    TEXT_KEPT_TYPE_OIDS.has(oid) ? keepText : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+    TEXT_KEPT_TYPE_OIDS.has(oid)
+      ? keepText
+      : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
 };
 
 /** Replaces the value parser of text-kept columns of a parsed Relation message (in place). */

@@ -66,13 +66,18 @@ function watchedColumns(source: Config['source']): string[] {
  * no list at all (`null`): every column reaches the connector, which drops
  * the unmapped ones before anything is published.
  */
-function publicationColumns(survey: Pick<Survey, 'replicaIdentity' | 'identityColumns'>, source: Config['source']): string[] | null {
+function publicationColumns(
+  survey: Pick<Survey, 'replicaIdentity' | 'identityColumns'>,
+  source: Config['source'],
+): string[] | null {
   if (survey.replicaIdentity === 'f') return null;
   return unique([...watchedColumns(source), ...survey.identityColumns]);
 }
 
 /** `check`'s findings: problems (each one actionable line; exit 1) and information (exit 0). */
-export async function checkDatabaseReport(options: DatabaseSetupOptions): Promise<{ problems: string[]; notes: string[] }> {
+export async function checkDatabaseReport(
+  options: DatabaseSetupOptions,
+): Promise<{ problems: string[]; notes: string[] }> {
   const notes: string[] = [];
   const survey = await surveyDatabase(options);
   const problems = [...survey.problems];
@@ -90,12 +95,19 @@ export async function checkDatabaseReport(options: DatabaseSetupOptions): Promis
     problems.push(...slotProblems(survey.slot, replication.slot));
     if (survey.slot.active) {
       // A running connector holds its slot: that is the healthy state, not a problem.
-      notes.push(`replication slot ${replication.slot} is streaming to process ${survey.slot.activePid ?? '?'} (a connector is running; another one would wait as a standby)`);
+      notes.push(
+        `replication slot ${replication.slot} is streaming to process ${survey.slot.activePid ?? '?'} (a connector is running; another one would wait as a standby)`,
+      );
     } else {
-      notes.push(`replication slot ${replication.slot} is idle (no connector is reading it; WAL is kept for it until one does)`);
+      notes.push(
+        `replication slot ${replication.slot} is idle (no connector is reading it; WAL is kept for it until one does)`,
+      );
     }
   }
-  if (survey.replicaIdentity === 'f') notes.push(`${survey.table.schema}.${survey.table.name} has REPLICA IDENTITY FULL: the publication carries all columns (see the README's trade-off)`);
+  if (survey.replicaIdentity === 'f')
+    notes.push(
+      `${survey.table.schema}.${survey.table.name} has REPLICA IDENTITY FULL: the publication carries all columns (see the README's trade-off)`,
+    );
   return { problems, notes };
 }
 
@@ -121,7 +133,11 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
         `have the table owner run \`${ownerStatements(survey, source, replication.publication, wantFull).join('; ')};\` then run pingpull setup again (it creates the slot)`,
     );
   }
-  if (survey.slot !== null && survey.slot.active && (survey.slot.walStatus === 'lost' || survey.slot.walStatus === 'unreserved')) {
+  if (
+    survey.slot !== null &&
+    survey.slot.active &&
+    (survey.slot.walStatus === 'lost' || survey.slot.walStatus === 'unreserved')
+  ) {
     problems.push(
       `replication slot ${replication.slot} must be recreated but process ${survey.slot.activePid ?? '?'} is reading it: stop the connector(s), then pingpull teardown && pingpull setup && pingpull resync --all`,
     );
@@ -197,12 +213,17 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
     } catch (error) {
       // A concurrent setup may have won the race: that is the idempotent outcome.
       if ((error as { code?: string }).code !== '42710') {
-        throw new DatabaseSetupError(`cannot create replication slot ${replication.slot}: ${(error as Error).message}`, error);
+        throw new DatabaseSetupError(
+          `cannot create replication slot ${replication.slot}: ${(error as Error).message}`,
+          error,
+        );
       }
       done.push(`replication slot ${replication.slot} exists`);
     }
   } else {
-    done.push(`replication slot ${replication.slot} exists (${survey.slot.active ? `in use by process ${survey.slot.activePid ?? '?'}` : 'idle'})`);
+    done.push(
+      `replication slot ${replication.slot} exists (${survey.slot.active ? `in use by process ${survey.slot.activePid ?? '?'}` : 'idle'})`,
+    );
   }
   logger.info({ actions: done }, 'database setup done');
   return done;
@@ -237,7 +258,10 @@ export async function teardownDatabase(options: TeardownOptions): Promise<string
       const code = (error as { code?: string }).code;
       if (code === '42704') break;
       if (code !== '55006' || options.force !== true || attempt >= 10) {
-        throw new DatabaseSetupError(`cannot drop replication slot ${replication.slot}: ${(error as Error).message}`, error);
+        throw new DatabaseSetupError(
+          `cannot drop replication slot ${replication.slot}: ${(error as Error).message}`,
+          error,
+        );
       }
     }
   }
@@ -260,7 +284,14 @@ async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
   const { pool, source, replication } = options;
   const problems: string[] = [];
   const table = parseTableName(source.table);
-  const settings = await pool.query<{ wal_level: string; version: string; superuser: boolean; replication: boolean; role: string; db: string }>(
+  const settings = await pool.query<{
+    wal_level: string;
+    version: string;
+    superuser: boolean;
+    replication: boolean;
+    role: string;
+    db: string;
+  }>(
     `SELECT current_setting('wal_level') AS wal_level, current_setting('server_version_num') AS version, current_database() AS db,
             r.rolsuper AS superuser, r.rolreplication AS replication, current_user AS role
        FROM pg_roles r WHERE r.rolname = current_user`,
@@ -279,10 +310,17 @@ async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
     );
   }
   if (!info.superuser && !info.replication) {
-    problems.push(`role ${info.role} lacks the REPLICATION attribute: run ALTER ROLE ${quoteIdent(info.role)} REPLICATION as a superuser`);
+    problems.push(
+      `role ${info.role} lacks the REPLICATION attribute: run ALTER ROLE ${quoteIdent(info.role)} REPLICATION as a superuser`,
+    );
   }
 
-  const relation = await pool.query<{ oid: number; replident: 'd' | 'n' | 'f' | 'i'; owner: boolean; can_select: boolean }>(
+  const relation = await pool.query<{
+    oid: number;
+    replident: 'd' | 'n' | 'f' | 'i';
+    owner: boolean;
+    can_select: boolean;
+  }>(
     `SELECT c.oid, c.relreplident AS replident, pg_has_role(c.relowner, 'USAGE') AS owner,
             has_table_privilege(c.oid, 'SELECT') AS can_select
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -344,7 +382,12 @@ async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
 }
 
 async function readPublication(pool: Pool, name: string): Promise<PublicationState | null> {
-  const publication = await pool.query<{ oid: number; all_tables: boolean; publishes_all: boolean; in_schema: boolean }>(
+  const publication = await pool.query<{
+    oid: number;
+    all_tables: boolean;
+    publishes_all: boolean;
+    in_schema: boolean;
+  }>(
     `SELECT p.oid, p.puballtables AS all_tables,
             (p.pubinsert AND p.pubupdate AND p.pubdelete AND p.pubtruncate) AS publishes_all,
             EXISTS (SELECT 1 FROM pg_publication_namespace pn WHERE pn.pnpubid = p.oid) AS in_schema
@@ -366,13 +409,22 @@ async function readPublication(pool: Pool, name: string): Promise<PublicationSta
 }
 
 async function readSlot(pool: Pool, name: string): Promise<SlotState | null> {
-  const result = await pool.query<{ plugin: string | null; database: string | null; active: boolean; active_pid: number | null; wal_status: string | null }>(
-    'SELECT plugin, database, active, active_pid, wal_status FROM pg_replication_slots WHERE slot_name = $1',
-    [name],
-  );
+  const result = await pool.query<{
+    plugin: string | null;
+    database: string | null;
+    active: boolean;
+    active_pid: number | null;
+    wal_status: string | null;
+  }>('SELECT plugin, database, active, active_pid, wal_status FROM pg_replication_slots WHERE slot_name = $1', [name]);
   const row = result.rows[0];
   if (row === undefined) return null;
-  return { plugin: row.plugin, database: row.database, active: row.active, activePid: row.active_pid, walStatus: row.wal_status };
+  return {
+    plugin: row.plugin,
+    database: row.database,
+    active: row.active,
+    activePid: row.active_pid,
+    walStatus: row.wal_status,
+  };
 }
 
 /** Postgres refuses UPDATE and DELETE on a published table without a replica identity. */
@@ -389,7 +441,9 @@ function identityProblems(survey: Survey): string[] {
 function slotProblems(slot: SlotState, name: string): string[] {
   const problems: string[] = [];
   if (slot.plugin !== 'pgoutput') {
-    problems.push(`replication slot ${name} uses plugin ${slot.plugin ?? '(physical)'}, expected pgoutput: choose another replication.slot or drop it`);
+    problems.push(
+      `replication slot ${name} uses plugin ${slot.plugin ?? '(physical)'}, expected pgoutput: choose another replication.slot or drop it`,
+    );
   }
   if (slot.walStatus === 'lost' || slot.walStatus === 'unreserved') {
     problems.push(
@@ -400,7 +454,10 @@ function slotProblems(slot: SlotState, name: string): string[] {
 }
 
 /** Why the publication differs from what the mapping needs, or null when it matches. */
-function publicationDrift(survey: Pick<Survey, 'publication' | 'table' | 'replicaIdentity' | 'identityColumns'>, source: Config['source']): string | null {
+function publicationDrift(
+  survey: Pick<Survey, 'publication' | 'table' | 'replicaIdentity' | 'identityColumns'>,
+  source: Config['source'],
+): string | null {
   const publication = survey.publication;
   if (publication === null) return 'publication is missing';
   const wanted = publicationColumns(survey, source);
@@ -412,7 +469,9 @@ function publicationDrift(survey: Pick<Survey, 'publication' | 'table' | 'replic
   const same =
     wanted === null
       ? ours.columns === null
-      : ours.columns !== null && ours.columns.length === wanted.length && wanted.every((column) => ours.columns?.includes(column));
+      : ours.columns !== null &&
+        ours.columns.length === wanted.length &&
+        wanted.every((column) => ours.columns?.includes(column));
   if (!same) {
     return `publication carries ${ours.columns === null ? 'all columns' : `columns (${ours.columns.join(', ')})`}, expected ${wanted === null ? 'all columns' : `(${wanted.join(', ')})`}`;
   }
@@ -420,12 +479,18 @@ function publicationDrift(survey: Pick<Survey, 'publication' | 'table' | 'replic
 }
 
 /** The statements a table owner runs for a setup role that does not own the table. */
-function ownerStatements(survey: Survey, source: Config['source'], publicationName: string, wantFull: boolean): string[] {
+function ownerStatements(
+  survey: Survey,
+  source: Config['source'],
+  publicationName: string,
+  wantFull: boolean,
+): string[] {
   const target = { ...survey, replicaIdentity: wantFull ? ('f' as const) : survey.replicaIdentity };
   const columns = publicationColumns(target, source);
   const spec = `${survey.table.qualified}${columns === null ? '' : ` (${columns.map(quoteIdent).join(', ')})`}`;
   const statements: string[] = [];
-  if (wantFull && survey.replicaIdentity !== 'f') statements.push(`ALTER TABLE ${survey.table.qualified} REPLICA IDENTITY FULL`);
+  if (wantFull && survey.replicaIdentity !== 'f')
+    statements.push(`ALTER TABLE ${survey.table.qualified} REPLICA IDENTITY FULL`);
   statements.push(
     survey.publication === null
       ? `CREATE PUBLICATION ${quoteIdent(publicationName)} FOR TABLE ${spec} WITH (publish = '${PUBLISH}')`

@@ -20,7 +20,10 @@ import { action, baseCommand, type CommandContext } from './context.js';
 export function deadLettersCommand(): Command {
   return new Command('dead-letters')
     .description('inspect and replay the dead letter topic (kafka.dlqTopic)')
-    .addHelpText('after', '\nBoth subcommands take -c, --config <file> and --log-level <level>, e.g. pingpull dead-letters list --config pingpull.json')
+    .addHelpText(
+      'after',
+      '\nBoth subcommands take -c, --config <file> and --log-level <level>, e.g. pingpull dead-letters list --config pingpull.json',
+    )
     .showHelpAfterError()
     .exitOverride()
     .addCommand(listCommand().exitOverride())
@@ -45,7 +48,11 @@ function listCommand(): Command {
     .action(
       action(async ({ config, logger, out }: CommandContext, options: { json?: boolean; limit?: number }) => {
         const { dlqTopic, groupId } = config.kafka;
-        const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-dead-letters`, logger });
+        const kafka = createKafka({
+          brokers: config.kafka.brokers,
+          clientId: `${config.kafka.clientId}-dead-letters`,
+          logger,
+        });
         const marks = await fetchGroupMarks(kafka, replayGroupId(groupId), dlqTopic);
         const scan = await scanDeadLetters({
           kafka,
@@ -88,7 +95,8 @@ function listCommand(): Command {
 }
 
 function formatLetter(letter: ListedLetter): string {
-  const source = letter.source === null ? 'unknown' : `${letter.source.topic}/${letter.source.partition}/${letter.source.offset}`;
+  const source =
+    letter.source === null ? 'unknown' : `${letter.source.topic}/${letter.source.partition}/${letter.source.offset}`;
   return [
     letter.failedAt ?? '-',
     JSON.stringify(letter.key),
@@ -102,22 +110,39 @@ function formatLetter(letter: ListedLetter): string {
 }
 
 function replayCommand(): Command {
-  return baseCommand('replay', 'send dead letters back to the change topic (kafka.topic) so the pinger handles them again; each at most once')
+  return baseCommand(
+    'replay',
+    'send dead letters back to the change topic (kafka.topic) so the pinger handles them again; each at most once',
+  )
     .option('--ids <ids>', 'only the dead letters of these user ids (comma-separated)')
     .option('--dry-run', 'show what would be replayed; send and record nothing')
     .action(
       action(async ({ config, logger, out }: CommandContext, options: { ids?: string; dryRun?: boolean }) => {
         const ids = parseIds(options.ids);
         const { dlqTopic, topic, groupId } = config.kafka;
-        const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-dead-letters`, logger });
-        const scan = await scanDeadLetters({ kafka, topic: dlqTopic, groupId: replayGroupId(groupId), throwaway: false, logger });
+        const kafka = createKafka({
+          brokers: config.kafka.brokers,
+          clientId: `${config.kafka.clientId}-dead-letters`,
+          logger,
+        });
+        const scan = await scanDeadLetters({
+          kafka,
+          topic: dlqTopic,
+          groupId: replayGroupId(groupId),
+          throwaway: false,
+          logger,
+        });
         try {
           const plan = planReplay(scan, ids);
           const verb = options.dryRun === true ? 'would replay' : 'replaying';
           for (const letter of plan.letters) {
-            out(`${verb} ${JSON.stringify(letter.key?.toString('utf8') ?? null)} (${letter.reason ?? 'no reason'}, dlq=${letter.partition}/${letter.offset})`);
+            out(
+              `${verb} ${JSON.stringify(letter.key?.toString('utf8') ?? null)} (${letter.reason ?? 'no reason'}, dlq=${letter.partition}/${letter.offset})`,
+            );
           }
-          const skipped = `${plan.alreadyReplayed} already replayed` + (ids === undefined ? '' : `, ${plan.notSelected} not in --ids`);
+          const skipped =
+            `${plan.alreadyReplayed} already replayed` +
+            (ids === undefined ? '' : `, ${plan.notSelected} not in --ids`);
           if (options.dryRun === true) {
             out(`dry run: would replay ${plan.letters.length} dead letter(s) to ${topic} (${skipped}); nothing sent`);
             return;

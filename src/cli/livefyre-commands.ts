@@ -36,7 +36,10 @@ export function pingCommand() {
  * before anything is sent.
  */
 export function registerPullUrlCommand() {
-  return baseCommand('register-pull-url', 'register the pull URL template (must contain {id}) with Livefyre; expects HTTP 204')
+  return baseCommand(
+    'register-pull-url',
+    'register the pull URL template (must contain {id}) with Livefyre; expects HTTP 204',
+  )
     .argument('<template>', 'e.g. https://users.example.com/livefyre/profiles/{id}')
     .action(
       action(async ({ config, logger, out }, _options: object, template: string) => {
@@ -44,10 +47,13 @@ export function registerPullUrlCommand() {
         try {
           const { status } = await resources.livefyre().registerPullUrl(template);
           if (status !== 204) {
-            throw new LivefyreError(`Livefyre answered the registration of ${template} with HTTP ${status}, expected 204`, {
-              status,
-              retriable: false,
-            });
+            throw new LivefyreError(
+              `Livefyre answered the registration of ${template} with HTTP ${status}, expected 204`,
+              {
+                status,
+                retriable: false,
+              },
+            );
           }
           out(`registered ${template} (HTTP ${status})`);
         } finally {

@@ -23,7 +23,10 @@ interface ResyncFlags {
  * flight and prints the id to resume `--after`.
  */
 export function resyncCommand() {
-  return baseCommand('resync', 'publish existing users as snapshot events (op "r") so the pinger pings them; restartable with --after')
+  return baseCommand(
+    'resync',
+    'publish existing users as snapshot events (op "r") so the pinger pings them; restartable with --after',
+  )
     .option('--all', 'every user')
     .option('--since <timestamp>', 'users whose source.updatedAtColumn is at or after this ISO-8601 time')
     .option('--ids <ids>', 'these user ids (comma-separated)')
@@ -35,12 +38,17 @@ export function resyncCommand() {
         const selection = parseSelection(flags, config.source.updatedAtColumn);
         requireKeys(config, ['database.url'], 'to read the users');
         const batchSize = flags.batchSize === undefined ? config.resync.batchSize : Number(flags.batchSize);
-        if (!Number.isInteger(batchSize) || batchSize <= 0) throw new UsageError(`--batch-size must be a positive integer, got ${flags.batchSize}`);
+        if (!Number.isInteger(batchSize) || batchSize <= 0)
+          throw new UsageError(`--batch-size must be a positive integer, got ${flags.batchSize}`);
 
         const pool = createPool({ url: config.database.url, max: 1, applicationName: 'pingpull-resync' });
         pool.on('error', (error) => context.logger.warn({ err: error }, 'idle database connection failed'));
         const progress = reporter(config.resync.progressEvery);
-        const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-resync`, logger: context.logger });
+        const kafka = createKafka({
+          brokers: config.kafka.brokers,
+          clientId: `${config.kafka.clientId}-resync`,
+          logger: context.logger,
+        });
         try {
           // A resync may come before any connector ran (the initial load): the topics may not exist yet.
           await ensureTopics(kafka, [config.kafka.topic, config.kafka.dlqTopic], config.kafka.partitions);
@@ -60,11 +68,16 @@ export function resyncCommand() {
           });
           progress.stop();
           if (result.interrupted) {
-            context.out(`resync interrupted after ${result.published} user(s); last published id: ${result.lastId ?? '(none)'}`);
-            if (result.lastId !== null) context.out(`resume with: pingpull resync ${describe(flags)} --after ${result.lastId}`);
+            context.out(
+              `resync interrupted after ${result.published} user(s); last published id: ${result.lastId ?? '(none)'}`,
+            );
+            if (result.lastId !== null)
+              context.out(`resume with: pingpull resync ${describe(flags)} --after ${result.lastId}`);
             return 130;
           }
-          context.out(`resync done: published ${result.published} user(s) in ${result.batches} batch(es); last id: ${result.lastId ?? '(none)'}`);
+          context.out(
+            `resync done: published ${result.published} user(s) in ${result.batches} batch(es); last id: ${result.lastId ?? '(none)'}`,
+          );
           if (result.notFound.length > 0) {
             context.out(`not found (no such user): ${result.notFound.join(',')}`);
           }
@@ -72,7 +85,9 @@ export function resyncCommand() {
         } catch (error) {
           progress.stop();
           if (error instanceof ResyncError && error.lastId !== null) {
-            context.out(`last published id: ${error.lastId}; resume with: pingpull resync ${describe(flags)} --after ${error.lastId}`);
+            context.out(
+              `last published id: ${error.lastId}; resume with: pingpull resync ${describe(flags)} --after ${error.lastId}`,
+            );
           }
           throw error;
         } finally {
@@ -88,16 +103,24 @@ function parseSelection(flags: ResyncFlags, updatedAtColumn: string): ResyncSele
   if (flags.since !== undefined) {
     if (updatedAtColumn === '') {
       throw new ConfigError([
-        'source.updatedAtColumn: must name the table\'s last-modified timestamp column for resync --since (environment PINGPULL_SOURCE_UPDATED_AT_COLUMN); without one, use --all',
+        "source.updatedAtColumn: must name the table's last-modified timestamp column for resync --since (environment PINGPULL_SOURCE_UPDATED_AT_COLUMN); without one, use --all",
       ]);
     }
-    if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}(:?\d{2})?)?)?$/.test(flags.since) || Number.isNaN(Date.parse(flags.since))) {
-      throw new UsageError(`--since must be an ISO-8601 time such as 2024-05-01T00:00:00Z, got ${JSON.stringify(flags.since)}`);
+    if (
+      !/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}(:?\d{2})?)?)?$/.test(flags.since) ||
+      Number.isNaN(Date.parse(flags.since))
+    ) {
+      throw new UsageError(
+        `--since must be an ISO-8601 time such as 2024-05-01T00:00:00Z, got ${JSON.stringify(flags.since)}`,
+      );
     }
     return { kind: 'since', since: flags.since };
   }
   if (flags.ids !== undefined) {
-    const ids = flags.ids.split(',').map((id) => id.trim()).filter((id) => id !== '');
+    const ids = flags.ids
+      .split(',')
+      .map((id) => id.trim())
+      .filter((id) => id !== '');
     if (ids.length === 0) throw new UsageError('--ids needs at least one user id');
     return { kind: 'ids', ids };
   }
@@ -111,10 +134,18 @@ function describe(flags: ResyncFlags): string {
 }
 
 /** A cli-progress bar on a terminal; otherwise a plain line every `every` batches (logs, CI). */
-function reporter(every: number): { total: (total: number | null) => void; batch: (progress: ResyncProgress) => void; stop: () => void } {
+function reporter(every: number): {
+  total: (total: number | null) => void;
+  batch: (progress: ResyncProgress) => void;
+  stop: () => void;
+} {
   if (process.stderr.isTTY === true) {
     const bar = new cliProgress.SingleBar(
-      { stream: process.stderr, format: 'resync [{bar}] {percentage}% | {value}/{total} users | last id {lastId} | {eta_formatted} left', hideCursor: true },
+      {
+        stream: process.stderr,
+        format: 'resync [{bar}] {percentage}% | {value}/{total} users | last id {lastId} | {eta_formatted} left',
+        hideCursor: true,
+      },
       cliProgress.Presets.shades_classic,
     );
     let started = false;
@@ -138,7 +169,9 @@ function reporter(every: number): { total: (total: number | null) => void; batch
     },
     batch: (progress) => {
       if (progress.batches % every === 0) {
-        process.stderr.write(`resync: ${progress.published}${total === null ? '' : `/${total}`} users published, last id ${progress.lastId ?? '-'}\n`);
+        process.stderr.write(
+          `resync: ${progress.published}${total === null ? '' : `/${total}`} users published, last id ${progress.lastId ?? '-'}\n`,
+        );
       }
     },
     stop: () => undefined,

@@ -49,7 +49,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
     try {
       text = readFileSync(options.file, 'utf8');
     } catch (error) {
-      throw new ConfigError([`--config: cannot read ${options.file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`]);
+      throw new ConfigError([
+        `--config: cannot read ${options.file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      ]);
     }
     let parsed: unknown;
     try {
@@ -101,14 +103,15 @@ function lookup(root: unknown, key: string): unknown {
 }
 
 function splitConvictMessage(message: string): string[] {
-  return message.split('\n').map((line) => line.trim()).filter((line) => line.length > 0);
+  return message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0);
 }
 
 /** Convict echoes the offending value; never echo a secret's. */
 function redactValues(problem: string): string {
-  return /^(database\.url|livefyre\.networkKey)\b/.test(problem)
-    ? problem.replace(/: value was .*/s, '')
-    : problem;
+  return /^(database\.url|livefyre\.networkKey)\b/.test(problem) ? problem.replace(/: value was .*/s, '') : problem;
 }
 
 function deepFreeze<T>(value: T): T {

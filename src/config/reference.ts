@@ -13,7 +13,8 @@ export function configKeys(): Array<{ key: string } & KeySpec> {
   const walk = (node: Record<string, unknown>, path: string[]): void => {
     for (const [name, child] of Object.entries(node)) {
       const spec = child as Partial<KeySpec>;
-      if (typeof spec.env === 'string' && 'default' in spec) keys.push({ key: [...path, name].join('.'), ...(spec as KeySpec) });
+      if (typeof spec.env === 'string' && 'default' in spec)
+        keys.push({ key: [...path, name].join('.'), ...(spec as KeySpec) });
       else walk(child as Record<string, unknown>, [...path, name]);
     }
   };

@@ -24,7 +24,9 @@ export async function createDemoDatabase(adminUrl: string, database: string, use
       `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`,
       [database],
     );
-    await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [database]);
+    await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [
+      database,
+    ]);
     await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${quoteIdent(database)}`);
   } finally {

@@ -66,7 +66,10 @@ export function createKafkaLagReader(kafka: KafkaClient): KafkaLagReader {
     async consumerLag(topic, groupId) {
       const client = await connected();
       if (!(await existing(client, topic))) return { topic, exists: false, partitions: [], total: 0 };
-      const [ends, groups] = await Promise.all([client.fetchTopicOffsets(topic), client.fetchOffsets({ groupId, topics: [topic] })]);
+      const [ends, groups] = await Promise.all([
+        client.fetchTopicOffsets(topic),
+        client.fetchOffsets({ groupId, topics: [topic] }),
+      ]);
       const committed = new Map<number, number>();
       for (const entry of groups.find((group) => group.topic === topic)?.partitions ?? []) {
         const offset = Number(entry.offset);
@@ -88,7 +91,11 @@ export function createKafkaLagReader(kafka: KafkaClient): KafkaLagReader {
       const client = await connected();
       if (!(await existing(client, topic))) return { topic, exists: false, messages: 0 };
       const offsets = await client.fetchTopicOffsets(topic);
-      return { topic, exists: true, messages: offsets.reduce((sum, p) => sum + Math.max(0, Number(p.high) - Number(p.low)), 0) };
+      return {
+        topic,
+        exists: true,
+        messages: offsets.reduce((sum, p) => sum + Math.max(0, Number(p.high) - Number(p.low)), 0),
+      };
     },
     async close() {
       const current = admin ?? (await connecting?.catch(() => undefined));

@@ -3,12 +3,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Clock } from '../time.js';
 import type { RawMessage } from './consumer.js';
-import {
-  HEADER_DLQ_ATTEMPTS,
-  HEADER_DLQ_FAILED_AT,
-  HEADER_DLQ_REASON,
-  HEADER_DLQ_SOURCE,
-} from './envelope.js';
+import { HEADER_DLQ_ATTEMPTS, HEADER_DLQ_FAILED_AT, HEADER_DLQ_REASON, HEADER_DLQ_SOURCE } from './envelope.js';
 
 /** The last error, shortened, for people reading the dead letter topic. */
 const HEADER_DLQ_ERROR = 'pingpull-dlq-error';
@@ -34,7 +29,10 @@ export async function connectDeadLetterProducer(options: {
   clock: Clock;
   metrics: Pick<Metrics, 'deadLettersTotal'>;
 }): Promise<DeadLetterProducer> {
-  const producer: Producer = options.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer: Producer = options.kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   return {
     async send(letters) {
@@ -130,7 +128,9 @@ export async function scanDeadLetters(options: ScanOptions): Promise<DeadLetterS
   const close = async (): Promise<void> => {
     await consumer?.disconnect().catch((error: unknown) => logger.debug({ err: error }, 'leaving the group failed'));
     if (options.throwaway && consumer !== undefined) {
-      await admin.deleteGroups([groupId]).catch((error: unknown) => logger.debug({ err: error }, 'deleting the group failed'));
+      await admin
+        .deleteGroups([groupId])
+        .catch((error: unknown) => logger.debug({ err: error }, 'deleting the group failed'));
     }
     await admin.disconnect();
   };
@@ -139,14 +139,19 @@ export async function scanDeadLetters(options: ScanOptions): Promise<DeadLetterS
       return { letters: [], ranges: [], commit: async () => undefined, close };
     }
     const ends = await admin.fetchTopicOffsets(topic);
-    const committed = options.throwaway ? [] : ((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? []);
+    const committed = options.throwaway
+      ? []
+      : ((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? []);
     const ranges: ScannedRange[] = ends.map(({ partition, high, low }) => {
       const mark = committed.find((entry) => entry.partition === partition);
-      const from = mark === undefined || BigInt(mark.offset) < 0n ? BigInt(low) : bigMax(BigInt(mark.offset), BigInt(low));
+      const from =
+        mark === undefined || BigInt(mark.offset) < 0n ? BigInt(low) : bigMax(BigInt(mark.offset), BigInt(low));
       return { partition, logStart: low, start: from.toString(), end: high, metadata: mark?.metadata ?? null };
     });
     const pending = new Map(
-      ranges.filter((range) => BigInt(range.start) < BigInt(range.end)).map((range) => [range.partition, BigInt(range.end)]),
+      ranges
+        .filter((range) => BigInt(range.start) < BigInt(range.end))
+        .map((range) => [range.partition, BigInt(range.end)]),
     );
     const letters: StoredDeadLetter[] = [];
     if (pending.size === 0) return { letters, ranges, commit: async () => undefined, close };
@@ -160,7 +165,9 @@ export async function scanDeadLetters(options: ScanOptions): Promise<DeadLetterS
       ranges,
       async commit(marks) {
         if (options.throwaway) throw new Error(`scanDeadLetters: group ${groupId} is a throwaway group`);
-        await reader.commitOffsets(marks.map(({ partition, offset, metadata }) => ({ topic, partition, offset, metadata })));
+        await reader.commitOffsets(
+          marks.map(({ partition, offset, metadata }) => ({ topic, partition, offset, metadata })),
+        );
       },
       close,
     };
@@ -172,7 +179,13 @@ export async function scanDeadLetters(options: ScanOptions): Promise<DeadLetterS
 
 async function readUntilEnds(
   consumer: Consumer,
-  scan: { topic: string; pending: Map<number, bigint>; letters: StoredDeadLetter[]; timeoutMs: number; groupId: string },
+  scan: {
+    topic: string;
+    pending: Map<number, bigint>;
+    letters: StoredDeadLetter[];
+    timeoutMs: number;
+    groupId: string;
+  },
 ): Promise<void> {
   const { topic, pending, letters } = scan;
   let timer: NodeJS.Timeout | undefined;
@@ -201,7 +214,9 @@ async function readUntilEnds(
     const missing = [...pending.keys()].filter((partition) => !assigned.has(partition));
     if (missing.length > 0) {
       settle(
-        new Error(`another process is reading the dead letter topic ${topic} as group ${scan.groupId}; try again once it is done`),
+        new Error(
+          `another process is reading the dead letter topic ${topic} as group ${scan.groupId}; try again once it is done`,
+        ),
       );
     }
   });
@@ -266,10 +281,17 @@ function storedDeadLetter(partition: number, message: KafkaMessage): StoredDeadL
  * pinger handles them again. Resolves once the broker has them on all
  * in-sync replicas.
  */
-export async function republishDeadLetters(kafka: Kafka, topic: string, letters: readonly StoredDeadLetter[]): Promise<void> {
+export async function republishDeadLetters(
+  kafka: Kafka,
+  topic: string,
+  letters: readonly StoredDeadLetter[],
+): Promise<void> {
   if (letters.length === 0) return;
   // The connector's partitioner, so a user's replayed events land on the partition of its other events.
-  const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer: Producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   try {
     await producer.send({
@@ -299,7 +321,11 @@ export async function fetchGroupMarks(
   try {
     if (!(await admin.listTopics()).includes(topic)) return [];
     const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return (entry?.partitions ?? []).map(({ partition, offset, metadata }) => ({ partition, offset, metadata: metadata ?? null }));
+    return (entry?.partitions ?? []).map(({ partition, offset, metadata }) => ({
+      partition,
+      offset,
+      metadata: metadata ?? null,
+    }));
   } finally {
     await admin.disconnect();
   }

@@ -128,7 +128,10 @@ export class ChangePublisher {
             `Kafka did not acknowledge ${batch.length} change event(s) on ${this.options.topic}: ${(error as Error).message}`,
             error,
           );
-          this.options.logger.warn({ err: error, topic: this.options.topic, events: batch.length }, 'publishing to Kafka failed');
+          this.options.logger.warn(
+            { err: error, topic: this.options.topic, events: batch.length },
+            'publishing to Kafka failed',
+          );
           this.onFailed(this.failure);
         },
       );

@@ -66,8 +66,7 @@ export function createLivefyreClient(settings: LivefyreSettings, deps: LivefyreC
       const response = await pool.request({
         method: 'POST',
         path: request.path,
-        headers:
-          request.body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' },
+        headers: request.body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' },
         body: request.body ?? '',
         signal: controller.signal,
       });
@@ -233,7 +232,10 @@ async function errorDetail(body: { text(): Promise<string> }): Promise<string | 
   return detail === '' ? undefined : detail;
 }
 
-/** `Retry-After` as delay-seconds or an HTTP date, in milliseconds from `nowMs`; undefined when absent or unreadable. */
+/**
+ * `Retry-After` as delay-seconds or an HTTP date, in milliseconds from `nowMs`;
+ * undefined when absent or unreadable.
+ */
 export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
   const text = (Array.isArray(value) ? value[0] : value)?.trim();
   if (text === undefined || text === '') return undefined;

@@ -43,7 +43,9 @@ export interface TokenVerifierOptions {
   cacheSize?: number;
 }
 
-export type TokenVerifier = (token: string | undefined) => Promise<{ ok: true } | { ok: false; reason: TokenRejection }>;
+export type TokenVerifier = (
+  token: string | undefined,
+) => Promise<{ ok: true } | { ok: false; reason: TokenRejection }>;
 
 /**
  * Verifies Livefyre tokens the way Livefyre's libraries do: HS256 only,

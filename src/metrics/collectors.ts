@@ -19,7 +19,8 @@ class FailureStreak {
   ) {}
 
   failed(error: unknown, context: object): void {
-    if (!this.failing) this.logger.warn({ ...context, err: error }, `cannot read ${this.what}: its metrics keep their last values`);
+    if (!this.failing)
+      this.logger.warn({ ...context, err: error }, `cannot read ${this.what}: its metrics keep their last values`);
     this.failing = true;
   }
 
@@ -43,7 +44,8 @@ type SlotMetrics = Pick<
 /** Puts one slot reading into the gauges (`undefined`: the slot does not exist). */
 export function recordSlotLag(metrics: SlotMetrics, lag: SlotLag | undefined, sourceLagSeconds: number | null): void {
   const status = lag === undefined ? 'missing' : (lag.walStatus ?? 'missing');
-  for (const candidate of SLOT_WAL_STATUSES) metrics.replicationSlotWalStatus.set({ status: candidate }, candidate === status ? 1 : 0);
+  for (const candidate of SLOT_WAL_STATUSES)
+    metrics.replicationSlotWalStatus.set({ status: candidate }, candidate === status ? 1 : 0);
   metrics.replicationSlotActive.set(lag?.active === true ? 1 : 0);
   if (lag === undefined) return;
   metrics.replicationLagBytes.set(lag.lagBytes);
@@ -79,7 +81,8 @@ export function startSlotLagCollector(deps: {
         const sourceLag = lag === undefined ? null : estimator.observe(deps.clock.now(), lag);
         recordSlotLag(deps.metrics, lag, sourceLag);
         streak.succeeded({ slot: deps.slot });
-        if (lag === undefined && !missingLogged) deps.logger.warn({ slot: deps.slot }, 'replication slot does not exist: run pingpull setup');
+        if (lag === undefined && !missingLogged)
+          deps.logger.warn({ slot: deps.slot }, 'replication slot does not exist: run pingpull setup');
         missingLogged = lag === undefined;
       } catch (error) {
         deps.metrics.lagCollectionErrorsTotal.inc({ source: 'postgres' });
@@ -112,10 +115,16 @@ export function startKafkaLagCollector(deps: {
     deps.intervalMs,
     async () => {
       try {
-        const [lag, dead] = await Promise.all([deps.reader.consumerLag(deps.topic, deps.groupId), deps.reader.topicSize(deps.dlqTopic)]);
+        const [lag, dead] = await Promise.all([
+          deps.reader.consumerLag(deps.topic, deps.groupId),
+          deps.reader.topicSize(deps.dlqTopic),
+        ]);
         deps.metrics.consumerLagMessages.reset();
         for (const partition of lag.partitions) {
-          deps.metrics.consumerLagMessages.set({ topic: deps.topic, partition: String(partition.partition) }, partition.lag);
+          deps.metrics.consumerLagMessages.set(
+            { topic: deps.topic, partition: String(partition.partition) },
+            partition.lag,
+          );
         }
         deps.metrics.deadLetterMessages.set({ topic: deps.dlqTopic }, dead.messages);
         streak.succeeded(context);

@@ -19,11 +19,13 @@ export class SourceLagEstimator {
   /** Records a reading taken at `atMs`; returns the lag in seconds (null: the slot never confirmed anything). */
   observe(atMs: number, reading: { walEndBytes: number; confirmedFlushBytes: number | null }): number | null {
     const last = this.pending.at(-1);
-    if (last === undefined || reading.walEndBytes > last.walEnd) this.pending.push({ atMs, walEnd: reading.walEndBytes });
+    if (last === undefined || reading.walEndBytes > last.walEnd)
+      this.pending.push({ atMs, walEnd: reading.walEndBytes });
     if (reading.confirmedFlushBytes === null) return null;
     const confirmed = reading.confirmedFlushBytes;
     let passed = 0;
-    while (passed < this.pending.length && (this.pending[passed] as { walEnd: number }).walEnd <= confirmed) passed += 1;
+    while (passed < this.pending.length && (this.pending[passed] as { walEnd: number }).walEnd <= confirmed)
+      passed += 1;
     this.pending.splice(0, passed);
     // A long stall: thin the middle, keep the oldest (it carries the answer) and the newest.
     if (this.pending.length > this.maxReadings) this.pending.splice(1, 1);

@@ -9,7 +9,6 @@ export interface OffsetRef {
   done: boolean;
 }
 
-
 interface PartitionLog {
   topic: string;
   partition: number;

@@ -82,7 +82,11 @@ export class PingerCore<T extends Pingable> {
     });
     this.policy =
       deps.policy ??
-      createRetryPolicy({ baseMs: settings.retryBaseMs, maxMs: settings.retryMaxMs, maxAttempts: settings.maxAttempts });
+      createRetryPolicy({
+        baseMs: settings.retryBaseMs,
+        maxMs: settings.retryMaxMs,
+        maxAttempts: settings.maxAttempts,
+      });
   }
 
   submit(userId: string, event: T): void {

@@ -52,7 +52,7 @@ export function markReplayed(ledger: ReplayLedger, offsets: Iterable<string>): R
 export function ledgerMetadata(ledger: ReplayLedger): string {
   const sorted = [...ledger.done].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const parts: string[] = [];
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && (sorted[j + 1] as bigint) === (sorted[j] as bigint) + 1n) j += 1;
     parts.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);

@@ -1,7 +1,14 @@
 import { ReplayLedgerFullError, UsageError } from '../errors.js';
 import type { DeadLetterScan, StoredDeadLetter } from '../events/dead-letters.js';
 import { USER_ID_PATTERN, isValidUserId } from '../livefyre/profile.js';
-import { isReplayed, ledgerMetadata, markReplayed, MAX_METADATA_CHARS, readLedger, type ReplayLedger } from './replay-ledger.js';
+import {
+  isReplayed,
+  ledgerMetadata,
+  markReplayed,
+  MAX_METADATA_CHARS,
+  readLedger,
+  type ReplayLedger,
+} from './replay-ledger.js';
 
 /** The consumer group whose commits record what `dead-letters replay` sent back. */
 export const replayGroupId = (groupId: string): string => `${groupId}-replay`;
@@ -9,7 +16,10 @@ export const replayGroupId = (groupId: string): string => `${groupId}-replay`;
 export interface ReplayPlan {
   /** The dead letters to send back, in dead letter topic order. */
   letters: StoredDeadLetter[];
-  /** Dead letters a replay already sent back (those below the replay group's offset, whatever their id, and matching ones above it). */
+  /**
+   * Dead letters a replay already sent back (those below the replay group's
+   * offset, whatever their id, and matching ones above it).
+   */
   alreadyReplayed: number;
   /** Dead letters left alone by `--ids`. */
   notSelected: number;
@@ -20,12 +30,17 @@ export interface ReplayPlan {
 /** Reads `--ids a,b,c`; a UsageError names every malformed id. */
 export function parseIds(text: string | undefined): Set<string> | undefined {
   if (text === undefined) return undefined;
-  const ids = text.split(',').map((id) => id.trim()).filter((id) => id.length > 0);
+  const ids = text
+    .split(',')
+    .map((id) => id.trim())
+    .filter((id) => id.length > 0);
   const invalid = ids.filter((id) => !isValidUserId(id));
   if (ids.length === 0 || invalid.length > 0) {
     throw new UsageError(
       `--ids expects comma-separated user ids matching ${USER_ID_PATTERN.source}` +
-        (invalid.length > 0 ? `; not valid: ${invalid.map((id) => JSON.stringify(id)).join(', ')}` : `, received ${JSON.stringify(text)}`),
+        (invalid.length > 0
+          ? `; not valid: ${invalid.map((id) => JSON.stringify(id)).join(', ')}`
+          : `, received ${JSON.stringify(text)}`),
     );
   }
   return new Set(ids);
@@ -40,7 +55,10 @@ function ledgersOf(scan: Pick<DeadLetterScan, 'ranges'>): Map<number, ReplayLedg
  * Which dead letters of a replay-group scan to send back: those whose key is
  * in `ids` (all without it) that no replay sent back yet.
  */
-export function planReplay(scan: Pick<DeadLetterScan, 'letters' | 'ranges'>, ids: ReadonlySet<string> | undefined): ReplayPlan {
+export function planReplay(
+  scan: Pick<DeadLetterScan, 'letters' | 'ranges'>,
+  ids: ReadonlySet<string> | undefined,
+): ReplayPlan {
   const ledgers = ledgersOf(scan);
   const plan: ReplayPlan = { letters: [], alreadyReplayed: 0, notSelected: 0, marks: [] };
   for (const range of scan.ranges) plan.alreadyReplayed += Number(BigInt(range.start) - BigInt(range.logStart));

@@ -7,7 +7,10 @@ import { createPool, type Pool } from '../db.js';
  * itself ends a pull query that runs or waits for a lock longer than
  * `pull.statementTimeoutMs`, which a shared pool could not impose on pulls alone.
  */
-export function createPullPool(databaseUrl: string, pull: Pick<Config['pull'], 'poolSize' | 'statementTimeoutMs'>): Pool {
+export function createPullPool(
+  databaseUrl: string,
+  pull: Pick<Config['pull'], 'poolSize' | 'statementTimeoutMs'>,
+): Pool {
   return createPool({
     url: databaseUrl,
     max: pull.poolSize,

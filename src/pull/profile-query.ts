@@ -66,7 +66,8 @@ export function idAcceptor(typname: string): (id: string) => boolean {
  */
 function idCondition(column: ColumnInfo): string {
   const name = quoteIdent(column.attname);
-  if (INTEGER_RANGES[column.typname] !== undefined || column.typname === 'uuid') return `${name} = $1::${column.typname}`;
+  if (INTEGER_RANGES[column.typname] !== undefined || column.typname === 'uuid')
+    return `${name} = $1::${column.typname}`;
   if (column.typname === 'text' || column.typname === 'varchar') return `${name} = $1::text`;
   return `${name}::text = $1::text`;
 }

@@ -19,7 +19,8 @@ import type { Logger } from '../log.js';
  * counted only once Kafka acknowledged all of it, which makes `lastId` a
  * safe `--after` to resume from.
  */
-export type ResyncSelection = { kind: 'all' } | { kind: 'since'; since: string } | { kind: 'ids'; ids: readonly string[] };
+export type ResyncSelection =
+  { kind: 'all' } | { kind: 'since'; since: string } | { kind: 'ids'; ids: readonly string[] };
 
 export interface ResyncOptions {
   pool: Pool;
@@ -62,7 +63,10 @@ export async function runResync(options: ResyncOptions): Promise<ResyncResult> {
   const id = quoteIdent(source.idColumn);
   const fields = Object.entries(source.columns);
   const columns = [...new Set(fields.map(([, column]) => column))];
-  const select = [`${id}::text AS ${quoteIdent(ID_ALIAS)}`, ...columns.map((column) => `${quoteIdent(column)} AS ${quoteIdent(`c_${column}`)}`)].join(', ');
+  const select = [
+    `${id}::text AS ${quoteIdent(ID_ALIAS)}`,
+    ...columns.map((column) => `${quoteIdent(column)} AS ${quoteIdent(`c_${column}`)}`),
+  ].join(', ');
   const now = options.now ?? Date.now;
   const db = (await options.pool.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db ?? '';
   const runId = randomBytes(4).toString('hex');
@@ -100,7 +104,12 @@ export async function runResync(options: ResyncOptions): Promise<ResyncResult> {
     options.onTotal(selection.kind === 'ids' ? new Set(selection.ids).size : total);
   }
 
-  const publisher = new ChangePublisher({ kafka: options.kafka, topic: options.topic, batchSize: options.batchSize, logger: options.logger });
+  const publisher = new ChangePublisher({
+    kafka: options.kafka,
+    topic: options.topic,
+    batchSize: options.batchSize,
+    logger: options.logger,
+  });
   let failure: PublishError | null = null;
   publisher.onFailed = (error) => {
     failure = error;
@@ -135,10 +144,13 @@ export async function runResync(options: ResyncOptions): Promise<ResyncResult> {
           const value = toRowValue(row[`c_${column}`]);
           after[column] = value === undefined ? null : value;
         }
-        await publisher.enqueue(snapshotEvent(options, db, userId, after, snapshotMs, `resync-${runId}:${++seq}`, fields));
+        await publisher.enqueue(
+          snapshotEvent(options, db, userId, after, snapshotMs, `resync-${runId}:${++seq}`, fields),
+        );
       }
       await publisher.drain();
-      if (failure !== null) throw new ResyncError(`resync stopped: ${(failure as PublishError).message}`, progress.lastId, failure);
+      if (failure !== null)
+        throw new ResyncError(`resync stopped: ${(failure as PublishError).message}`, progress.lastId, failure);
       start = String(result.rows[result.rows.length - 1]?.[ID_ALIAS]);
       progress.batches += 1;
       progress.published += result.rows.length;
@@ -152,7 +164,8 @@ export async function runResync(options: ResyncOptions): Promise<ResyncResult> {
   } finally {
     await publisher.disconnect().catch(() => undefined);
   }
-  const notFound = selection.kind === 'ids' && !interrupted ? [...new Set(selection.ids)].filter((wanted) => !seen.has(wanted)) : [];
+  const notFound =
+    selection.kind === 'ids' && !interrupted ? [...new Set(selection.ids)].filter((wanted) => !seen.has(wanted)) : [];
   return { ...progress, interrupted, notFound };
 }
 

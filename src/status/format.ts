@@ -52,8 +52,10 @@ function figures(report: StatusReport, name: (typeof STAGES)[number]): string {
     }
     case 'livefyre': {
       const l = report.livefyre;
-      const reach = l.reachable === null ? 'not checked' : l.reachable ? `reachable (HTTP ${l.httpStatus ?? '?'})` : 'unreachable';
-      const key = l.forbidden === null ? 'key: checked only by pings' : l.forbidden ? 'key REFUSED (403)' : 'key accepted';
+      const reach =
+        l.reachable === null ? 'not checked' : l.reachable ? `reachable (HTTP ${l.httpStatus ?? '?'})` : 'unreachable';
+      const key =
+        l.forbidden === null ? 'key: checked only by pings' : l.forbidden ? 'key REFUSED (403)' : 'key accepted';
       return `${l.baseUrl === '' ? '(no base URL)' : l.baseUrl}: ${reach}, ${key}`;
     }
   }

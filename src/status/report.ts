@@ -131,7 +131,9 @@ function stage<T extends object>(problems: string[], error: string | null, figur
 type Settled<T> = PromiseSettledResult<T>;
 
 function databaseStage(slot: Settled<unknown>): StatusReport['database'] {
-  return stage([], slot.status === 'rejected' ? describe(slot.reason) : null, { reachable: slot.status === 'fulfilled' });
+  return stage([], slot.status === 'rejected' ? describe(slot.reason) : null, {
+    reachable: slot.status === 'fulfilled',
+  });
 }
 
 function connectorStage(
@@ -150,15 +152,19 @@ function connectorStage(
   };
   if (slot.status === 'rejected') return stage([], 'the database did not answer', empty);
   const { lag, sourceLag } = slot.value;
-  if (lag === undefined) return stage(['the replication slot does not exist: run pingpull setup'], null, { ...empty, exists: false });
+  if (lag === undefined)
+    return stage(['the replication slot does not exist: run pingpull setup'], null, { ...empty, exists: false });
   const limits = config.status;
   const problems: string[] = [];
   if (!lag.active) problems.push('no connector is streaming from the replication slot');
-  if (lag.walStatus === 'lost') problems.push('the slot is lost (the WAL it needs was removed): teardown, setup, then resync --all');
+  if (lag.walStatus === 'lost')
+    problems.push('the slot is lost (the WAL it needs was removed): teardown, setup, then resync --all');
   if (lag.walStatus === 'unreserved') problems.push('the slot is about to lose WAL it needs (wal_status unreserved)');
-  if (lag.lagBytes > limits.maxReplicationLagBytes) problems.push(`replication lag above ${limits.maxReplicationLagBytes} bytes`);
+  if (lag.lagBytes > limits.maxReplicationLagBytes)
+    problems.push(`replication lag above ${limits.maxReplicationLagBytes} bytes`);
   if (lag.retainedBytes > limits.maxRetainedBytes) problems.push(`retained WAL above ${limits.maxRetainedBytes} bytes`);
-  if (sourceLag !== null && sourceLag > limits.maxSourceLagSeconds) problems.push(`source lag above ${limits.maxSourceLagSeconds} s`);
+  if (sourceLag !== null && sourceLag > limits.maxSourceLagSeconds)
+    problems.push(`source lag above ${limits.maxSourceLagSeconds} s`);
   return stage(problems, null, {
     slot: config.replication.slot,
     exists: true,
@@ -171,14 +177,24 @@ function connectorStage(
   });
 }
 
-function kafkaStage(config: StatusDeps['config'], lag: Settled<Awaited<ReturnType<KafkaLagReader['consumerLag']>>>): StatusReport['kafka'] {
+function kafkaStage(
+  config: StatusDeps['config'],
+  lag: Settled<Awaited<ReturnType<KafkaLagReader['consumerLag']>>>,
+): StatusReport['kafka'] {
   const names = { topic: config.kafka.topic, groupId: config.kafka.groupId };
   if (lag.status === 'rejected') {
-    return stage([], describe(lag.reason), { reachable: false, ...names, topicExists: null, partitions: [], consumerLagMessages: null });
+    return stage([], describe(lag.reason), {
+      reachable: false,
+      ...names,
+      topicExists: null,
+      partitions: [],
+      consumerLagMessages: null,
+    });
   }
   const problems: string[] = [];
   if (!lag.value.exists) problems.push('the change topic does not exist (a connector or pinger creates it at start)');
-  if (lag.value.total > config.status.maxConsumerLagMessages) problems.push(`consumer lag above ${config.status.maxConsumerLagMessages} messages`);
+  if (lag.value.total > config.status.maxConsumerLagMessages)
+    problems.push(`consumer lag above ${config.status.maxConsumerLagMessages} messages`);
   return stage(problems, null, {
     reachable: true,
     ...names,
@@ -188,22 +204,36 @@ function kafkaStage(config: StatusDeps['config'], lag: Settled<Awaited<ReturnTyp
   });
 }
 
-function deadLetterStage(config: StatusDeps['config'], dead: Settled<Awaited<ReturnType<KafkaLagReader['topicSize']>>>): StatusReport['deadLetters'] {
+function deadLetterStage(
+  config: StatusDeps['config'],
+  dead: Settled<Awaited<ReturnType<KafkaLagReader['topicSize']>>>,
+): StatusReport['deadLetters'] {
   const topic = config.kafka.dlqTopic;
   if (dead.status === 'rejected') return stage([], describe(dead.reason), { topic, messages: null });
   const problems: string[] = [];
   if (dead.value.messages > config.status.maxDeadLetters) {
-    problems.push(`the dead letter topic holds ${dead.value.messages} message(s) (more than ${config.status.maxDeadLetters}): see why in their headers`);
+    problems.push(
+      `the dead letter topic holds ${dead.value.messages} message(s) (more than ${config.status.maxDeadLetters}): see why in their headers`,
+    );
   }
   return stage(problems, null, { topic, messages: dead.value.messages });
 }
 
-function livefyreStage(config: StatusDeps['config'], probe: Settled<LivefyreProbe>, forbidden: boolean | undefined): StatusReport['livefyre'] {
+function livefyreStage(
+  config: StatusDeps['config'],
+  probe: Settled<LivefyreProbe>,
+  forbidden: boolean | undefined,
+): StatusReport['livefyre'] {
   const baseUrl = livefyreBaseUrl(config.livefyre);
   const figures = { baseUrl, reachable: null, httpStatus: null, forbidden: forbidden ?? null };
   const problems: string[] = [];
-  if (config.livefyre.network === '' || config.livefyre.networkKey === '') problems.push('livefyre.network and livefyre.networkKey must be set to ping');
+  if (config.livefyre.network === '' || config.livefyre.networkKey === '')
+    problems.push('livefyre.network and livefyre.networkKey must be set to ping');
   if (forbidden === true) problems.push('Livefyre answers 403 to pings: the network key is wrong or not a system key');
   if (probe.status === 'rejected') return stage(problems, describe(probe.reason), figures);
-  return stage(problems, probe.value.error, { ...figures, reachable: probe.value.reachable, httpStatus: probe.value.httpStatus });
+  return stage(problems, probe.value.error, {
+    ...figures,
+    reachable: probe.value.reachable,
+    httpStatus: probe.value.httpStatus,
+  });
 }

@@ -85,7 +85,17 @@ export async function startDedicatedKafka(options: { log?: Log; version?: string
   await writeFile(propertiesFile, serverProperties(port, controllerPort, path.join(dir, 'data')));
   await writeFile(log4jFile, LOG4J2);
   const log4jOpt = `-Dlog4j2.configurationFile=${log4jFile}`;
-  const format = await run('java', [log4jOpt, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', randomBytes(16).toString('base64url'), '-c', propertiesFile]);
+  const format = await run('java', [
+    log4jOpt,
+    '-cp',
+    classpath,
+    'kafka.tools.StorageTool',
+    'format',
+    '-t',
+    randomBytes(16).toString('base64url'),
+    '-c',
+    propertiesFile,
+  ]);
   if (format.code !== 0) throw new Error(`kafka storage format failed: ${format.output}`);
 
   let pid: number | undefined;
@@ -96,11 +106,15 @@ export async function startDedicatedKafka(options: { log?: Log; version?: string
     if (alive()) return;
     log(`starting dedicated Kafka ${version} on 127.0.0.1:${port}`);
     const out = openSync(logFile, 'a');
-    const child = spawn('java', ['-Xms128m', '-Xmx384m', '-Djava.awt.headless=true', log4jOpt, '-cp', classpath, 'kafka.Kafka', propertiesFile], {
-      cwd: dir,
-      detached: true,
-      stdio: ['ignore', out, out],
-    });
+    const child = spawn(
+      'java',
+      ['-Xms128m', '-Xmx384m', '-Djava.awt.headless=true', log4jOpt, '-cp', classpath, 'kafka.Kafka', propertiesFile],
+      {
+        cwd: dir,
+        detached: true,
+        stdio: ['ignore', out, out],
+      },
+    );
     closeSync(out);
     child.unref();
     pid = child.pid;
@@ -149,7 +163,9 @@ export async function startDedicatedKafka(options: { log?: Log; version?: string
  * A PostgreSQL cluster of its own (wal_level logical). As root the server
  * runs as the `postgres` OS user, so its folder is under /var/tmp.
  */
-export async function startDedicatedPostgres(options: { log?: Log; settings?: string[] } = {}): Promise<DedicatedPostgres> {
+export async function startDedicatedPostgres(
+  options: { log?: Log; settings?: string[] } = {},
+): Promise<DedicatedPostgres> {
   const log = options.log ?? quietLog;
   const binDir = await findBinDir(log);
   const parent = isRoot() ? '/var/tmp' : path.join(stateDir, 'dedicated');
@@ -164,7 +180,12 @@ export async function startDedicatedPostgres(options: { log?: Log; settings?: st
     await chown(base, uid, gid);
     await chown(pwfile, uid, gid);
   }
-  await pgTool(binDir, 'initdb', ['-D', dataDir, '-U', PG_USER, `--pwfile=${pwfile}`, '--auth=trust', '--encoding=UTF8', '--no-locale', '--no-sync'], base);
+  await pgTool(
+    binDir,
+    'initdb',
+    ['-D', dataDir, '-U', PG_USER, `--pwfile=${pwfile}`, '--auth=trust', '--encoding=UTF8', '--no-locale', '--no-sync'],
+    base,
+  );
   await rm(pwfile, { force: true });
   const port = await freePort();
   const conf = [
@@ -184,8 +205,13 @@ export async function startDedicatedPostgres(options: { log?: Log; settings?: st
   const alive = (): boolean => processMatches(pid, dataDir);
   const pgCtl = async (args: string[]): Promise<void> => {
     const exe = path.join(binDir, 'pg_ctl');
-    const r = isRoot() ? await run('runuser', ['-u', 'postgres', '--', exe, ...args], { cwd: base }) : await run(exe, args, { cwd: base });
-    if (r.code !== 0) throw new Error(`pg_ctl ${args.join(' ')} exited ${r.code}: ${r.output}\n--- ${logFile} ---\n${await tail(logFile)}`);
+    const r = isRoot()
+      ? await run('runuser', ['-u', 'postgres', '--', exe, ...args], { cwd: base })
+      : await run(exe, args, { cwd: base });
+    if (r.code !== 0)
+      throw new Error(
+        `pg_ctl ${args.join(' ')} exited ${r.code}: ${r.output}\n--- ${logFile} ---\n${await tail(logFile)}`,
+      );
   };
 
   const start = async (): Promise<void> => {
@@ -212,7 +238,9 @@ export async function startDedicatedPostgres(options: { log?: Log; settings?: st
     log(`stopping dedicated postgres (pid ${current}, ${mode})`);
     if (mode === 'kill') {
       // Like a crash: the next start runs crash recovery.
-      await pgCtl(['-D', dataDir, '-m', 'immediate', '-w', '-t', '60', 'stop']).catch(() => killGroup(current, 'SIGKILL'));
+      await pgCtl(['-D', dataDir, '-m', 'immediate', '-w', '-t', '60', 'stop']).catch(() =>
+        killGroup(current, 'SIGKILL'),
+      );
     } else {
       await pgCtl(['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop']);
     }

@@ -103,7 +103,11 @@ export function serverProperties(port: number, controllerPort: number, dataDir =
     // Tests create many short-lived groups; the default 3 s delay would slow each one.
     'group.initial.rebalance.delay.ms': 0,
   };
-  return Object.entries(props).map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
+  return (
+    Object.entries(props)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n'
+  );
 }
 
 // WARN keeps the log small; the one INFO logger gives the "Kafka Server started" line.
@@ -166,15 +170,29 @@ export async function startKafka(log: Log, version = KAFKA_VERSION): Promise<Kaf
     await writeFile(log4jFile, LOG4J2);
     const clusterId = randomBytes(16).toString('base64url');
     const log4jOpt = `-Dlog4j2.configurationFile=${log4jFile}`;
-    await runOrThrow('java', [log4jOpt, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesFile]);
+    await runOrThrow('java', [
+      log4jOpt,
+      '-cp',
+      classpath,
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      clusterId,
+      '-c',
+      propertiesFile,
+    ]);
 
     log(`starting Kafka ${version} on 127.0.0.1:${port}`);
     const out = openSync(logFile, 'a');
-    const child = spawn('java', ['-Xms256m', '-Xmx512m', '-Djava.awt.headless=true', log4jOpt, '-cp', classpath, 'kafka.Kafka', propertiesFile], {
-      cwd: kafkaDir,
-      detached: true, // own process group: survives us, and `down` can kill it whole
-      stdio: ['ignore', out, out],
-    });
+    const child = spawn(
+      'java',
+      ['-Xms256m', '-Xmx512m', '-Djava.awt.headless=true', log4jOpt, '-cp', classpath, 'kafka.Kafka', propertiesFile],
+      {
+        cwd: kafkaDir,
+        detached: true, // own process group: survives us, and `down` can kill it whole
+        stdio: ['ignore', out, out],
+      },
+    );
     closeSync(out);
     child.unref();
     const pid = child.pid;

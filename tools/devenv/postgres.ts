@@ -63,7 +63,9 @@ export async function findBinDir(log: Log): Promise<string> {
 /** Runs a Postgres tool as the user the server will run as. */
 export function pgTool(binDir: string, tool: string, args: string[], cwd: string) {
   const exe = path.join(binDir, tool);
-  return isRoot() ? runOrThrow('runuser', ['-u', 'postgres', '--', exe, ...args], { cwd }) : runOrThrow(exe, args, { cwd });
+  return isRoot()
+    ? runOrThrow('runuser', ['-u', 'postgres', '--', exe, ...args], { cwd })
+    : runOrThrow(exe, args, { cwd });
 }
 
 export async function postgresIds(): Promise<{ uid: number; gid: number }> {
@@ -166,7 +168,9 @@ export async function stopPostgres(log: Log): Promise<void> {
     const binDir = await findBinDir(log);
     const exe = path.join(binDir, 'pg_ctl');
     const args = ['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop'];
-    const r = isRoot() ? await run('runuser', ['-u', 'postgres', '--', exe, ...args], { cwd: base }) : await run(exe, args, { cwd: base });
+    const r = isRoot()
+      ? await run('runuser', ['-u', 'postgres', '--', exe, ...args], { cwd: base })
+      : await run(exe, args, { cwd: base });
     if (r.code !== 0) {
       log(`pg_ctl stop failed (${r.output.trim()}), killing ${pid}`);
       try {

@@ -69,7 +69,9 @@ export function aptInstall(log: Log, packages: string[]): Promise<void> {
 
 async function aptInstallNow(log: Log, packages: string[]): Promise<void> {
   if (!isRoot()) {
-    throw new Error(`missing ${packages.join(', ')}: install them (apt-get install ${packages.join(' ')}) or run as root`);
+    throw new Error(
+      `missing ${packages.join(', ')}: install them (apt-get install ${packages.join(' ')}) or run as root`,
+    );
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   if (!aptUpdated) {
