@@ -10,6 +10,12 @@ const positiveInt = (value: string): number => {
   return parsed;
 };
 
+const nonNegativeInt = (value: string): number => {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`expected a whole number >= 0, received ${value}`);
+  return parsed;
+};
+
 export function demoCommand() {
   return baseCommand(
     'demo',
@@ -19,12 +25,20 @@ export function demoCommand() {
     .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', positiveInt)
     .option('--interval <ms>', 'time between profile edits', positiveInt, 1_000)
     .option('--users <n>', 'users to seed', positiveInt, 1_000)
+    .option('--pull-delay <ms>', 'how long the simulator waits after a ping before it pulls (Livefyre: 1-10 minutes)', nonNegativeInt, 0)
     .option('--database <name>', 'database the demo (re)creates on the cluster', 'pingpull_demo')
     .action(
       action(
         async (
           { config, signal, out },
-          options: { duration?: number; interval: number; users: number; database: string; logLevel?: string },
+          options: {
+            duration?: number;
+            interval: number;
+            users: number;
+            pullDelay: number;
+            database: string;
+            logLevel?: string;
+          },
         ) => {
           const services =
             config.database.url === ''
@@ -35,6 +49,7 @@ export function demoCommand() {
             database: options.database,
             users: options.users,
             intervalMs: options.interval,
+            pullDelayMs: options.pullDelay,
             durationMs: options.duration === undefined ? undefined : options.duration * 1000,
             signal,
             // The roles' JSON logs would drown the demo's lines: warnings only unless asked.

@@ -3,18 +3,29 @@ import { startSimulator } from '../simulator/index.js';
 import { untilAborted } from '../time.js';
 import { action, baseCommand } from './context.js';
 
+const wholeMilliseconds = (value: string): number => {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`expected whole milliseconds >= 0, received ${value}`);
+  return parsed;
+};
+
 export function livefyreSimCommand() {
   return baseCommand('livefyre-sim', 'run the Livefyre simulator (ping, pull URL registration, pulls; inspection under /sim/)')
     .option('--port <port>', 'override simulator.port', (value) => Number.parseInt(value, 10))
+    .option(
+      '--pull-delay-ms <ms>',
+      'override simulator.pullDelayMs (Livefyre pulls 1-10 minutes after a ping; e.g. 60000 to show it)',
+      wholeMilliseconds,
+    )
     .action(
-      action(async ({ config, logger, signal, out }, options: { port?: number }) => {
+      action(async ({ config, logger, signal, out }, options: { port?: number; pullDelayMs?: number }) => {
         requireKeys(config, ['livefyre.network', 'livefyre.networkKey'], 'to validate tokens as Livefyre does');
         const simulator = await startSimulator({
           network: config.livefyre.network,
           networkKey: config.livefyre.networkKey,
           host: config.simulator.host,
           port: options.port ?? config.simulator.port,
-          pullDelayMs: config.simulator.pullDelayMs,
+          pullDelayMs: options.pullDelayMs ?? config.simulator.pullDelayMs,
           logger,
         });
         out(`Livefyre simulator for ${config.livefyre.network} at ${simulator.url}`);

@@ -16,6 +16,8 @@ export interface DemoOptions {
   database: string;
   users: number;
   intervalMs: number;
+  /** The simulator's wait between a ping and its pull (Livefyre's is minutes); default 0. */
+  pullDelayMs?: number;
   /** Stop after this long; undefined runs until the signal. */
   durationMs: number | undefined;
   signal: AbortSignal;
@@ -45,7 +47,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   out(`seeding ${options.users} users in database ${options.database} (table ${DEMO_TABLE})`);
   const databaseUrl = await createDemoDatabase(options.services.databaseUrl, options.database, options.users);
   const networkKey = randomBytes(20).toString('base64');
-  const simulator = await startSimulator({ network: 'demo.fyre.co', networkKey, port: 0, logger: options.logger });
+  const simulator = await startSimulator({
+    network: 'demo.fyre.co',
+    networkKey,
+    port: 0,
+    pullDelayMs: options.pullDelayMs ?? 0,
+    logger: options.logger,
+  });
   const config = demoConfig(databaseUrl, options.services.kafkaBrokers, simulator.url, networkKey, options.logger.level);
   const resources = createResources(config, options.logger);
   const roles: RoleHandle[] = [];

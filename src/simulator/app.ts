@@ -1,15 +1,15 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { UsageError } from '../errors.js';
-import { isValidUserId } from '../livefyre/profile.js';
-import { createTokenVerifier, importNetworkKey, type TokenVerifier } from '../livefyre/token.js';
 import type { Logger } from '../log.js';
 import { RedactingLogController } from '../pull/request-log.js';
 import { sleep, systemClock, systemRandom, systemTimers, type Clock, type Random, type Timers } from '../time.js';
 import { FaultInjector, parseFaultSpec } from './faults.js';
 import { createPuller, type Puller } from './puller.js';
+import { PullLoss, parsePullLossSpec } from './pull-loss.js';
 import { PullQueue } from './pull-queue.js';
 import { SimulatorState } from './records.js';
 import { templateProblem } from './template.js';
+import { simTokenProblem } from './token.js';
 
 export interface SimulatorOptions {
   /** The network it plays, e.g. `example.fyre.co`. */
@@ -18,7 +18,7 @@ export interface SimulatorOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
-  /** Wait between a ping and its pull. */
+  /** Wait between a ping and its pull (Livefyre documents 1-10 minutes; tests want it small). */
   pullDelayMs?: number;
   /** Pulls in flight at once (default 8). */
   pullConcurrency?: number;
@@ -37,12 +37,16 @@ export interface SimulatorCore {
   app: FastifyInstance;
   state: SimulatorState;
   faults: FaultInjector;
+  pullLoss: PullLoss;
   queue: PullQueue;
   /** Stops pulling; the caller closes `app`. */
   stop(): Promise<void>;
 }
 
 type Form = Record<string, string | undefined>;
+
+/** Livefyre's user id pattern, the simulator's own copy. */
+const USER_ID = /^[a-zA-Z0-9_.-]+$/;
 
 /** Livefyre's answers use this envelope. */
 const livefyreError = (code: number, msg: string): Record<string, unknown> => ({ status: 'error', code, msg });
@@ -55,19 +59,21 @@ const livefyreError = (code: number, msg: string): Record<string, unknown> => ({
  *   POST /?actor_token=&pull_profile_url=   204 registered, 403 token, 400 template
  * Inspection and control (not Livefyre's):
  *   GET /healthz, GET /sim/pings[?id=], GET /sim/pulls[?id=], GET /sim/profiles, GET /sim/profiles/:id,
- *   GET /sim/pull-url, GET /sim/queue, GET|POST|DELETE /sim/faults (shape in faults.ts), POST /sim/reset
+ *   GET /sim/invalid-profiles (200 answers Livefyre would refuse, with the reasons), GET /sim/pull-url,
+ *   GET /sim/queue, GET|POST|DELETE /sim/faults (failing pings, shape in faults.ts),
+ *   GET|POST|DELETE /sim/pull-faults (losing pulls, shape in pull-loss.ts), POST /sim/reset
  */
 export function buildSimulatorApp(options: SimulatorOptions): SimulatorCore {
   const clock = options.clock ?? systemClock;
   const timers = options.timers ?? systemTimers;
   const logger = options.logger.child({ component: 'livefyre-sim' });
-  const key = importNetworkKey(options.networkKey);
-  const verify: TokenVerifier = createTokenVerifier({ network: options.network, key, clock });
+  const tokenOptions = { network: options.network, networkKey: options.networkKey };
+  const tokenProblem = (token: string | undefined) => simTokenProblem(tokenOptions, token, clock.now() / 1000);
   const state = new SimulatorState(options.recordLimit ?? 100_000);
   const faults = new FaultInjector(options.random ?? systemRandom);
+  const pullLoss = new PullLoss();
   const puller: Puller = createPuller({
-    network: options.network,
-    key,
+    ...tokenOptions,
     clock,
     timeoutMs: options.pullTimeoutMs ?? 10_000,
     logger,
@@ -78,7 +84,12 @@ export function buildSimulatorApp(options: SimulatorOptions): SimulatorCore {
     concurrency: options.pullConcurrency ?? 8,
     clock,
     timers,
-    pull: (id) => puller.pull(id),
+    pull: async (id) => {
+      if (!pullLoss.take(id)) return puller.pull(id);
+      const at = clock.now();
+      state.pulls.push({ id, startedAt: at, finishedAt: at, outcome: 'lost', errors: ['lost on request'] });
+      logger.info({ id }, 'pull lost on request');
+    },
   });
   const stopping = new AbortController();
 
@@ -106,13 +117,13 @@ export function buildSimulatorApp(options: SimulatorOptions): SimulatorCore {
       return reply.code(fault.status).send(livefyreError(fault.status, 'injected fault'));
     }
     // token before id, as on the pull endpoint: without the key a caller learns nothing
-    const verdict = await verify(param(request.body, request.query, 'lftoken'));
-    if (!verdict.ok) {
-      request.log.debug({ reason: verdict.reason }, 'ping token rejected');
+    const problem = tokenProblem(param(request.body, request.query, 'lftoken'));
+    if (problem !== undefined) {
+      request.log.debug({ reason: problem }, 'ping token rejected');
       state.pings.push({ id, receivedAt, status: 403, injected: false, coalesced: false });
       return reply.code(403).send(livefyreError(403, 'invalid or missing lftoken'));
     }
-    if (!isValidUserId(id)) {
+    if (!USER_ID.test(id)) {
       state.pings.push({ id, receivedAt, status: 400, injected: false, coalesced: false });
       return reply.code(400).send(livefyreError(400, 'user id must match ^[a-zA-Z0-9_.-]+$'));
     }
@@ -122,8 +133,7 @@ export function buildSimulatorApp(options: SimulatorOptions): SimulatorCore {
   });
 
   app.post('/', async (request, reply) => {
-    const verdict = await verify(param(request.body, request.query, 'actor_token'));
-    if (!verdict.ok) return reply.code(403).send(livefyreError(403, 'invalid or missing actor_token'));
+    if (tokenProblem(param(request.body, request.query, 'actor_token')) !== undefined) return reply.code(403).send(livefyreError(403, 'invalid or missing actor_token'));
     const template = param(request.body, request.query, 'pull_profile_url');
     const problem = template === undefined ? 'pull_profile_url is required' : templateProblem(template);
     if (problem !== undefined || template === undefined) return reply.code(400).send(livefyreError(400, problem ?? ''));
@@ -132,12 +142,14 @@ export function buildSimulatorApp(options: SimulatorOptions): SimulatorCore {
     return reply.code(204).send();
   });
 
-  registerInspection(app, state, faults, queue);
+  registerInspection(app, state, { faults, pullLoss }, queue);
+  registerPullLoss(app, pullLoss);
 
   return {
     app,
     state,
     faults,
+    pullLoss,
     queue,
     async stop() {
       stopping.abort();
@@ -148,7 +160,12 @@ export function buildSimulatorApp(options: SimulatorOptions): SimulatorCore {
 }
 
 /** Read-only views under /sim/ plus fault control; not part of Livefyre's API. */
-function registerInspection(app: FastifyInstance, state: SimulatorState, faults: FaultInjector, queue: PullQueue): void {
+function registerInspection(
+  app: FastifyInstance,
+  state: SimulatorState,
+  { faults, pullLoss }: { faults: FaultInjector; pullLoss: PullLoss },
+  queue: PullQueue,
+): void {
   const byId = <T extends { id: string }>(list: T[], id: unknown): T[] =>
     typeof id === 'string' ? list.filter((entry) => entry.id === id) : list;
 
@@ -176,11 +193,32 @@ function registerInspection(app: FastifyInstance, state: SimulatorState, faults:
     faults.clear();
     return reply.code(204).send();
   });
+  app.get('/sim/invalid-profiles', async () => state.invalidProfiles.list());
   app.post('/sim/reset', async (_request, reply) => {
     state.pings.clear();
     state.pulls.clear();
+    state.invalidProfiles.clear();
     state.profiles.clear();
     faults.clear();
+    pullLoss.clear();
+    return reply.code(204).send();
+  });
+}
+
+/** Control of lost pulls; not part of Livefyre's API. */
+function registerPullLoss(app: FastifyInstance, pullLoss: PullLoss): void {
+  app.get('/sim/pull-faults', async () => ({ active: pullLoss.current() }));
+  app.post('/sim/pull-faults', async (request, reply) => {
+    try {
+      pullLoss.add(parsePullLossSpec(request.body));
+    } catch (error) {
+      if (error instanceof UsageError) return reply.code(400).send({ error: 'invalid_pull_fault', message: error.message });
+      throw error;
+    }
+    return { active: pullLoss.current() };
+  });
+  app.delete('/sim/pull-faults', async (_request, reply) => {
+    pullLoss.clear();
     return reply.code(204).send();
   });
 }

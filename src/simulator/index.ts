@@ -1,11 +1,13 @@
 import { buildSimulatorApp, type SimulatorOptions } from './app.js';
 import { parseFaultSpec, type FaultSpec, type FaultState } from './faults.js';
-import type { PingRecord, PullRecord, PullUrlRegistration, StoredProfile } from './records.js';
+import { parsePullLossSpec, type PullLossSpec, type PullLossState } from './pull-loss.js';
+import type { InvalidProfile, PingRecord, PullRecord, PullUrlRegistration, StoredProfile } from './records.js';
 
 export type { SimulatorOptions } from './app.js';
 export { buildSimulatorApp, type SimulatorCore } from './app.js';
 export type { FaultSpec, FaultState } from './faults.js';
-export type { PingRecord, PullOutcome, PullRecord, PullUrlRegistration, StoredProfile } from './records.js';
+export type { PullLossSpec, PullLossState } from './pull-loss.js';
+export type { InvalidProfile, PingRecord, PullOutcome, PullRecord, PullUrlRegistration, StoredProfile } from './records.js';
 export { buildPullUrl, templateProblem } from './template.js';
 export { validateProfile, type ProfileVerdict } from './validate-profile.js';
 
@@ -18,11 +20,16 @@ export interface Simulator {
   pulls(): PullRecord[];
   profiles(): StoredProfile[];
   profile(id: string): StoredProfile | undefined;
+  /** 200 answers Livefyre would refuse, with the reasons: a test passes only when this is empty. */
+  invalidProfiles(): InvalidProfile[];
   pullUrl(): PullUrlRegistration;
   /** Validates like `POST /sim/faults`; throws a UsageError on a bad spec. */
   setFaults(spec: FaultSpec): void;
   clearFaults(): void;
   faults(): FaultState | undefined;
+  /** Loses pulls as `POST /sim/pull-faults` does; throws a UsageError on a bad spec. */
+  losePulls(spec: PullLossSpec): void;
+  pullLosses(): PullLossState[];
   /** Resolves once every queued pull has finished. */
   idle(): Promise<void>;
 }
@@ -49,10 +56,13 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     pulls: () => core.state.pulls.list(),
     profiles: () => [...core.state.profiles.values()],
     profile: (id) => core.state.profiles.get(id),
+    invalidProfiles: () => core.state.invalidProfiles.list(),
     pullUrl: () => ({ ...core.state.registration }),
     setFaults: (spec) => core.faults.set(parseFaultSpec(spec)),
     clearFaults: () => core.faults.clear(),
     faults: () => core.faults.current(),
+    losePulls: (spec) => core.pullLoss.add(parsePullLossSpec(spec)),
+    pullLosses: () => core.pullLoss.current(),
     idle: () => core.queue.idle(),
   };
 }

@@ -1,15 +1,14 @@
-import type { KeyObject } from 'node:crypto';
 import { Agent, request } from 'undici';
-import { createSystemToken } from '../livefyre/token.js';
 import { redactUrl, type Logger } from '../log.js';
 import type { Clock } from '../time.js';
 import type { PullRecord, SimulatorState } from './records.js';
 import { buildPullUrl } from './template.js';
+import { signSimSystemToken } from './token.js';
 import { validateProfile } from './validate-profile.js';
 
 export interface PullerOptions {
   network: string;
-  key: KeyObject;
+  networkKey: string;
   clock: Clock;
   timeoutMs: number;
   logger: Logger;
@@ -21,32 +20,45 @@ export interface Puller {
   close(): Promise<void>;
 }
 
+type Attempt = Omit<PullRecord, 'finishedAt'>;
+
 /** Larger answers are not profiles; reading stops there. */
 const MAX_PROFILE_BYTES = 1024 * 1024;
 /** Renew the system token this long before it expires, as a long-running client would. */
 const TOKEN_RENEW_SECONDS = 3600;
+/** How much of an answer that is not JSON an invalid-profile record keeps. */
+const KEPT_TEXT = 1000;
 
 /**
  * Livefyre's pull: GET the registered template for the id with a system
  * token, validate the JSON like Livefyre, store it or record why not.
- * One token is reused across pulls, as Livefyre does.
+ * One token is reused across pulls, as Livefyre does. A failed pull is
+ * never tried again: whether Livefyre retries is undocumented, so the
+ * simulator assumes the worst.
  */
 export function createPuller(options: PullerOptions): Puller {
   const { clock, state, logger } = options;
   const agent = new Agent({ connect: { timeout: options.timeoutMs } });
   let token: { token: string; expires: number } | undefined;
 
-  async function currentToken(): Promise<string> {
-    if (token === undefined || token.expires - clock.now() / 1000 < TOKEN_RENEW_SECONDS) {
-      token = await createSystemToken({ network: options.network, key: options.key, clock });
+  function currentToken(): string {
+    const nowSeconds = clock.now() / 1000;
+    if (token === undefined || token.expires - nowSeconds < TOKEN_RENEW_SECONDS) {
+      const ttlSeconds = 86_400;
+      token = { token: signSimSystemToken(options, nowSeconds, ttlSeconds), expires: nowSeconds + ttlSeconds };
     }
     return token.token;
   }
 
-  async function attempt(id: string, startedAt: number): Promise<Omit<PullRecord, 'finishedAt'>> {
+  function refused(id: string, startedAt: number, url: string, errors: string[], body: unknown): Attempt {
+    state.invalidProfiles.push({ id, pulledAt: clock.now(), errors, body });
+    return { id, startedAt, url, status: 200, outcome: 'invalid_profile', errors };
+  }
+
+  async function attempt(id: string, startedAt: number): Promise<Attempt> {
     const template = state.registration.template;
     if (template === null) return { id, startedAt, outcome: 'no_pull_url', errors: ['no pull URL is registered'] };
-    const url = buildPullUrl(template, id, await currentToken());
+    const url = buildPullUrl(template, id, currentToken());
     const shown = redactUrl(url);
     let status: number;
     let text: string;
@@ -65,16 +77,16 @@ export function createPuller(options: PullerOptions): Puller {
     }
     if (status !== 200) return { id, startedAt, url: shown, status, outcome: 'http_error', errors: [`HTTP ${status}`] };
     if (Buffer.byteLength(text) > MAX_PROFILE_BYTES) {
-      return { id, startedAt, url: shown, status, outcome: 'invalid_profile', errors: ['the profile exceeds 1 MiB'] };
+      return refused(id, startedAt, shown, ['the profile exceeds 1 MiB'], text.slice(0, KEPT_TEXT));
     }
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
-      return { id, startedAt, url: shown, status, outcome: 'invalid_profile', errors: ['the answer is not JSON'] };
+      return refused(id, startedAt, shown, ['the answer is not JSON'], text.slice(0, KEPT_TEXT));
     }
     const verdict = validateProfile(body, id);
-    if (!verdict.ok) return { id, startedAt, url: shown, status, outcome: 'invalid_profile', errors: verdict.errors };
+    if (!verdict.ok) return refused(id, startedAt, shown, verdict.errors, body);
     state.profiles.set(id, { id, profile: verdict.profile, pulledAt: clock.now() });
     return { id, startedAt, url: shown, status, outcome: 'stored' };
   }

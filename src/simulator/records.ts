@@ -12,7 +12,8 @@ export interface PingRecord {
   coalesced: boolean;
 }
 
-export type PullOutcome = 'stored' | 'invalid_profile' | 'http_error' | 'network_error' | 'no_pull_url';
+/** `lost`: dropped on request (`POST /sim/pull-faults`), as Livefyre may lose a queued pull; never retried. */
+export type PullOutcome = 'stored' | 'invalid_profile' | 'http_error' | 'network_error' | 'no_pull_url' | 'lost';
 
 export interface PullRecord {
   id: string;
@@ -31,6 +32,17 @@ export interface StoredProfile {
   profile: Record<string, unknown>;
   /** Epoch milliseconds of the pull that stored it. */
   pulledAt: number;
+}
+
+/** A 200 answer Livefyre would refuse: tests fail on any of these. */
+export interface InvalidProfile {
+  id: string;
+  /** Epoch milliseconds of the pull. */
+  pulledAt: number;
+  /** Why it was refused, one entry per broken rule. */
+  errors: string[];
+  /** The answer as received (parsed JSON, or the text when it was not JSON). */
+  body: unknown;
 }
 
 export interface PullUrlRegistration {
@@ -66,11 +78,13 @@ export class BoundedLog<T> {
 export class SimulatorState {
   readonly pings: BoundedLog<PingRecord>;
   readonly pulls: BoundedLog<PullRecord>;
+  readonly invalidProfiles: BoundedLog<InvalidProfile>;
   readonly profiles = new Map<string, StoredProfile>();
   registration: PullUrlRegistration = { template: null, registeredAt: null };
 
   constructor(recordLimit: number) {
     this.pings = new BoundedLog(recordLimit);
     this.pulls = new BoundedLog(recordLimit);
+    this.invalidProfiles = new BoundedLog(recordLimit);
   }
 }
