@@ -85,6 +85,16 @@ export function validatePullFields(value: unknown): void {
   }
 }
 
+/** `pull.displayNameFallback`: text with `{column}` placeholders, not blank (it stands in for a missing name). */
+function displayNameTemplateFormat(value: unknown): void {
+  const template = typeof value === 'string' ? value : '';
+  const names = [...template.matchAll(TEMPLATE_PLACEHOLDER)].map((match) => match[1] ?? '');
+  const unbalanced = /[{}]/.test(template.replace(TEMPLATE_PLACEHOLDER, ''));
+  if (template.trim() === '' || unbalanced || names.some((name) => !IDENTIFIER.test(name))) {
+    throw new Error(`expected a non-blank template with {column} placeholders, received ${JSON.stringify(value)}`);
+  }
+}
+
 function tableFormat(value: unknown): void {
   if (typeof value !== 'string' || !/^([^.\u0000]{1,63}\.)?[^.\u0000]{1,63}$/.test(value)) {
     throw new Error(`expected "table" or "schema.table", received ${JSON.stringify(value)}`);
@@ -421,6 +431,23 @@ export const schema = {
       format: httpUrlOrEmptyFormat,
       default: '',
       env: 'PINGPULL_PULL_RELATIVE_URL_BASE',
+    },
+    displayNameFallback: {
+      doc:
+        'Template over columns ({id} is the user id) giving the display name of users whose display name is NULL, ' +
+        'empty or blank, as Livefyre requires one; display names are trimmed, HTML entities decoded and cut to ' +
+        'Livefyre\'s 150 characters',
+      format: displayNameTemplateFormat,
+      default: '{id}',
+      env: 'PINGPULL_PULL_DISPLAY_NAME_FALLBACK',
+    },
+    emailNotificationsDefault: {
+      doc:
+        'Value (immediately, often, never) of the email_notifications members a row leaves out: Livefyre refuses ' +
+        'the object unless all five are there; never is its own default (no notifications)',
+      format: ['immediately', 'often', 'never'],
+      default: 'never',
+      env: 'PINGPULL_PULL_EMAIL_NOTIFICATIONS_DEFAULT',
     },
     imageVersionColumn: {
       doc: 'Column that changes when the avatar changes (e.g. avatar_updated_at); appends ?v=<hash of URL and value> to image_url ("" off)',

@@ -38,8 +38,10 @@ export async function prepareCustomQuery(
   }
   const used = new Set<string>([options.imageVersionColumn ?? '', 'id']);
   const fieldEntries = pullFieldEntries(options.fields ?? {});
-  for (const [, spec] of fieldEntries) {
-    if ('template' in spec) for (const match of spec.template.matchAll(/\{([^{}]+)\}/g)) used.add(match[1] as string);
+  const templates = fieldEntries.flatMap(([, spec]) => ('template' in spec ? [spec.template] : []));
+  if (options.displayNameFallback !== undefined) templates.push(options.displayNameFallback);
+  for (const template of templates) {
+    for (const match of template.matchAll(/\{([^{}]+)\}/g)) used.add(match[1] as string);
   }
   const columns: Record<string, string> = {};
   const seen = new Set<string>();
@@ -49,7 +51,8 @@ export async function prepareCustomQuery(
     if (PROFILE_FIELDS.has(column.name)) columns[column.name] = column.name;
     else if (!used.has(column.name)) {
       problems.push(
-        `pull.query: result column "${column.name}" is neither a Livefyre field nor used by pull.fields or pull.imageVersionColumn`,
+        `pull.query: result column "${column.name}" is neither a Livefyre field nor used by pull.fields, ` +
+          'pull.displayNameFallback or pull.imageVersionColumn',
       );
     }
   }

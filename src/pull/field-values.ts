@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { NOTIFICATION_VALUES, type FieldKind } from '../livefyre/profile.js';
+import {
+  DISPLAY_NAME_FORBIDDEN_ENTITY,
+  DISPLAY_NAME_MAX,
+  EMAIL_PATTERN,
+  NOTIFICATION_VALUES,
+  type FieldKind,
+} from '../livefyre/profile.js';
 
 /** Fields whose values Livefyre requires to be fully qualified http(s) URLs. */
 export const URL_FIELDS: ReadonlySet<string> = new Set(['image_url', 'profile_url', 'settings_url', 'websites']);
@@ -39,14 +45,65 @@ export function fieldShaper(field: string, kind: FieldKind, options: ShaperOptio
         const items: string[] = [];
         for (const raw of value) {
           const shaped = item(raw);
-          if (shaped !== undefined && items.length < limit) items.push(shaped);
+          // Livefyre refuses repeated tags; a repeated website is no use either
+          if (shaped !== undefined && items.length < limit && !items.includes(shaped)) items.push(shaped);
         }
         return items.length === 0 ? undefined : items;
       };
     }
     case 'string':
-      return isUrl ? (value) => qualifiedUrl(value, base) : textItem;
+      if (isUrl) return (value) => qualifiedUrl(value, base);
+      if (field === 'display_name') return displayName;
+      if (field === 'email') return email;
+      return textItem;
   }
+}
+
+/** HTML entities a display name stored HTML-escaped may carry; Livefyre refuses `&name;` in display names. */
+const NAMED_ENTITIES: Readonly<Record<string, string>> = {
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+  nbsp: ' ',
+};
+const ENTITY = /&(\w+);/g;
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * A display name Livefyre accepts, or undefined when nothing is left (the
+ * fallback then applies): line breaks and runs of white space become one
+ * space, the ends are trimmed, the common HTML entities are decoded (an
+ * escaped `&amp;lt;` fully), any other `&name;` gets a space after its `&`,
+ * and the result is cut to 150 code points without splitting a character
+ * (a grapheme: an accented letter or an emoji sequence stays whole).
+ */
+export function displayName(value: unknown): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  let text = String(value);
+  for (let previous = ''; previous !== text && DISPLAY_NAME_FORBIDDEN_ENTITY.test(text); ) {
+    previous = text;
+    text = text.replace(ENTITY, (entity, name: string) => NAMED_ENTITIES[name] ?? entity);
+  }
+  text = text.replace(ENTITY, '& $1;').replace(/\s+/g, ' ').trim();
+  if (text.length === 0) return undefined;
+  if (text.length <= DISPLAY_NAME_MAX) return text;
+  let cut = '';
+  let points = 0;
+  for (const { segment } of graphemes.segment(text)) {
+    points += [...segment].length;
+    if (points > DISPLAY_NAME_MAX) break;
+    cut += segment;
+  }
+  return cut.trimEnd() || undefined;
+}
+
+/** An address Livefyre accepts (trimmed), or undefined: a malformed one would get the whole profile refused. */
+function email(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  return EMAIL_PATTERN.test(text) ? text : undefined;
 }
 
 function textItem(value: unknown): string | undefined {

@@ -1,7 +1,7 @@
 import { pullFieldEntries, type PullFields } from '../config/index.js';
 import { ConfigError } from '../errors.js';
-import { PROFILE_FIELDS, type FieldKind } from '../livefyre/profile.js';
-import { fieldShaper, URL_FIELDS, versionedImageUrl, type FieldShaper } from './field-values.js';
+import { NOTIFICATION_KEYS, PROFILE_FIELDS, type FieldKind } from '../livefyre/profile.js';
+import { displayName, fieldShaper, URL_FIELDS, versionedImageUrl, type FieldShaper } from './field-values.js';
 import { ID_PLACEHOLDER, parseTemplate, renderTemplate, type Template } from './template.js';
 
 /** Where a field's value comes from: a column of the row, a template over columns, or a constant. */
@@ -35,6 +35,10 @@ export interface ProfilePlan {
   /** Every column the query reads, aliased (`c0`, `t0`, `v`) because column names may clash with `id`. */
   readonly reads: readonly ReadColumn[];
   readonly imageVersionAlias: string | undefined;
+  /** `pull.displayNameFallback`, for rows whose display name is NULL, empty or blank. */
+  readonly displayNameFallback: { readonly template: Template; readonly aliases: readonly string[] };
+  /** `pull.emailNotificationsDefault`: fills the members of `email_notifications` a row leaves out. */
+  readonly emailNotificationsDefault: string;
   /** JSON schema of the 200 response: Fastify compiles it into the serializer once. */
   readonly responseSchema: Record<string, unknown>;
 }
@@ -47,11 +51,17 @@ export interface PlanOptions {
   readonly relativeUrlBase?: string;
   /** `pull.imageVersionColumn` ("" or absent: no cache-busting). */
   readonly imageVersionColumn?: string;
+  /** `pull.displayNameFallback` (default `{id}`). */
+  readonly displayNameFallback?: string;
+  /** `pull.emailNotificationsDefault` (default `never`, Livefyre's own default). */
+  readonly emailNotificationsDefault?: string;
   /** Names the origin of `columns` in messages: `source.columns`, or `pull.query` for a custom query's result columns. */
   readonly columnsKey?: string;
 }
 
 const VERSION_ALIAS = 'v';
+const DEFAULT_DISPLAY_NAME_FALLBACK = `{${ID_PLACEHOLDER}}`;
+const DEFAULT_NOTIFICATION = 'never';
 
 /**
  * Decides, once at start-up, how rows become profiles: `columns` (field →
@@ -87,6 +97,17 @@ export function planProfile(columns: Readonly<Record<string, string>>, options: 
   }
 
   const placeholderAliases = new Map<string, string>();
+  const templateAliases = (template: Template, key: string): string[] =>
+    template.names.map((name) => {
+      if (name === ID_PLACEHOLDER) return 'id';
+      let alias = placeholderAliases.get(name);
+      if (alias === undefined) {
+        alias = `t${placeholderAliases.size}`;
+        placeholderAliases.set(name, alias);
+        reads.push({ column: name, alias, key, kind: 'text' });
+      }
+      return alias;
+    });
   for (const [field, spec] of pullFieldEntries(options.fields ?? {})) {
     const key = `pull.fields.${field}`;
     if (Object.hasOwn(columns, field)) {
@@ -99,16 +120,7 @@ export function planProfile(columns: Readonly<Record<string, string>>, options: 
         continue;
       }
       const template = parseTemplate(spec.template);
-      const aliases = template.names.map((name) => {
-        if (name === ID_PLACEHOLDER) return 'id';
-        let alias = placeholderAliases.get(name);
-        if (alias === undefined) {
-          alias = `t${placeholderAliases.size}`;
-          placeholderAliases.set(name, alias);
-          reads.push({ column: name, alias, key, kind: 'text' });
-        }
-        return alias;
-      });
+      const aliases = templateAliases(template, key);
       fields.push(describe(field, { type: 'template', template, aliases, encode: URL_FIELDS.has(field) }));
       continue;
     }
@@ -125,19 +137,34 @@ export function planProfile(columns: Readonly<Record<string, string>>, options: 
     fields.push({ ...probe, source: { type: 'constant', value } });
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  const fallbackTemplate = parseTemplate(options.displayNameFallback ?? DEFAULT_DISPLAY_NAME_FALLBACK);
+  const displayNameFallback = {
+    template: fallbackTemplate,
+    aliases: templateAliases(fallbackTemplate, 'pull.displayNameFallback'),
+  };
 
   let imageVersionAlias: string | undefined;
   if (options.imageVersionColumn !== undefined && options.imageVersionColumn !== '') {
     imageVersionAlias = VERSION_ALIAS;
     reads.push({ column: options.imageVersionColumn, alias: VERSION_ALIAS, key: 'pull.imageVersionColumn', kind: 'text' });
   }
-  return { fields, reads, imageVersionAlias, responseSchema: responseSchema(fields) };
+  return {
+    fields,
+    reads,
+    imageVersionAlias,
+    displayNameFallback,
+    emailNotificationsDefault: options.emailNotificationsDefault ?? DEFAULT_NOTIFICATION,
+    responseSchema: responseSchema(fields),
+  };
 }
 
 /**
  * The profile of one row: `id` first, then the fields in plan order. A field
  * with no acceptable value is left out (Livefyre rejects `null`), and an
- * object field appears only when one of its members has a value.
+ * object field appears only when one of its members has a value. Two fields
+ * are always complete, or Livefyre refuses the whole profile: `display_name`
+ * (the fallback template, then the id, when the row has none) and
+ * `email_notifications` (every member, the default filling the gaps).
  */
 export function profileFromRow(plan: ProfilePlan, row: Readonly<Record<string, unknown>>): Profile {
   const profile: Profile = { id: String(row.id) };
@@ -154,7 +181,18 @@ export function profileFromRow(plan: ProfilePlan, row: Readonly<Record<string, u
       parent[mapped.key] = value;
     }
   }
+  profile.display_name ??= fallbackDisplayName(plan, row);
+  const notifications = profile.email_notifications as Record<string, unknown> | undefined;
+  if (notifications !== undefined) {
+    for (const key of NOTIFICATION_KEYS) notifications[key] ??= plan.emailNotificationsDefault;
+  }
   return profile;
+}
+
+function fallbackDisplayName(plan: ProfilePlan, row: Readonly<Record<string, unknown>>): string {
+  const { template, aliases } = plan.displayNameFallback;
+  const rendered = renderTemplate(template, aliases.map((alias) => row[alias]), false);
+  return displayName(rendered) ?? displayName(row.id) ?? String(row.id);
 }
 
 function fieldValue(mapped: MappedField, row: Readonly<Record<string, unknown>>): unknown {
@@ -178,8 +216,12 @@ const KIND_SCHEMA: Record<FieldKind, Record<string, unknown>> = {
   'string[]': { type: 'array', items: { type: 'string' } },
 };
 
+/** Every member of an object field that may appear: those mapped, and those the default fills in. */
 function responseSchema(fields: readonly MappedField[]): Record<string, unknown> {
-  const properties: Record<string, Record<string, unknown>> = { id: { type: 'string' } };
+  const properties: Record<string, Record<string, unknown>> = {
+    id: { type: 'string' },
+    display_name: { type: 'string' },
+  };
   for (const mapped of fields) {
     if (mapped.parent === undefined) {
       properties[mapped.key] = KIND_SCHEMA[mapped.kind];
@@ -188,5 +230,7 @@ function responseSchema(fields: readonly MappedField[]): Record<string, unknown>
     const parent = (properties[mapped.parent] ??= { type: 'object', properties: {}, additionalProperties: false });
     (parent.properties as Record<string, unknown>)[mapped.key] = KIND_SCHEMA[mapped.kind];
   }
-  return { type: 'object', properties, required: ['id'], additionalProperties: false };
+  const notifications = properties.email_notifications?.properties as Record<string, unknown> | undefined;
+  if (notifications !== undefined) for (const key of NOTIFICATION_KEYS) notifications[key] = KIND_SCHEMA.notification;
+  return { type: 'object', properties, required: ['id', 'display_name'], additionalProperties: false };
 }

@@ -154,6 +154,8 @@ function prepareQuery(deps: PullServerDeps): Promise<ProfileQuery> {
     fields: deps.pull.fields ?? {},
     relativeUrlBase: deps.pull.relativeUrlBase ?? '',
     imageVersionColumn: deps.pull.imageVersionColumn ?? '',
+    displayNameFallback: deps.pull.displayNameFallback ?? schema.pull.displayNameFallback.default,
+    emailNotificationsDefault: deps.pull.emailNotificationsDefault ?? schema.pull.emailNotificationsDefault.default,
   };
   if (deps.pull.query !== undefined && deps.pull.query.trim() !== '') {
     return prepareCustomQuery(deps.pool, deps.pull.query, options);

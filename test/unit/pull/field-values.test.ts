@@ -95,3 +95,58 @@ describe('templates', () => {
     );
   });
 });
+
+describe('Livefyre limits on field values', () => {
+  const name = fieldShaper('display_name', 'string');
+
+  it('trims display names and turns line breaks and runs of white space into one space', () => {
+    expect(name('  Ada  Lovelace \n')).toBe('Ada Lovelace');
+    expect(name('Ada\r\nLovelace\u2028x')).toBe('Ada Lovelace x');
+    expect(name(' \t\n')).toBeUndefined();
+    expect(name(null)).toBeUndefined();
+    expect(name(1042)).toBe('1042');
+  });
+
+  it('decodes the common HTML entities Livefyre refuses, and breaks up any other', () => {
+    expect(name('Tom &amp; Jerry')).toBe('Tom & Jerry');
+    expect(name('&lt;b&gt; &quot;x&quot; it&apos;s&nbsp;me')).toBe('<b> "x" it\'s me');
+    expect(name('double &amp;amp; escaped &amp;lt;')).toBe('double & escaped <');
+    expect(name('caf&eacute;')).toBe('caf& eacute;');
+    expect(name('AT&T; R&D')).toBe('AT& T; R&D');
+    expect(name('&#39;numeric&#39;')).toBe('&#39;numeric&#39;');
+    for (const value of ['a &amp; b', 'x &foo; y', '&amp;amp;amp;']) expect(name(value)).not.toMatch(/&\w+;/);
+  });
+
+  it('cuts display names to 150 code points without splitting a character', () => {
+    expect(name('a'.repeat(200))).toBe('a'.repeat(150));
+    expect(name('a'.repeat(150))).toBe('a'.repeat(150));
+    const emoji = '\u{1F600}';
+    const cut = name(emoji.repeat(151)) as string;
+    expect([...cut]).toHaveLength(150);
+    expect(cut.length).toBe(300);
+    const family = '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}';
+    const withFamily = name(`${'a'.repeat(148)}${family}`) as string;
+    expect(withFamily).toBe('a'.repeat(148));
+    expect(name(`${'a'.repeat(149)}e\u0301`)).toBe('a'.repeat(149));
+    expect(name(`${'a'.repeat(149)} ${'b'.repeat(5)}`)).toBe('a'.repeat(149));
+  });
+
+  it('sends an email only when it is shaped like an address, trimmed', () => {
+    const email = fieldShaper('email', 'string');
+    expect(email(' ada@example.com ')).toBe('ada@example.com');
+    expect(email('ada.l+news@mail.example.photography')).toBe('ada.l+news@mail.example.photography');
+    expect(email('jürgen@example.de')).toBe('jürgen@example.de');
+    for (const bad of ['ada', 'ada@', 'ada@example', 'a b@example.com', 'ada@exa mple.com', '', null, 42]) {
+      expect(email(bad), String(bad)).toBeUndefined();
+    }
+  });
+
+  it('sends each tag and website once', () => {
+    expect(fieldShaper('tags', 'string[]')(['staff', 'beta', 'staff'])).toEqual(['staff', 'beta']);
+    expect(fieldShaper('websites', 'string[]')(['https://a.example/', 'https://a.example/', 'https://b.example/'])).toEqual([
+      'https://a.example/',
+      'https://b.example/',
+    ]);
+  });
+});
+

@@ -31,7 +31,8 @@ describe('profile mapping', () => {
     });
     expect(JSON.stringify(profile)).toBe(
       '{"id":"1042","display_name":"Ada L.","email":"ada@example.com","name":{"first":"Ada","last":"Lovelace"},' +
-        '"moderator":false,"tags":["staff","beta"],"email_notifications":{"replies":"never"}}',
+        '"moderator":false,"tags":["staff","beta"],"email_notifications":{"replies":"never","comments":"never",' +
+        '"likes":"never","moderator_comments":"never","moderator_flags":"never"}}',
     );
   });
 
@@ -60,7 +61,7 @@ describe('profile mapping', () => {
   it('describes the 200 response as a closed object schema', () => {
     expect(plan.responseSchema).toMatchObject({
       type: 'object',
-      required: ['id'],
+      required: ['id', 'display_name'],
       additionalProperties: false,
       properties: {
         id: { type: 'string' },
@@ -124,7 +125,7 @@ describe('templates and constants (pull.fields)', () => {
       settings_url: 'https://example.com/settings',
       autofollow_conversations: false,
       tags: ['members'],
-      email_notifications: { likes: 'never' },
+      email_notifications: { likes: 'never', comments: 'never', replies: 'never', moderator_comments: 'never', moderator_flags: 'never' },
       websites: ['https://example.com/u'],
     });
   });
@@ -215,5 +216,76 @@ describe('pull.fields in the configuration', () => {
     const text = problems(fields);
     expect(text).toMatch(/^pull\.fields/);
     expect(text).toMatch(message);
+  });
+});
+
+describe('profiles Livefyre accepts', () => {
+  it('falls back to the id when the display name is NULL, empty or blank', () => {
+    const plan = planProfile({ display_name: 'nick' });
+    for (const nick of [null, undefined, '', '   ', '\n\t ']) {
+      expect(profileFromRow(plan, { id: 42, c0: nick })).toEqual({ id: '42', display_name: '42' });
+    }
+  });
+
+  it('falls back to pull.displayNameFallback, a template over columns, and to the id when that is empty too', () => {
+    const plan = planProfile({ display_name: 'nick' }, { displayNameFallback: 'Member {first} ({id})' });
+    expect(plan.reads.map((read) => [read.column, read.alias, read.key])).toEqual([
+      ['nick', 'c0', 'source.columns.display_name'],
+      ['first', 't0', 'pull.displayNameFallback'],
+    ]);
+    expect(profileFromRow(plan, { id: '7', c0: ' ', t0: 'Ada' }).display_name).toBe('Member Ada (7)');
+    expect(profileFromRow(plan, { id: '7', c0: null, t0: null }).display_name).toBe('7');
+    expect(profileFromRow(plan, { id: '7', c0: 'Bob', t0: 'Ada' }).display_name).toBe('Bob');
+    const blank = planProfile({ display_name: 'nick' }, { displayNameFallback: '{first}' });
+    expect(profileFromRow(blank, { id: '8', c0: null, t0: '  ' }).display_name).toBe('8');
+  });
+
+  it('shares a column between pull.fields templates and the fallback', () => {
+    const plan = planProfile(
+      { display_name: 'nick' },
+      { fields: { profile_url: { template: 'https://example.com/{handle}' } }, displayNameFallback: '@{handle}' },
+    );
+    expect(plan.reads.filter((read) => read.column === 'handle')).toHaveLength(1);
+    expect(profileFromRow(plan, { id: '1', c0: '', t0: 'ada' })).toEqual({
+      id: '1',
+      display_name: '@ada',
+      profile_url: 'https://example.com/ada',
+    });
+  });
+
+  it('completes email_notifications with pull.emailNotificationsDefault, only when one member is there', () => {
+    const plan = planProfile(
+      { display_name: 'nick', 'email_notifications.replies': 'notify' },
+      { emailNotificationsDefault: 'often' },
+    );
+    expect(profileFromRow(plan, { id: '1', c0: 'A', c1: 'immediately' }).email_notifications).toEqual({
+      replies: 'immediately',
+      comments: 'often',
+      likes: 'often',
+      moderator_comments: 'often',
+      moderator_flags: 'often',
+    });
+    expect(profileFromRow(plan, { id: '1', c0: 'A', c1: null })).not.toHaveProperty('email_notifications');
+    const schema = plan.responseSchema as { properties: { email_notifications: { properties: object } } };
+    expect(Object.keys(schema.properties.email_notifications.properties).sort()).toEqual(
+      ['comments', 'likes', 'moderator_comments', 'moderator_flags', 'replies'],
+    );
+  });
+
+  it('lists display_name in the response schema even when only the fallback gives it', () => {
+    const plan = planProfile({ email: 'mail' });
+    expect(profileFromRow(plan, { id: 'u1', c0: 'a@example.com' })).toEqual({ id: 'u1', email: 'a@example.com', display_name: 'u1' });
+    expect((plan.responseSchema as { properties: object }).properties).toHaveProperty('display_name');
+  });
+
+  it('checks pull.displayNameFallback and pull.emailNotificationsDefault when loading the config', () => {
+    expect(loadConfig({ env: {} }).pull).toMatchObject({ displayNameFallback: '{id}', emailNotificationsDefault: 'never' });
+    const env = { PINGPULL_PULL_DISPLAY_NAME_FALLBACK: 'User {id}', PINGPULL_PULL_EMAIL_NOTIFICATIONS_DEFAULT: 'often' };
+    expect(loadConfig({ env }).pull).toMatchObject({ displayNameFallback: 'User {id}', emailNotificationsDefault: 'often' });
+    expect(() => loadConfig({ env: { PINGPULL_PULL_DISPLAY_NAME_FALLBACK: '  ' } })).toThrow(/pull\.displayNameFallback/);
+    expect(() => loadConfig({ env: { PINGPULL_PULL_DISPLAY_NAME_FALLBACK: '{first' } })).toThrow(/pull\.displayNameFallback/);
+    expect(() => loadConfig({ env: { PINGPULL_PULL_EMAIL_NOTIFICATIONS_DEFAULT: 'daily' } })).toThrow(
+      /pull\.emailNotificationsDefault/,
+    );
   });
 });
