@@ -121,4 +121,41 @@ describe('simulator routes (no network)', () => {
     });
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   });
+
+  it('loses pulls on request (no request, never retried) and shows and clears the losses', async () => {
+    const { app, core, time } = build();
+    const token = await makeToken();
+    const bad = await app.inject({ method: 'POST', url: '/sim/pull-faults', payload: { count: 0 } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: 'invalid_pull_fault', message: expect.stringMatching(/count/) });
+    const set = await app.inject({ method: 'POST', url: '/sim/pull-faults', payload: { id: 'u1' } });
+    expect(set.json()).toEqual({ active: [{ id: 'u1', remaining: 1 }] });
+    for (const id of ['u1', 'u2']) {
+      await app.inject({ method: 'POST', url: `/api/v3_0/user/${id}/refresh`, headers: FORM, payload: `lftoken=${token}` });
+    }
+    time.advance(60_000);
+    await core.queue.idle();
+    const pulls = (await app.inject({ method: 'GET', url: '/sim/pulls' })).json() as Array<Record<string, unknown>>;
+    expect(pulls.map((pull) => [pull.id, pull.outcome])).toEqual([
+      ['u1', 'lost'],
+      ['u2', 'no_pull_url'],
+    ]);
+    time.advance(3_600_000);
+    await core.queue.idle();
+    expect(core.state.pulls.list()).toHaveLength(2);
+    expect((await app.inject({ method: 'GET', url: '/sim/pull-faults' })).json()).toEqual({ active: [] });
+    await app.inject({ method: 'POST', url: '/sim/pull-faults', payload: { count: 5 } });
+    expect((await app.inject({ method: 'DELETE', url: '/sim/pull-faults' })).statusCode).toBe(204);
+    expect(core.pullLoss.current()).toEqual([]);
+  });
+
+  it('lists the invalid profiles it saw, and forgets them on reset', async () => {
+    const { app, core } = build();
+    core.state.invalidProfiles.push({ id: 'u1', pulledAt: 1, errors: ['display_name: blank'], body: { id: 'u1', display_name: ' ' } });
+    expect((await app.inject({ method: 'GET', url: '/sim/invalid-profiles' })).json()).toEqual([
+      { id: 'u1', pulledAt: 1, errors: ['display_name: blank'], body: { id: 'u1', display_name: ' ' } },
+    ]);
+    expect((await app.inject({ method: 'POST', url: '/sim/reset' })).statusCode).toBe(204);
+    expect((await app.inject({ method: 'GET', url: '/sim/invalid-profiles' })).json()).toEqual([]);
+  });
 });

@@ -77,13 +77,61 @@ describe('profile validation (as Livefyre)', () => {
     expect(errorsOf({ ...base, tags: 'staff' })).toHaveLength(1);
   });
 
-  it('checks email notification keys and values', () => {
+  it('checks email notification keys and values, and requires all five', () => {
     const base = { id: 'u1042', display_name: 'A' };
-    expect(errorsOf({ ...base, email_notifications: { replies: 'daily' } })).toEqual([
+    const all = PROTOCOL_EXAMPLE.email_notifications;
+    expect(errorsOf({ ...base, email_notifications: { ...all, replies: 'daily' } })).toEqual([
       expect.stringMatching(/^email_notifications\.replies:/),
     ]);
-    expect(errorsOf({ ...base, email_notifications: { digest: 'never' } })).toEqual([
+    expect(errorsOf({ ...base, email_notifications: { ...all, digest: 'never' } })).toEqual([
       expect.stringMatching(/^email_notifications\.digest: unknown/),
     ]);
+    expect(errorsOf({ ...base, email_notifications: { replies: 'never' } })).toEqual([
+      'email_notifications.comments: required (all of comments, replies, likes, moderator_comments, moderator_flags)',
+      expect.stringMatching(/^email_notifications\.likes: required/),
+      expect.stringMatching(/^email_notifications\.moderator_comments: required/),
+      expect.stringMatching(/^email_notifications\.moderator_flags: required/),
+    ]);
+  });
+
+  it('refuses unknown top-level fields (nothing beyond the documented profile)', () => {
+    const base = { id: 'u1042', display_name: 'A' };
+    expect(errorsOf({ ...base, created: '2024-01-01T00:00:00Z', password_hash: 'x' })).toEqual([
+      'created: unknown field',
+      'password_hash: unknown field',
+    ]);
+  });
+
+  it("holds display names to Livefyre's schema: 150 code points, no line break, no HTML entity, not blank", () => {
+    const base = { id: 'u1042' };
+    expect(errorsOf({ ...base, display_name: 'a'.repeat(150) })).toEqual([]);
+    expect(errorsOf({ ...base, display_name: '\u{1F600}'.repeat(150) })).toEqual([]);
+    expect(errorsOf({ ...base, display_name: 'a'.repeat(151) })).toEqual(['display_name: longer than 150 characters']);
+    expect(errorsOf({ ...base, display_name: 'Ada\nLovelace' })).toEqual(['display_name: contains a line break']);
+    expect(errorsOf({ ...base, display_name: 'Tom &amp; Jerry' })).toEqual([expect.stringMatching(/HTML entity/)]);
+    expect(errorsOf({ ...base, display_name: 'Tom & Jerry &#39;' })).toEqual([]);
+    expect(errorsOf({ ...base, display_name: '   ' })).toEqual(['display_name: blank']);
+    expect(errorsOf({ ...base, display_name: null })).toEqual([expect.stringMatching(/^display_name: required/)]);
+  });
+
+  it('limits ids to 255 characters', () => {
+    const id = 'a'.repeat(256);
+    expect(errorsOf({ id, display_name: 'A' }, id)).toEqual(['id: longer than 255 characters']);
+  });
+
+  it('requires an email shaped like an address', () => {
+    const base = { id: 'u1042', display_name: 'A' };
+    for (const email of ['ada@example.com', 'a.b+c@mail.example.online', 'jürgen@example.de']) {
+      expect(errorsOf({ ...base, email }), email).toEqual([]);
+    }
+    for (const email of ['ada', 'ada@example', ' ada@example.com', 'a b@example.com', '', 42]) {
+      expect(errorsOf({ ...base, email }), String(email)).toEqual([expect.stringMatching(/^email:/)]);
+    }
+  });
+
+  it('refuses repeated tags and URLs with white space', () => {
+    const base = { id: 'u1042', display_name: 'A' };
+    expect(errorsOf({ ...base, tags: ['staff', 'staff'] })).toEqual(['tags: must not repeat a tag']);
+    expect(errorsOf({ ...base, image_url: ' https://cdn.example.com/a.png' })).toEqual([expect.stringMatching(/^image_url:/)]);
   });
 });
