@@ -23,7 +23,8 @@ export const SOURCE = {
 export const ADA_JSON =
   '{"id":"1042","display_name":"Ada L.","email":"ada@example.com",' +
   '"image_url":"https://cdn.example.com/avatars/1042.jpg?v=7","moderator":false,"tags":["staff","beta"],' +
-  '"name":{"first":"Ada"},"email_notifications":{"replies":"immediately"}}';
+  '"name":{"first":"Ada"},"email_notifications":{"replies":"immediately","comments":"never","likes":"never",' +
+  '"moderator_comments":"never","moderator_flags":"never"}}';
 
 export async function createUsersTable(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
@@ -46,7 +47,9 @@ export async function createUsersTable(url: string): Promise<void> {
         (1042, 'Ada L.', 'ada@example.com', 'https://cdn.example.com/avatars/1042.jpg?v=7', false,
          '{staff,beta}', 'Ada', 'immediately', 'never-leaves'),
         (7, 'Bob', NULL, NULL, NULL, NULL, NULL, NULL, 'never-leaves'),
-        (8, NULL, 'nameless@example.com', NULL, NULL, NULL, NULL, NULL, 'never-leaves');
+        (8, NULL, 'nameless@example.com', NULL, NULL, NULL, NULL, NULL, 'never-leaves'),
+        (9, '', NULL, NULL, NULL, NULL, NULL, NULL, 'never-leaves'),
+        (10, E' \\t\\n ', NULL, NULL, NULL, NULL, NULL, NULL, 'never-leaves');
     `);
   } finally {
     await client.end();

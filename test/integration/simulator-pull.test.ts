@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPool, type Pool } from '../../src/db.js';
@@ -96,16 +98,36 @@ describe('Livefyre simulator with the pull server, end to end', () => {
     expect(sim.profile('7')?.profile).toEqual({ id: '7', display_name: 'Bob' });
   });
 
-  it('records what goes wrong with a pull: an unknown user, a profile Livefyre refuses', async () => {
-    for (const id of ['999', '8']) await (await ping(id, token)).body.dump();
+  it('records what goes wrong with a pull: an unknown user', async () => {
+    await (await ping('999', token)).body.dump();
     await sim.idle();
     const pulls = (await json('/sim/pulls')).body as Array<Record<string, unknown>>;
     expect(pulls).toContainEqual(expect.objectContaining({ id: '999', outcome: 'http_error', status: 404 }));
-    expect(pulls).toContainEqual(
-      expect.objectContaining({ id: '8', outcome: 'invalid_profile', errors: [expect.stringMatching(/display_name/)] }),
-    );
     expect((await json('/sim/profiles/999')).status).toBe(404);
     expect(JSON.stringify(pulls)).not.toContain(token.split('.')[2]);
+  });
+
+  it('gets valid profiles for NULL, empty and blank display names: the id stands in', async () => {
+    for (const id of ['8', '9', '10']) await (await ping(id, token)).body.dump();
+    await sim.idle();
+    expect(sim.profile('8')?.profile).toEqual({ id: '8', display_name: '8', email: 'nameless@example.com' });
+    expect(sim.profile('9')?.profile).toEqual({ id: '9', display_name: '9' });
+    expect(sim.profile('10')?.profile).toEqual({ id: '10', display_name: '10' });
+    expect(sim.invalidProfiles()).toEqual([]);
+  });
+
+  it('loses a pull on request and never retries it; the next ping is pulled', async () => {
+    sim.losePulls({ id: '7' });
+    await (await ping('7', token)).body.dump();
+    await sim.idle();
+    expect(sim.pulls().filter((pull) => pull.id === '7').at(-1)).toMatchObject({ outcome: 'lost' });
+    expect(sim.pullLosses()).toEqual([]);
+    const before = sim.pulls().length;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(sim.pulls()).toHaveLength(before);
+    await (await ping('7', token)).body.dump();
+    await sim.idle();
+    expect(sim.pulls().filter((pull) => pull.id === '7').at(-1)).toMatchObject({ outcome: 'stored' });
   });
 
   it('refuses bad tokens on pings with 403 and records them', async () => {
@@ -173,6 +195,62 @@ describe('Livefyre simulator with the pull server, end to end', () => {
     expect(cleared.statusCode).toBe(204);
     await cleared.body.dump();
     await sim.idle();
+  });
+
+  it('saw no profile Livefyre would refuse', () => {
+    expect(sim.invalidProfiles()).toEqual([]);
+    expect(sim.pulls().filter((pull) => pull.outcome === 'invalid_profile')).toEqual([]);
+  });
+
+  it('reports a 200 answer Livefyre would refuse as an invalid profile, with the reasons', async () => {
+    const bodies: Record<string, string> = {
+      u1: JSON.stringify({ id: 'u1', display_name: ' ', email_notifications: { replies: 'never' }, karma: 3 }),
+      u2: 'not json',
+    };
+    const endpoint = createServer((req, res) => {
+      const id = new URL(req.url ?? '/', 'http://localhost').searchParams.get('id') ?? '';
+      res.writeHead(200, { 'content-type': 'application/json' }).end(bodies[id] ?? '{}');
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+    const strict = await startSimulator({ network: NETWORK, networkKey: NETWORK_KEY, port: 0, pullDelayMs: 0, logger });
+    try {
+      const { port } = endpoint.address() as AddressInfo;
+      const query = new URLSearchParams({ actor_token: token, pull_profile_url: `http://127.0.0.1:${port}/profiles?id={id}` });
+      const registered = await request(`${strict.url}/?${query}`, { method: 'POST' });
+      expect(registered.statusCode).toBe(204);
+      await registered.body.dump();
+      for (const id of ['u1', 'u2']) {
+        const response = await request(`${strict.url}/api/v3_0/user/${id}/refresh`, {
+          method: 'POST',
+          body: new URLSearchParams({ lftoken: token }).toString(),
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        });
+        await response.body.dump();
+      }
+      await strict.idle();
+      expect(strict.profiles()).toEqual([]);
+      expect(strict.invalidProfiles()).toEqual([
+        {
+          id: 'u1',
+          pulledAt: expect.any(Number),
+          errors: [
+            'karma: unknown field',
+            'display_name: blank',
+            expect.stringMatching(/^email_notifications\.comments: required/),
+            expect.stringMatching(/^email_notifications\.likes: required/),
+            expect.stringMatching(/^email_notifications\.moderator_comments: required/),
+            expect.stringMatching(/^email_notifications\.moderator_flags: required/),
+          ],
+          body: JSON.parse(bodies.u1 as string),
+        },
+        { id: 'u2', pulledAt: expect.any(Number), errors: ['the answer is not JSON'], body: 'not json' },
+      ]);
+      const listed = await request(`${strict.url}/sim/invalid-profiles`);
+      expect(((await listed.body.json()) as unknown[]).length).toBe(2);
+    } finally {
+      await strict.close();
+      await new Promise((resolve) => endpoint.close(resolve));
+    }
   });
 
   it('never logs a token or the network key', () => {
