@@ -100,6 +100,9 @@ describe('pingpull end to end', () => {
     expect(code, pipeline?.output()).toBe(0);
   });
 
+  const invalidProfiles = async (): Promise<unknown[]> =>
+    (await (await fetch(`${simUrl}/sim/invalid-profiles`)).json()) as unknown[];
+
   it('turns display-name updates into pings whose pulls return the new profile exactly', async () => {
     const ids = [3, 7, 11];
     await client.query(`UPDATE members SET nick = 'renamed ' || member_id WHERE member_id = ANY($1)`, [ids]);
@@ -124,8 +127,23 @@ describe('pingpull end to end', () => {
 
     const pings = (await (await fetch(`${simUrl}/sim/pings`)).json()) as Array<{ id: string; status: number }>;
     for (const id of ids) expect(pings.some((ping) => ping.id === String(id) && ping.status === 200)).toBe(true);
+    expect(await invalidProfiles()).toEqual([]);
     // Members that were not edited are not pinged.
     expect(pings.some((ping) => ping.id === '4')).toBe(false);
+  }, 60_000);
+
+  it('serves a blank display name as the id, which Livefyre accepts', async () => {
+    await client.query(`UPDATE members SET nick = '  ' WHERE member_id = 13`);
+    const stored = await waitFor(
+      'the simulator to pull member 13',
+      async () => {
+        const response = await fetch(`${simUrl}/sim/profiles/13`);
+        return response.ok ? ((await response.json()) as StoredProfile) : undefined;
+      },
+      30_000,
+    );
+    expect(stored.profile).toMatchObject({ id: '13', display_name: '13' });
+    expect(await invalidProfiles()).toEqual([]);
   }, 60_000);
 
   it('never publishes the values of unmapped columns', async () => {
@@ -179,5 +197,13 @@ describe('pingpull end to end', () => {
     expect(queryForm.status).toBe(200);
     const unknown = await fetch(`${pullUrl}/999999?lftoken=${token}`);
     expect(unknown.status).toBe(404);
+  });
+
+  // Delivered means validated: a profile the simulator refused would be one Livefyre refuses.
+  it('served no profile Livefyre would refuse during the whole run', async () => {
+    expect(await invalidProfiles()).toEqual([]);
+    const pulls = (await (await fetch(`${simUrl}/sim/pulls`)).json()) as Array<{ outcome: string }>;
+    expect(pulls.length).toBeGreaterThan(0);
+    expect(pulls.filter((pull) => pull.outcome === 'invalid_profile')).toEqual([]);
   });
 });

@@ -215,7 +215,8 @@ describe('Livefyre simulator with the pull server, end to end', () => {
     const strict = await startSimulator({ network: NETWORK, networkKey: NETWORK_KEY, port: 0, pullDelayMs: 0, logger });
     try {
       const { port } = endpoint.address() as AddressInfo;
-      const query = new URLSearchParams({ actor_token: token, pull_profile_url: `http://127.0.0.1:${port}/profiles?id={id}` });
+      const template = `http://127.0.0.1:${port}/profiles?id={id}`;
+      const query = new URLSearchParams({ actor_token: token, pull_profile_url: template });
       const registered = await request(`${strict.url}/?${query}`, { method: 'POST' });
       expect(registered.statusCode).toBe(204);
       await registered.body.dump();
