@@ -115,7 +115,8 @@ describe('pull server on a legacy schema: templates, constants, custom query, ca
     expect(ada.body).toBe(
       '{"id":"1042","display_name":"Ada L.","image_url":"https://cdn.example.com/avatars/1042.jpg","moderator":true,' +
         '"profile_url":"https://example.com/people/ada.l","settings_url":"https://example.com/settings",' +
-        '"name":{"formatted":"Ada Lovelace"},"autofollow_conversations":false,"email_notifications":{"likes":"never"}}',
+        '"name":{"formatted":"Ada Lovelace"},"autofollow_conversations":false,"email_notifications":{"likes":"never",' +
+        '"comments":"never","replies":"never","moderator_comments":"never","moderator_flags":"never"}}',
     );
     const bob = await pullJson({ fields: FIELDS, relativeUrlBase: 'https://cdn.example.com/' }, '7');
     expect(bob.json).toEqual({
@@ -159,7 +160,8 @@ describe('pull server on a legacy schema: templates, constants, custom query, ca
     expect(ada.status).toBe(200);
     expect(ada.body).toBe(
       '{"id":"1042","display_name":"Ada L.","image_url":"https://cdn.example.com/avatars/1042.jpg",' +
-        '"name":{"first":"Ada","last":"Lovelace"},"email_notifications":{"replies":"often"},"display_rules":{"bio":true},' +
+        '"name":{"first":"Ada","last":"Lovelace"},"email_notifications":{"replies":"often","comments":"never",' +
+        '"likes":"never","moderator_comments":"never","moderator_flags":"never"},"display_rules":{"bio":true},' +
         '"tags":["staff","beta"],"profile_url":"https://example.com/people/ada.l"}',
     );
     const bob = await pullJson(options, '7');

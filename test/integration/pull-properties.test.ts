@@ -5,6 +5,7 @@ import { createPool, type Pool } from '../../src/db.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { buildPullServer } from '../../src/pull/index.js';
+import { validateProfile } from '../../src/simulator/validate-profile.js';
 import { systemClock } from '../../src/time.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
 import { libraryClaims, libraryToken } from '../helpers/tokens.js';
@@ -120,7 +121,11 @@ describe('pull endpoint, property-based', () => {
         const response = await app.inject({ method: 'GET', url });
         expect(ANSWERS, `${response.statusCode} for ${url}: ${response.body}`).toContain(response.statusCode);
         if (response.statusCode === 403) expect(response.body).toBe('');
-        if (response.statusCode === 200) expect(lftoken).toBe(valid);
+        if (response.statusCode === 200) {
+          expect(lftoken).toBe(valid);
+          const profile = response.json() as { id: string };
+          expect(validateProfile(profile, profile.id)).toMatchObject({ ok: true });
+        }
       }),
       { numRuns: 400 },
     );
