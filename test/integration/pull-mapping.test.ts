@@ -126,7 +126,13 @@ describe('pull server on a legacy schema: templates, constants, custom query, ca
       profile_url: 'https://example.com/people/bob%20smith%2Fx',
       settings_url: 'https://example.com/settings',
       autofollow_conversations: false,
-      email_notifications: { likes: 'never' },
+      email_notifications: {
+        likes: 'never',
+        comments: 'never',
+        replies: 'never',
+        moderator_comments: 'never',
+        moderator_flags: 'never',
+      },
     });
   });
 
