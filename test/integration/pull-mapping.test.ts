@@ -181,6 +181,20 @@ describe('pull server on a legacy schema: templates, constants, custom query, ca
       expect((await pullJson(options, id)).status, id).toBe(404);
   });
 
+  it('falls back to pull.displayNameFallback over table or query columns when the display name is blank', async () => {
+    await admin.query(`INSERT INTO legacy.accounts (account_id, login, screen_name) VALUES (55, 'cat', E'\\n  ')`);
+    try {
+      const fallback = { displayNameFallback: '@{login}' };
+      expect((await pullJson(fallback, '55')).json).toEqual({ id: '55', display_name: '@cat' });
+      expect((await pullJson({}, '55')).json).toEqual({ id: '55', display_name: '55' });
+      const query = 'SELECT screen_name AS display_name, login FROM legacy.accounts WHERE account_id = $1';
+      expect((await pullJson({ ...fallback, query }, '55')).json).toEqual({ id: '55', display_name: '@cat' });
+      await expect(build({ displayNameFallback: '{nope}' })).rejects.toThrow(/pull\.displayNameFallback.*nope/);
+    } finally {
+      await admin.query('DELETE FROM legacy.accounts WHERE account_id = 55');
+    }
+  });
+
   it('answers 404, not 500, when an id is no value of a custom query parameter of another type', async () => {
     const query = 'SELECT screen_name AS display_name FROM legacy.accounts WHERE account_id = $1::numeric';
     expect((await pullJson({ query }, '1042')).json).toEqual({ id: '1042', display_name: 'Ada L.' });
