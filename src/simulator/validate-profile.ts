@@ -7,7 +7,8 @@
  * lfvalidator/jsonschema/user_schema.json):
  * - `id` and `display_name` required; `id` 1-255 characters;
  * - `display_name` 1-150 characters, no line breaks and no HTML entity such
- *   as `&amp;` (the schema's pattern `^((?!&\w+;).)*$`);
+ *   as `&amp;` (the schema's pattern `^((?!&\w+;).)*$`), and not blank (the
+ *   simulator's own assumption: a name of spaces shows as no name);
  * - `email` shaped like an address (the schema's pattern, with top-level
  *   domains of any length rather than its dated 2-4 letters);
  * - URLs fully qualified http(s); `websites` at most 2;
