@@ -79,7 +79,7 @@ describe('profile validation (as Livefyre)', () => {
 
   it('checks email notification keys and values, and requires all five', () => {
     const base = { id: 'u1042', display_name: 'A' };
-    const all = PROTOCOL_EXAMPLE.email_notifications;
+    const all = EXAMPLE_PROFILE.email_notifications;
     expect(errorsOf({ ...base, email_notifications: { ...all, replies: 'daily' } })).toEqual([
       expect.stringMatching(/^email_notifications\.replies:/),
     ]);
