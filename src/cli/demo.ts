@@ -25,7 +25,12 @@ export function demoCommand() {
     .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', positiveInt)
     .option('--interval <ms>', 'time between profile edits', positiveInt, 1_000)
     .option('--users <n>', 'users to seed', positiveInt, 1_000)
-    .option('--pull-delay <ms>', 'how long the simulator waits after a ping before it pulls (Livefyre: 1-10 minutes)', nonNegativeInt, 0)
+    .option(
+      '--pull-delay <ms>',
+      'how long the simulator waits after a ping before it pulls (Livefyre: 1-10 minutes)',
+      nonNegativeInt,
+      0,
+    )
     .option('--database <name>', 'database the demo (re)creates on the cluster', 'pingpull_demo')
     .action(
       action(

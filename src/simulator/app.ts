@@ -133,7 +133,9 @@ export function buildSimulatorApp(options: SimulatorOptions): SimulatorCore {
   });
 
   app.post('/', async (request, reply) => {
-    if (tokenProblem(param(request.body, request.query, 'actor_token')) !== undefined) return reply.code(403).send(livefyreError(403, 'invalid or missing actor_token'));
+    if (tokenProblem(param(request.body, request.query, 'actor_token')) !== undefined) {
+      return reply.code(403).send(livefyreError(403, 'invalid or missing actor_token'));
+    }
     const template = param(request.body, request.query, 'pull_profile_url');
     const problem = template === undefined ? 'pull_profile_url is required' : templateProblem(template);
     if (problem !== undefined || template === undefined) return reply.code(400).send(livefyreError(400, problem ?? ''));
@@ -212,8 +214,8 @@ function registerPullLoss(app: FastifyInstance, pullLoss: PullLoss): void {
     try {
       pullLoss.add(parsePullLossSpec(request.body));
     } catch (error) {
-      if (error instanceof UsageError) return reply.code(400).send({ error: 'invalid_pull_fault', message: error.message });
-      throw error;
+      if (!(error instanceof UsageError)) throw error;
+      return reply.code(400).send({ error: 'invalid_pull_fault', message: error.message });
     }
     return { active: pullLoss.current() };
   });

@@ -7,7 +7,14 @@ export type { SimulatorOptions } from './app.js';
 export { buildSimulatorApp, type SimulatorCore } from './app.js';
 export type { FaultSpec, FaultState } from './faults.js';
 export type { PullLossSpec, PullLossState } from './pull-loss.js';
-export type { InvalidProfile, PingRecord, PullOutcome, PullRecord, PullUrlRegistration, StoredProfile } from './records.js';
+export type {
+  InvalidProfile,
+  PingRecord,
+  PullOutcome,
+  PullRecord,
+  PullUrlRegistration,
+  StoredProfile,
+} from './records.js';
 export { buildPullUrl, templateProblem } from './template.js';
 export { validateProfile, type ProfileVerdict } from './validate-profile.js';
 

@@ -81,12 +81,13 @@ export function validateProfile(body: unknown, expectedId: string): ProfileVerdi
   }
   if (has('email_notifications')) {
     const valid = (v: unknown): boolean => typeof v === 'string' && NOTIFICATION_VALUES.has(v);
-    errors.push(
-      ...members('email_notifications', profile.email_notifications, NOTIFICATION_KEYS, true, valid, 'one of immediately, often, never'),
-    );
+    const expected = 'one of immediately, often, never';
+    const notifications = profile.email_notifications;
+    errors.push(...members('email_notifications', notifications, NOTIFICATION_KEYS, true, valid, expected));
   }
   if (has('display_rules')) {
-    errors.push(...members('display_rules', profile.display_rules, DISPLAY_RULE_KEYS, false, (v) => typeof v === 'boolean', 'a boolean'));
+    const valid = (v: unknown): boolean => typeof v === 'boolean';
+    errors.push(...members('display_rules', profile.display_rules, DISPLAY_RULE_KEYS, false, valid, 'a boolean'));
   }
   return errors.length === 0 ? { ok: true, profile } : { ok: false, errors };
 }
@@ -134,7 +135,9 @@ function members(
     else if (!valid(member)) errors.push(`${field}.${key}: must be ${expected}`);
   }
   if (allRequired) {
-    for (const key of keys) if (!Object.hasOwn(value, key)) errors.push(`${field}.${key}: required (all of ${keys.join(', ')})`);
+    for (const key of keys) {
+      if (!Object.hasOwn(value, key)) errors.push(`${field}.${key}: required (all of ${keys.join(', ')})`);
+    }
   }
   return errors;
 }
