@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from 'commander';
 import { runDemo } from '../demo/index.js';
 import { startLocalServices } from '../demo/local-services.js';
 import { createLogger } from '../log.js';
@@ -12,7 +13,9 @@ const positiveInt = (value: string): number => {
 
 const nonNegativeInt = (value: string): number => {
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`expected a whole number >= 0, received ${value}`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed)) {
+    throw new InvalidArgumentError('expected whole milliseconds >= 0');
+  }
   return parsed;
 };
 

@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from 'commander';
 import { requireKeys } from '../config/index.js';
 import { startSimulator } from '../simulator/index.js';
 import { untilAborted } from '../time.js';
@@ -5,7 +6,9 @@ import { action, baseCommand } from './context.js';
 
 const wholeMilliseconds = (value: string): number => {
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`expected whole milliseconds >= 0, received ${value}`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed)) {
+    throw new InvalidArgumentError('expected whole milliseconds >= 0');
+  }
   return parsed;
 };
 

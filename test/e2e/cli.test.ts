@@ -48,6 +48,14 @@ describe('pingpull --help', () => {
     expect((await runCli(['frobnicate'], {})).code).toBe(2);
     expect((await runCli(['setup', '--frobnicate'], {})).code).toBe(2);
   });
+
+  it('exits 2 on a pull delay that is not whole milliseconds, saying what it expects', async () => {
+    for (const args of [['livefyre-sim', '--pull-delay-ms', 'soon'], ['demo', '--pull-delay', '-1']]) {
+      const result = await runCli(args, {});
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toContain('expected whole milliseconds >= 0');
+    }
+  });
 });
 
 describe('configuration errors', () => {
