@@ -50,7 +50,10 @@ describe('pingpull --help', () => {
   });
 
   it('exits 2 on a pull delay that is not whole milliseconds, saying what it expects', async () => {
-    for (const args of [['livefyre-sim', '--pull-delay-ms', 'soon'], ['demo', '--pull-delay', '-1']]) {
+    for (const args of [
+      ['livefyre-sim', '--pull-delay-ms', 'soon'],
+      ['demo', '--pull-delay', '-1'],
+    ]) {
       const result = await runCli(args, {});
       expect(result.code, args.join(' ')).toBe(2);
       expect(result.stderr).toContain('expected whole milliseconds >= 0');

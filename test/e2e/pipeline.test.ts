@@ -135,12 +135,11 @@ describe('pingpull end to end', () => {
   it('serves a blank display name as the id, which Livefyre accepts', async () => {
     await client.query(`UPDATE members SET nick = '  ' WHERE member_id = 13`);
     const stored = await waitFor(
-      'the simulator to pull member 13',
       async () => {
         const response = await fetch(`${simUrl}/sim/profiles/13`);
         return response.ok ? ((await response.json()) as StoredProfile) : undefined;
       },
-      30_000,
+      { what: 'the simulator to pull member 13', timeoutMs: 30_000 },
     );
     expect(stored.profile).toMatchObject({ id: '13', display_name: '13' });
     expect(await invalidProfiles()).toEqual([]);

@@ -9,8 +9,8 @@ import { buildPullServer } from '../../src/pull/index.js';
 import { signSimSystemToken, simTokenProblem } from '../../src/simulator/token.js';
 import { systemClock } from '../../src/time.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
-import { NETWORK, NETWORK_KEY } from '../unit/pull/tokens.js';
-import { ADA_JSON, createUsersTable, SOURCE } from '../unit/pull/users-fixture.js';
+import { NETWORK, NETWORK_KEY } from '../helpers/tokens.js';
+import { ADA_JSON, createUsersTable, SOURCE } from '../helpers/users-fixture.js';
 
 /** The part of Livefyre's official Node library (npm `livefyre`, plain JS without types) these tests use. */
 interface LivefyreNetwork {
@@ -70,7 +70,11 @@ describe("Livefyre's official Node library", () => {
   });
 
   it('validates the tokens pingpull and the simulator build', async () => {
-    const { token } = await createSystemToken({ network: NETWORK, key: importNetworkKey(NETWORK_KEY), clock: systemClock });
+    const { token } = await createSystemToken({
+      network: NETWORK,
+      key: importNetworkKey(NETWORK_KEY),
+      clock: systemClock,
+    });
     expect(official.validateLivefyreToken(token)).toBe(true);
     expect(official.validateLivefyreToken(signSimSystemToken(simOptions, Date.now() / 1000))).toBe(true);
   });

@@ -120,14 +120,24 @@ describe('Livefyre simulator with the pull server, end to end', () => {
     sim.losePulls({ id: '7' });
     await (await ping('7', token)).body.dump();
     await sim.idle();
-    expect(sim.pulls().filter((pull) => pull.id === '7').at(-1)).toMatchObject({ outcome: 'lost' });
+    expect(
+      sim
+        .pulls()
+        .filter((pull) => pull.id === '7')
+        .at(-1),
+    ).toMatchObject({ outcome: 'lost' });
     expect(sim.pullLosses()).toEqual([]);
     const before = sim.pulls().length;
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(sim.pulls()).toHaveLength(before);
     await (await ping('7', token)).body.dump();
     await sim.idle();
-    expect(sim.pulls().filter((pull) => pull.id === '7').at(-1)).toMatchObject({ outcome: 'stored' });
+    expect(
+      sim
+        .pulls()
+        .filter((pull) => pull.id === '7')
+        .at(-1),
+    ).toMatchObject({ outcome: 'stored' });
   });
 
   it('refuses bad tokens on pings with 403 and records them', async () => {

@@ -143,10 +143,8 @@ describe('Livefyre limits on field values', () => {
 
   it('sends each tag and website once', () => {
     expect(fieldShaper('tags', 'string[]')(['staff', 'beta', 'staff'])).toEqual(['staff', 'beta']);
-    expect(fieldShaper('websites', 'string[]')(['https://a.example/', 'https://a.example/', 'https://b.example/'])).toEqual([
-      'https://a.example/',
-      'https://b.example/',
-    ]);
+    expect(
+      fieldShaper('websites', 'string[]')(['https://a.example/', 'https://a.example/', 'https://b.example/']),
+    ).toEqual(['https://a.example/', 'https://b.example/']);
   });
 });
-

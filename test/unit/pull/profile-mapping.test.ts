@@ -125,7 +125,13 @@ describe('templates and constants (pull.fields)', () => {
       settings_url: 'https://example.com/settings',
       autofollow_conversations: false,
       tags: ['members'],
-      email_notifications: { likes: 'never', comments: 'never', replies: 'never', moderator_comments: 'never', moderator_flags: 'never' },
+      email_notifications: {
+        likes: 'never',
+        comments: 'never',
+        replies: 'never',
+        moderator_comments: 'never',
+        moderator_flags: 'never',
+      },
       websites: ['https://example.com/u'],
     });
   });
@@ -267,23 +273,44 @@ describe('profiles Livefyre accepts', () => {
     });
     expect(profileFromRow(plan, { id: '1', c0: 'A', c1: null })).not.toHaveProperty('email_notifications');
     const schema = plan.responseSchema as { properties: { email_notifications: { properties: object } } };
-    expect(Object.keys(schema.properties.email_notifications.properties).sort()).toEqual(
-      ['comments', 'likes', 'moderator_comments', 'moderator_flags', 'replies'],
-    );
+    expect(Object.keys(schema.properties.email_notifications.properties).sort()).toEqual([
+      'comments',
+      'likes',
+      'moderator_comments',
+      'moderator_flags',
+      'replies',
+    ]);
   });
 
   it('lists display_name in the response schema even when only the fallback gives it', () => {
     const plan = planProfile({ email: 'mail' });
-    expect(profileFromRow(plan, { id: 'u1', c0: 'a@example.com' })).toEqual({ id: 'u1', email: 'a@example.com', display_name: 'u1' });
+    expect(profileFromRow(plan, { id: 'u1', c0: 'a@example.com' })).toEqual({
+      id: 'u1',
+      email: 'a@example.com',
+      display_name: 'u1',
+    });
     expect((plan.responseSchema as { properties: object }).properties).toHaveProperty('display_name');
   });
 
   it('checks pull.displayNameFallback and pull.emailNotificationsDefault when loading the config', () => {
-    expect(loadConfig({ env: {} }).pull).toMatchObject({ displayNameFallback: '{id}', emailNotificationsDefault: 'never' });
-    const env = { PINGPULL_PULL_DISPLAY_NAME_FALLBACK: 'User {id}', PINGPULL_PULL_EMAIL_NOTIFICATIONS_DEFAULT: 'often' };
-    expect(loadConfig({ env }).pull).toMatchObject({ displayNameFallback: 'User {id}', emailNotificationsDefault: 'often' });
-    expect(() => loadConfig({ env: { PINGPULL_PULL_DISPLAY_NAME_FALLBACK: '  ' } })).toThrow(/pull\.displayNameFallback/);
-    expect(() => loadConfig({ env: { PINGPULL_PULL_DISPLAY_NAME_FALLBACK: '{first' } })).toThrow(/pull\.displayNameFallback/);
+    expect(loadConfig({ env: {} }).pull).toMatchObject({
+      displayNameFallback: '{id}',
+      emailNotificationsDefault: 'never',
+    });
+    const env = {
+      PINGPULL_PULL_DISPLAY_NAME_FALLBACK: 'User {id}',
+      PINGPULL_PULL_EMAIL_NOTIFICATIONS_DEFAULT: 'often',
+    };
+    expect(loadConfig({ env }).pull).toMatchObject({
+      displayNameFallback: 'User {id}',
+      emailNotificationsDefault: 'often',
+    });
+    expect(() => loadConfig({ env: { PINGPULL_PULL_DISPLAY_NAME_FALLBACK: '  ' } })).toThrow(
+      /pull\.displayNameFallback/,
+    );
+    expect(() => loadConfig({ env: { PINGPULL_PULL_DISPLAY_NAME_FALLBACK: '{first' } })).toThrow(
+      /pull\.displayNameFallback/,
+    );
     expect(() => loadConfig({ env: { PINGPULL_PULL_EMAIL_NOTIFICATIONS_DEFAULT: 'daily' } })).toThrow(
       /pull\.emailNotificationsDefault/,
     );

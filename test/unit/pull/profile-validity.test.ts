@@ -25,7 +25,17 @@ describe('every profile the mapping builds is one Livefyre accepts', () => {
   const text = fc.oneof(
     fc.string({ maxLength: 200 }),
     fc.string({ unit: 'grapheme', maxLength: 200 }),
-    fc.constantFrom('', ' ', '\n', '&amp;', '&amp;amp;lt;', 'a &foo; b', 'x'.repeat(151), ' \u2028 ', 'ada@example.com'),
+    fc.constantFrom(
+      '',
+      ' ',
+      '\n',
+      '&amp;',
+      '&amp;amp;lt;',
+      'a &foo; b',
+      'x'.repeat(151),
+      ' \u2028 ',
+      'ada@example.com',
+    ),
     fc.emailAddress(),
   );
   const nullable = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: null });

@@ -131,7 +131,12 @@ describe('simulator routes (no network)', () => {
     const set = await app.inject({ method: 'POST', url: '/sim/pull-faults', payload: { id: 'u1' } });
     expect(set.json()).toEqual({ active: [{ id: 'u1', remaining: 1 }] });
     for (const id of ['u1', 'u2']) {
-      await app.inject({ method: 'POST', url: `/api/v3_0/user/${id}/refresh`, headers: FORM, payload: `lftoken=${token}` });
+      await app.inject({
+        method: 'POST',
+        url: `/api/v3_0/user/${id}/refresh`,
+        headers: FORM,
+        payload: `lftoken=${token}`,
+      });
     }
     time.advance(60_000);
     await core.queue.idle();
@@ -151,7 +156,12 @@ describe('simulator routes (no network)', () => {
 
   it('lists the invalid profiles it saw, and forgets them on reset', async () => {
     const { app, core } = build();
-    core.state.invalidProfiles.push({ id: 'u1', pulledAt: 1, errors: ['display_name: blank'], body: { id: 'u1', display_name: ' ' } });
+    core.state.invalidProfiles.push({
+      id: 'u1',
+      pulledAt: 1,
+      errors: ['display_name: blank'],
+      body: { id: 'u1', display_name: ' ' },
+    });
     expect((await app.inject({ method: 'GET', url: '/sim/invalid-profiles' })).json()).toEqual([
       { id: 'u1', pulledAt: 1, errors: ['display_name: blank'], body: { id: 'u1', display_name: ' ' } },
     ]);

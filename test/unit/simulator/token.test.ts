@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSystemToken, createTokenVerifier, importNetworkKey } from '../../../src/livefyre/token.js';
 import { signSimSystemToken, simTokenProblem } from '../../../src/simulator/token.js';
-import { badTokens, libraryClaims, libraryToken, makeToken, NETWORK, NETWORK_KEY } from '../pull/tokens.js';
+import { badTokens, libraryClaims, libraryToken, makeToken, NETWORK, NETWORK_KEY } from '../../helpers/tokens.js';
 
 const NOW_MS = 1_780_000_000_123;
 const options = { network: NETWORK, networkKey: NETWORK_KEY };
@@ -23,7 +23,10 @@ describe("simulator's token signer and verifier", () => {
 
   it('signs tokens pingpull verifies, valid for a day', async () => {
     const token = signSimSystemToken(options, NOW_MS / 1000);
-    const claims = JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as Record<string, unknown>;
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as Record<
+      string,
+      unknown
+    >;
     expect(claims).toEqual({
       domain: NETWORK,
       user_id: 'system',
@@ -31,7 +34,11 @@ describe("simulator's token signer and verifier", () => {
       expires: NOW_MS / 1000 + 86_400,
       iat: Math.floor(NOW_MS / 1000),
     });
-    const verify = createTokenVerifier({ network: NETWORK, key: importNetworkKey(NETWORK_KEY), clock: { now: () => NOW_MS } });
+    const verify = createTokenVerifier({
+      network: NETWORK,
+      key: importNetworkKey(NETWORK_KEY),
+      clock: { now: () => NOW_MS },
+    });
     expect(await verify(token)).toEqual({ ok: true });
     expect(problem(token)).toBeUndefined();
     expect(problem(token, NOW_MS + 86_401_000)).toBe('expired');

@@ -132,6 +132,8 @@ describe('profile validation (as Livefyre)', () => {
   it('refuses repeated tags and URLs with white space', () => {
     const base = { id: 'u1042', display_name: 'A' };
     expect(errorsOf({ ...base, tags: ['staff', 'staff'] })).toEqual(['tags: must not repeat a tag']);
-    expect(errorsOf({ ...base, image_url: ' https://cdn.example.com/a.png' })).toEqual([expect.stringMatching(/^image_url:/)]);
+    expect(errorsOf({ ...base, image_url: ' https://cdn.example.com/a.png' })).toEqual([
+      expect.stringMatching(/^image_url:/),
+    ]);
   });
 });
