@@ -13,7 +13,10 @@ const wholeMilliseconds = (value: string): number => {
 };
 
 export function livefyreSimCommand() {
-  return baseCommand('livefyre-sim', 'run the Livefyre simulator (ping, pull URL registration, pulls; inspection under /sim/)')
+  return baseCommand(
+    'livefyre-sim',
+    'run the Livefyre simulator (ping, pull URL registration, pulls; inspection under /sim/)',
+  )
     .option('--port <port>', 'override simulator.port', (value) => Number.parseInt(value, 10))
     .option(
       '--pull-delay-ms <ms>',

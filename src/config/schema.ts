@@ -38,9 +38,16 @@ const TEMPLATE_PLACEHOLDER = /\{([^{}]*)\}/g;
 export function pullFieldEntries(fields: PullFields): Array<[string, PullFieldSpec]> {
   const entries: Array<[string, PullFieldSpec]> = [];
   for (const [field, spec] of Object.entries(fields)) {
-    const isGroup = spec !== null && typeof spec === 'object' && !Array.isArray(spec) && !('template' in spec) && !('constant' in spec);
+    const isGroup =
+      spec !== null &&
+      typeof spec === 'object' &&
+      !Array.isArray(spec) &&
+      !('template' in spec) &&
+      !('constant' in spec);
     if (!isGroup) entries.push([field, spec as PullFieldSpec]);
-    else for (const [member, memberSpec] of Object.entries(spec)) entries.push([`${field}.${member}`, memberSpec as PullFieldSpec]);
+    else
+      for (const [member, memberSpec] of Object.entries(spec))
+        entries.push([`${field}.${member}`, memberSpec as PullFieldSpec]);
   }
   return entries;
 }
@@ -57,7 +64,9 @@ export function validatePullFields(value: unknown): void {
     }
     const keys = spec !== null && typeof spec === 'object' && !Array.isArray(spec) ? Object.keys(spec) : [];
     if (keys.length !== 1 || (keys[0] !== 'template' && keys[0] !== 'constant')) {
-      throw new Error(`sets "${field}" to ${JSON.stringify(spec)}, expected {"template": "..."} or {"constant": value}`);
+      throw new Error(
+        `sets "${field}" to ${JSON.stringify(spec)}, expected {"template": "..."} or {"constant": value}`,
+      );
     }
     const { template, constant } = spec as { template?: unknown; constant?: unknown };
     if (keys[0] === 'template') {
@@ -66,7 +75,9 @@ export function validatePullFields(value: unknown): void {
       }
       const names = [...template.matchAll(TEMPLATE_PLACEHOLDER)].map((match) => match[1] ?? '');
       if (/[{}]/.test(template.replace(TEMPLATE_PLACEHOLDER, '')) || names.some((name) => !IDENTIFIER.test(name))) {
-        throw new Error(`"${field}": template ${JSON.stringify(template)} must use {column} placeholders with balanced braces`);
+        throw new Error(
+          `"${field}": template ${JSON.stringify(template)} must use {column} placeholders with balanced braces`,
+        );
       }
       continue;
     }
@@ -79,7 +90,12 @@ export function validatePullFields(value: unknown): void {
             ? typeof constant === 'string' && NOTIFICATION_VALUES.has(constant)
             : typeof constant === 'string' && constant.length > 0;
     if (!fits) {
-      const expected = { boolean: 'a boolean', 'string[]': 'an array of strings', notification: 'one of immediately, often, never', string: 'a non-empty string' }[kind];
+      const expected = {
+        boolean: 'a boolean',
+        'string[]': 'an array of strings',
+        notification: 'one of immediately, often, never',
+        string: 'a non-empty string',
+      }[kind];
       throw new Error(`"${field}": constant ${JSON.stringify(constant)} is not ${expected}`);
     }
   }
@@ -103,7 +119,9 @@ function tableFormat(value: unknown): void {
 
 function identifierFormat(value: unknown): void {
   if (typeof value !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(value)) {
-    throw new Error(`expected a lowercase Postgres name ([a-z_][a-z0-9_]*, at most 63), received ${JSON.stringify(value)}`);
+    throw new Error(
+      `expected a lowercase Postgres name ([a-z_][a-z0-9_]*, at most 63), received ${JSON.stringify(value)}`,
+    );
   }
 }
 
@@ -436,7 +454,7 @@ export const schema = {
       doc:
         'Template over columns ({id} is the user id) giving the display name of users whose display name is NULL, ' +
         'empty or blank, as Livefyre requires one; display names are trimmed, HTML entities decoded and cut to ' +
-        'Livefyre\'s 150 characters',
+        "Livefyre's 150 characters",
       format: displayNameTemplateFormat,
       default: '{id}',
       env: 'PINGPULL_PULL_DISPLAY_NAME_FALLBACK',
@@ -468,13 +486,13 @@ export const schema = {
       env: 'PINGPULL_PULL_REQUEST_TIMEOUT_MS',
     },
     poolSize: {
-      doc: 'Connections of the pull server\'s own database pool (pulls never wait behind resync or lag queries)',
+      doc: "Connections of the pull server's own database pool (pulls never wait behind resync or lag queries)",
       format: positive('connections'),
       default: 10,
       env: 'PINGPULL_PULL_POOL_SIZE',
     },
     statementTimeoutMs: {
-      doc: 'statement_timeout of the pull server\'s own pool: Postgres ends a pull query running (or waiting for a lock) longer',
+      doc: "statement_timeout of the pull server's own pool: Postgres ends a pull query running (or waiting for a lock) longer",
       format: positive('milliseconds'),
       default: 2_000,
       env: 'PINGPULL_PULL_STATEMENT_TIMEOUT_MS',

@@ -54,14 +54,25 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     pullDelayMs: options.pullDelayMs ?? 0,
     logger: options.logger,
   });
-  const config = demoConfig(databaseUrl, options.services.kafkaBrokers, simulator.url, networkKey, options.logger.level);
+  const config = demoConfig(
+    databaseUrl,
+    options.services.kafkaBrokers,
+    simulator.url,
+    networkKey,
+    options.logger.level,
+  );
   const resources = createResources(config, options.logger);
   const roles: RoleHandle[] = [];
   const editor = new pg.Client({ connectionString: databaseUrl, application_name: 'pingpull-demo-editor' });
   const summary: DemoSummary = { edits: 0, pings: 0, pulls: 0, commitToPingMs: [] };
 
   try {
-    for (const line of await setupDatabase({ pool: resources.pool(), source: config.source, replication: config.replication, logger: options.logger })) {
+    for (const line of await setupDatabase({
+      pool: resources.pool(),
+      source: config.source,
+      replication: config.replication,
+      logger: options.logger,
+    })) {
       out(`setup: ${line}`);
     }
     for (const start of pipelineRoles()) {
@@ -72,7 +83,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const template = `${pullAddress}${config.pull.path}/{id}`;
     await resources.livefyre().registerPullUrl(template);
     out(`simulator at ${simulator.url}; pull URL registered: ${template}`);
-    out(`editing one profile every ${options.intervalMs} ms${options.durationMs === undefined ? ' (Ctrl-C stops)' : ''}\n`);
+    out(
+      `editing one profile every ${options.intervalMs} ms${options.durationMs === undefined ? ' (Ctrl-C stops)' : ''}\n`,
+    );
 
     await editor.connect();
     const committedAt = new Map<string, number>();
@@ -96,11 +109,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       for (const ping of pings.slice(seenPings)) printPing(ping, committedAt, summary, out, stamp);
       seenPings = pings.length;
       const pulls = simulator.pulls();
-      for (const record of pulls.slice(seenPulls)) printPull(record, simulator.profile(record.id)?.profile, summary, out, stamp);
+      for (const record of pulls.slice(seenPulls))
+        printPull(record, simulator.profile(record.id)?.profile, summary, out, stamp);
       seenPulls = pulls.length;
       if (clock.now() >= nextLagReport) {
         const lag = await readSlotLag(resources.pool(), config.replication.slot);
-        out(`${stamp()}  lag   slot ${lag?.lagBytes ?? '?'} B behind, ${lag?.retainedBytes ?? '?'} B of WAL retained; ${summary.pings} pings so far`);
+        out(
+          `${stamp()}  lag   slot ${lag?.lagBytes ?? '?'} B behind, ${lag?.retainedBytes ?? '?'} B of WAL retained; ${summary.pings} pings so far`,
+        );
         nextLagReport += 5_000;
       }
       await sleep(50, options.signal);
@@ -108,21 +124,32 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     // Let the last edit reach Livefyre before the summary.
     await sleep(Math.min(2_000, options.intervalMs * 2));
     for (const ping of simulator.pings().slice(seenPings)) printPing(ping, committedAt, summary, out, stamp);
-    for (const record of simulator.pulls().slice(seenPulls)) printPull(record, simulator.profile(record.id)?.profile, summary, out, stamp);
+    for (const record of simulator.pulls().slice(seenPulls))
+      printPull(record, simulator.profile(record.id)?.profile, summary, out, stamp);
     printSummary(summary, out);
     return summary;
   } finally {
     await editor.end().catch(() => undefined);
     for (const role of roles.reverse()) await role.stop().catch(() => undefined);
-    await teardownDatabase({ pool: resources.pool(), source: config.source, replication: config.replication, force: true, logger: options.logger }).catch(
-      () => undefined,
-    );
+    await teardownDatabase({
+      pool: resources.pool(),
+      source: config.source,
+      replication: config.replication,
+      force: true,
+      logger: options.logger,
+    }).catch(() => undefined);
     await resources.close();
     await simulator.close();
   }
 }
 
-function demoConfig(databaseUrl: string, kafkaBrokers: string, simulatorUrl: string, networkKey: string, logLevel: string): Config {
+function demoConfig(
+  databaseUrl: string,
+  kafkaBrokers: string,
+  simulatorUrl: string,
+  networkKey: string,
+  logLevel: string,
+): Config {
   return loadConfig({
     env: {},
     overrides: {
@@ -173,14 +200,19 @@ function printPull(
 ): void {
   summary.pulls += 1;
   const detail =
-    record.outcome === 'stored' ? `display_name "${String(profile?.display_name)}" stored` : `${record.outcome} ${record.errors?.join('; ') ?? ''}`;
+    record.outcome === 'stored'
+      ? `display_name "${String(profile?.display_name)}" stored`
+      : `${record.outcome} ${record.errors?.join('; ') ?? ''}`;
   out(`${stamp()}  pull  user ${record.id.padEnd(5)} HTTP ${record.status ?? '-'}  ${detail}`);
 }
 
 function printSummary(summary: DemoSummary, out: (line: string) => void): void {
   const sorted = [...summary.commitToPingMs].sort((a, b) => a - b);
-  const pick = (q: number): string => (sorted.length === 0 ? '-' : `${sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]} ms`);
+  const pick = (q: number): string =>
+    sorted.length === 0 ? '-' : `${sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]} ms`;
   out('');
   out(`edits ${summary.edits}, pings ${summary.pings}, pulls ${summary.pulls}`);
-  out(`commit → ping: median ${pick(0.5)}, p99 ${pick(0.99)}, max ${sorted.length === 0 ? '-' : `${sorted[sorted.length - 1]} ms`}`);
+  out(
+    `commit → ping: median ${pick(0.5)}, p99 ${pick(0.99)}, max ${sorted.length === 0 ? '-' : `${sorted[sorted.length - 1]} ms`}`,
+  );
 }

@@ -34,7 +34,9 @@ export async function prepareCustomQuery(
 
   const problems: string[] = [];
   if (probe.parameterTypes.length !== 1) {
-    problems.push(`pull.query: must have exactly one parameter, $1 (the user id); it has ${probe.parameterTypes.length}`);
+    problems.push(
+      `pull.query: must have exactly one parameter, $1 (the user id); it has ${probe.parameterTypes.length}`,
+    );
   }
   const used = new Set<string>([options.imageVersionColumn ?? '', 'id']);
   const fieldEntries = pullFieldEntries(options.fields ?? {});
@@ -70,7 +72,8 @@ export async function prepareCustomQuery(
       continue;
     }
     const type = types.get(read.column);
-    const problem = type === undefined ? undefined : typeProblem(read, type, `result column "${read.column}" of pull.query`);
+    const problem =
+      type === undefined ? undefined : typeProblem(read, type, `result column "${read.column}" of pull.query`);
     if (problem !== undefined) problems.push(problem);
     selects.push(selectExpression(`q.${quoteIdent(read.column)}`, read));
   }

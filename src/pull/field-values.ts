@@ -82,7 +82,7 @@ const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 export function displayName(value: unknown): string | undefined {
   if (value === null || value === undefined) return undefined;
   let text = String(value);
-  for (let previous = ''; previous !== text && DISPLAY_NAME_FORBIDDEN_ENTITY.test(text); ) {
+  for (let previous = ''; previous !== text && DISPLAY_NAME_FORBIDDEN_ENTITY.test(text);) {
     previous = text;
     text = text.replace(ENTITY, (entity, name: string) => NAMED_ENTITIES[name] ?? entity);
   }

@@ -7,7 +7,12 @@ import { ID_PLACEHOLDER, parseTemplate, renderTemplate, type Template } from './
 /** Where a field's value comes from: a column of the row, a template over columns, or a constant. */
 export type FieldSource =
   | { readonly type: 'column'; readonly column: string; readonly alias: string }
-  | { readonly type: 'template'; readonly template: Template; readonly aliases: readonly string[]; readonly encode: boolean }
+  | {
+      readonly type: 'template';
+      readonly template: Template;
+      readonly aliases: readonly string[];
+      readonly encode: boolean;
+    }
   | { readonly type: 'constant'; readonly value: unknown };
 
 /** One Livefyre field of the profile: where it goes in the JSON and where its value comes from. */
@@ -55,7 +60,7 @@ export interface PlanOptions {
   readonly displayNameFallback?: string;
   /** `pull.emailNotificationsDefault` (default `never`, Livefyre's own default). */
   readonly emailNotificationsDefault?: string;
-  /** Names the origin of `columns` in messages: `source.columns`, or `pull.query` for a custom query's result columns. */
+  /** Names the origin of `columns` in messages: `source.columns`, or `pull.query` for its result columns. */
   readonly columnsKey?: string;
 }
 
@@ -146,7 +151,12 @@ export function planProfile(columns: Readonly<Record<string, string>>, options: 
   let imageVersionAlias: string | undefined;
   if (options.imageVersionColumn !== undefined && options.imageVersionColumn !== '') {
     imageVersionAlias = VERSION_ALIAS;
-    reads.push({ column: options.imageVersionColumn, alias: VERSION_ALIAS, key: 'pull.imageVersionColumn', kind: 'text' });
+    reads.push({
+      column: options.imageVersionColumn,
+      alias: VERSION_ALIAS,
+      key: 'pull.imageVersionColumn',
+      kind: 'text',
+    });
   }
   return {
     fields,
@@ -191,7 +201,11 @@ export function profileFromRow(plan: ProfilePlan, row: Readonly<Record<string, u
 
 function fallbackDisplayName(plan: ProfilePlan, row: Readonly<Record<string, unknown>>): string {
   const { template, aliases } = plan.displayNameFallback;
-  const rendered = renderTemplate(template, aliases.map((alias) => row[alias]), false);
+  const rendered = renderTemplate(
+    template,
+    aliases.map((alias) => row[alias]),
+    false,
+  );
   return displayName(rendered) ?? displayName(row.id) ?? String(row.id);
 }
 
@@ -203,7 +217,11 @@ function fieldValue(mapped: MappedField, row: Readonly<Record<string, unknown>>)
     case 'column':
       return mapped.shape(row[source.alias]);
     case 'template': {
-      const rendered = renderTemplate(source.template, source.aliases.map((alias) => row[alias]), source.encode);
+      const rendered = renderTemplate(
+        source.template,
+        source.aliases.map((alias) => row[alias]),
+        source.encode,
+      );
       return mapped.shape(rendered);
     }
   }

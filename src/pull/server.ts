@@ -105,7 +105,8 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
       return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send();
     }
     if (outcome.status !== 'done') {
-      // shedding is counted by pingpull_pull_requests_total{status="503"}; a line per shed pull would add to the overload
+      // shedding is counted by pingpull_pull_requests_total{status="503"};
+      // a line per shed pull would add to the overload
       if (outcome.status === 'busy') reply.log.debug({ inFlight: gate.inFlight }, 'pull shed');
       else reply.log.warn({ inFlight: gate.inFlight }, 'pull timed out');
       return reply.code(503).header('retry-after', String(OVERLOAD_RETRY_AFTER_SECONDS)).send();

@@ -172,8 +172,12 @@ function registerInspection(
     typeof id === 'string' ? list.filter((entry) => entry.id === id) : list;
 
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get<{ Querystring: { id?: string } }>('/sim/pings', async (request) => byId(state.pings.list(), request.query.id));
-  app.get<{ Querystring: { id?: string } }>('/sim/pulls', async (request) => byId(state.pulls.list(), request.query.id));
+  app.get<{ Querystring: { id?: string } }>('/sim/pings', async (request) =>
+    byId(state.pings.list(), request.query.id),
+  );
+  app.get<{ Querystring: { id?: string } }>('/sim/pulls', async (request) =>
+    byId(state.pulls.list(), request.query.id),
+  );
   app.get('/sim/profiles', async () => [...state.profiles.values()]);
   app.get<{ Params: { id: string } }>('/sim/profiles/:id', async (request, reply) => {
     const stored = state.profiles.get(request.params.id);

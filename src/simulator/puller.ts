@@ -111,6 +111,7 @@ export function createPuller(options: PullerOptions): Puller {
 
 /** An error's message with any token in a URL it quotes redacted. */
 function errorText(error: unknown): string {
-  const text = error instanceof Error ? `${(error as { code?: string }).code ?? error.name}: ${error.message}` : String(error);
+  const text =
+    error instanceof Error ? `${(error as { code?: string }).code ?? error.name}: ${error.message}` : String(error);
   return redactUrl(text);
 }

@@ -59,7 +59,8 @@ export function validateProfile(body: unknown, expectedId: string): ProfileVerdi
 
   for (const key of Object.keys(profile)) if (!TOP_LEVEL_KEYS.has(key)) errors.push(`${key}: unknown field`);
   if (typeof profile.id !== 'string') errors.push('id: required, must be a string');
-  else if (profile.id !== expectedId) errors.push(`id: ${JSON.stringify(profile.id)} is not the pinged id ${JSON.stringify(expectedId)}`);
+  else if (profile.id !== expectedId)
+    errors.push(`id: ${JSON.stringify(profile.id)} is not the pinged id ${JSON.stringify(expectedId)}`);
   else if (codePoints(profile.id) > MAX_ID) errors.push(`id: longer than ${MAX_ID} characters`);
   errors.push(...displayNameErrors(profile.display_name));
   if (has('email') && !(typeof profile.email === 'string' && EMAIL.test(profile.email))) {
