@@ -1,5 +1,7 @@
 import { NOTIFICATION_VALUES, PROFILE_FIELDS } from '../livefyre/profile.js';
 
+// PostgreSQL identifiers may hold any character but NUL, up to 63 bytes.
+// eslint-disable-next-line no-control-regex -- NUL is the one character to refuse
 const IDENTIFIER = /^[^\u0000]{1,63}$/;
 
 export type PullFieldSpec = { readonly template: string } | { readonly constant: string | boolean | readonly string[] };
@@ -112,6 +114,7 @@ function displayNameTemplateFormat(value: unknown): void {
 }
 
 function tableFormat(value: unknown): void {
+  // eslint-disable-next-line no-control-regex -- NUL is the one character an identifier cannot hold
   if (typeof value !== 'string' || !/^([^.\u0000]{1,63}\.)?[^.\u0000]{1,63}$/.test(value)) {
     throw new Error(`expected "table" or "schema.table", received ${JSON.stringify(value)}`);
   }
@@ -158,7 +161,7 @@ function brokersFormat(value: unknown): void {
 }
 
 function pathFormat(value: unknown): void {
-  if (typeof value !== 'string' || !/^\/[A-Za-z0-9_\-./]*[A-Za-z0-9_\-]$/.test(value)) {
+  if (typeof value !== 'string' || !/^\/[A-Za-z0-9_\-./]*[A-Za-z0-9_-]$/.test(value)) {
     throw new Error(`expected an absolute URL path without a trailing slash, received ${JSON.stringify(value)}`);
   }
 }
