@@ -15,7 +15,9 @@ describe('KafkaLagReader', () => {
 
   beforeAll(async () => {
     topic = await createTopic(uniqueName('lag'), 3);
-    const producer = kafka().producer();
+    // Idempotent: a send retried under load must not write the messages twice,
+    // since the assertions count them.
+    const producer = kafka().producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     await producer.send({
       topic,

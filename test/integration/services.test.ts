@@ -52,7 +52,9 @@ describe('local Kafka', () => {
       logLevel: logLevel.NOTHING,
     });
 
-    const producer = kafka.producer();
+    // Idempotent: a send retried under load must not write the messages twice,
+    // since the assertions count them.
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const messages = Array.from({ length: 30 }, (_, i) => ({ key: `k${i % 7}`, value: `v${i}` }));
     await producer.send({ topic, acks: -1, messages });
