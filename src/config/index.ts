@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import convict from 'convict';
 import { ConfigError } from '../errors.js';
 import { CROSS_KEY_RULES, schema, validateColumns, validatePullFields, type Config } from './schema.js';
+import { readSecretFiles, secretKeys } from './secret-files.js';
 
 export { pullFieldEntries, type Config, type PullFieldSpec, type PullFields } from './schema.js';
 
@@ -40,8 +41,9 @@ export interface LoadOptions {
  * place the environment is read.
  */
 export function loadConfig(options: LoadOptions = {}): Config {
-  const env = options.env ?? process.env;
-  const conf = convict(schema, { env: env as NodeJS.ProcessEnv, args: [] });
+  const secrets = readSecretFiles(options.env ?? process.env);
+  if (secrets.problems.length > 0) throw new ConfigError(secrets.problems);
+  const conf = convict(schema, { env: secrets.env as NodeJS.ProcessEnv, args: [] });
   const problems: string[] = [];
 
   if (options.file !== undefined) {
@@ -111,7 +113,8 @@ function splitConvictMessage(message: string): string[] {
 
 /** Convict echoes the offending value; never echo a secret's. */
 function redactValues(problem: string): string {
-  return /^(database\.url|livefyre\.networkKey)\b/.test(problem) ? problem.replace(/: value was .*/s, '') : problem;
+  const secret = secretKeys().some(({ key }) => problem.startsWith(`${key}:`));
+  return secret ? problem.replace(/: value was .*/s, '') : problem;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -309,6 +309,49 @@ export const schema = {
       default: 6,
       env: 'PINGPULL_KAFKA_PARTITIONS',
     },
+    ssl: {
+      doc: 'Connect to the brokers over TLS (hostname verified); managed clusters (MSK, Confluent Cloud, Aiven) need it',
+      format: Boolean,
+      default: false,
+      env: 'PINGPULL_KAFKA_SSL',
+    },
+    sslCaFile: {
+      doc: 'PEM file of the CA certificates the brokers\' certificates are checked against ("" means the system trust store)',
+      format: String,
+      default: '',
+      env: 'PINGPULL_KAFKA_SSL_CA_FILE',
+    },
+    sslCertFile: {
+      doc: 'PEM client certificate for mutual TLS (with kafka.sslKeyFile)',
+      format: String,
+      default: '',
+      env: 'PINGPULL_KAFKA_SSL_CERT_FILE',
+    },
+    sslKeyFile: {
+      doc: 'PEM private key of kafka.sslCertFile',
+      format: String,
+      default: '',
+      env: 'PINGPULL_KAFKA_SSL_KEY_FILE',
+    },
+    saslMechanism: {
+      doc: 'SASL authentication: plain, scram-sha-256 or scram-sha-512 ("" means none)',
+      format: ['', 'plain', 'scram-sha-256', 'scram-sha-512'],
+      default: '' as '' | 'plain' | 'scram-sha-256' | 'scram-sha-512',
+      env: 'PINGPULL_KAFKA_SASL_MECHANISM',
+    },
+    saslUsername: {
+      doc: 'SASL user name (with kafka.saslMechanism)',
+      format: String,
+      default: '',
+      env: 'PINGPULL_KAFKA_SASL_USERNAME',
+    },
+    saslPassword: {
+      doc: 'SASL password (secret; never logged)',
+      format: String,
+      default: '',
+      env: 'PINGPULL_KAFKA_SASL_PASSWORD',
+      sensitive: true,
+    },
   },
   livefyre: {
     network: {
@@ -615,6 +658,36 @@ export interface CrossKeyRule {
 }
 
 export const CROSS_KEY_RULES: readonly CrossKeyRule[] = [
+  {
+    keys: ['kafka.ssl', 'kafka.sslCaFile', 'kafka.sslCertFile', 'kafka.sslKeyFile'],
+    problem: ({ kafka }) => {
+      const files = (['sslCaFile', 'sslCertFile', 'sslKeyFile'] as const).filter((key) => kafka[key] !== '');
+      return !kafka.ssl && files.length > 0
+        ? `kafka.ssl: expected true when ${files.map((key) => `kafka.${key}`).join(', ')} is set`
+        : undefined;
+    },
+  },
+  {
+    keys: ['kafka.sslCertFile', 'kafka.sslKeyFile'],
+    problem: ({ kafka }) =>
+      (kafka.sslCertFile === '') !== (kafka.sslKeyFile === '')
+        ? `${kafka.sslCertFile === '' ? 'kafka.sslCertFile' : 'kafka.sslKeyFile'}: expected a file, ` +
+          'mutual TLS needs both kafka.sslCertFile and kafka.sslKeyFile'
+        : undefined,
+  },
+  {
+    keys: ['kafka.saslMechanism', 'kafka.saslUsername', 'kafka.saslPassword'],
+    problem: ({ kafka }) => {
+      const empty = (['saslUsername', 'saslPassword'] as const).filter((key) => kafka[key] === '');
+      if (kafka.saslMechanism !== '' && empty.length > 0) {
+        return `${empty.map((key) => `kafka.${key}`).join(', ')}: must be set with kafka.saslMechanism ${kafka.saslMechanism}`;
+      }
+      if (kafka.saslMechanism === '' && empty.length < 2) {
+        return 'kafka.saslMechanism: expected plain, scram-sha-256 or scram-sha-512 when a SASL user or password is set';
+      }
+      return undefined;
+    },
+  },
   {
     keys: ['pinger.heartbeatIntervalMs', 'pinger.sessionTimeoutMs'],
     problem: ({ pinger }) =>
