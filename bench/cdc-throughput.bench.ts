@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { startConnector } from '../src/cdc/connector.js';
 import { setupDatabase } from '../src/cdc/setup.js';
-import { createKafka } from '../src/events/kafka.js';
+import { createKafka, plaintextConnection } from '../src/events/kafka.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics, type Metrics } from '../src/metrics/registry.js';
 import { systemClock } from '../src/time.js';
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
       databaseUrl: url,
       source,
       replication,
-      kafka: createKafka({ brokers, clientId: 'pingpull-bench', logger }),
+      kafka: createKafka({ connection: plaintextConnection(brokers), clientId: 'pingpull-bench', logger }),
       topic,
       logger,
       metrics,

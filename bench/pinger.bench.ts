@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../src/config/index.js';
 import { servicesUp } from '../tools/devenv/index.js';
-import { createKafka, ensureTopics, type Kafka } from '../src/events/kafka.js';
+import { createKafka, ensureTopics, plaintextConnection, type Kafka } from '../src/events/kafka.js';
 import { createLivefyreClient } from '../src/livefyre/client.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics/registry.js';
@@ -154,7 +154,7 @@ async function drain(
       kafka,
       config: {
         kafka: {
-          brokers,
+          ...plaintextConnection(brokers),
           clientId: 'pingpull-bench',
           topic,
           dlqTopic,
@@ -188,7 +188,7 @@ async function drain(
 
 async function main(): Promise<void> {
   const brokers = process.env.PINGPULL_KAFKA_BROKERS ?? (await servicesUp()).kafkaBrokers;
-  const kafka = createKafka({ brokers, clientId: 'pingpull-bench', logger });
+  const kafka = createKafka({ connection: plaintextConnection(brokers), clientId: 'pingpull-bench', logger });
 
   const rawPerSecond = await baseline();
 

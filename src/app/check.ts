@@ -1,7 +1,8 @@
 import { checkDatabaseReport } from '../cdc/setup.js';
 import { requireKeys, type Config } from '../config/index.js';
 import { createPool } from '../db.js';
-import { createProbeKafka } from '../events/consumer-lag.js';
+import { createProbeKafka } from '../events/kafka.js';
+import { describeKafkaFailure } from '../events/kafka-failure.js';
 import { livefyreBaseUrl, probeLivefyre } from '../livefyre/client.js';
 import type { Logger } from '../log.js';
 
@@ -54,28 +55,40 @@ export async function checkSetup(config: Config, logger: Logger): Promise<CheckR
   return { problems, notes, databaseReady };
 }
 
+/**
+ * Connects as the roles do (TLS, SASL), then asks for what the roles need
+ * to see: the topics and the group. Missing topics are fine (they are
+ * created on first use); a topic a user may not describe looks missing in
+ * the listing, so each is asked for by name to tell the two apart.
+ */
 async function checkKafka(config: Config): Promise<{ problems: string[]; notes: string[] }> {
+  const { topic, dlqTopic, groupId } = config.kafka;
   const admin = createProbeKafka({
-    brokers: config.kafka.brokers,
+    connection: config.kafka,
     clientId: `${config.kafka.clientId}-check`,
     timeoutMs: config.status.timeoutMs,
   }).admin();
+  let resource: { topic?: string; groupId?: string } = {};
   try {
     await admin.connect();
-    const topics = new Set(await admin.listTopics());
-    const missing = [config.kafka.topic, config.kafka.dlqTopic].filter((topic) => !topics.has(topic));
-    return {
-      problems: [],
-      notes: [
-        `Kafka at ${config.kafka.brokers} answers`,
-        ...missing.map((topic) => `topic ${topic} does not exist yet: the connector, the pinger or resync create it`),
-      ],
-    };
+    const existing = new Set(await admin.listTopics());
+    const notes = [`Kafka at ${config.kafka.brokers} answers`];
+    for (const name of [topic, dlqTopic]) {
+      resource = { topic: name };
+      const found = await admin.fetchTopicMetadata({ topics: [name] }).then(
+        () => true,
+        (error: unknown) => {
+          if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION' && !existing.has(name)) return false;
+          throw error;
+        },
+      );
+      if (!found) notes.push(`topic ${name} does not exist yet: the connector, the pinger or resync create it`);
+    }
+    resource = { groupId };
+    await admin.describeGroups([groupId]);
+    return { problems: [], notes };
   } catch (error) {
-    return {
-      problems: [`kafka.brokers: cannot reach Kafka at ${config.kafka.brokers}: ${(error as Error).message}`],
-      notes: [],
-    };
+    return { problems: [describeKafkaFailure(error, config.kafka, resource).line], notes: [] };
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

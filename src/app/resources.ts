@@ -47,7 +47,7 @@ export function createResources(config: Config, logger: Logger): AppResources {
       return pool;
     },
     kafka() {
-      kafka ??= createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
+      kafka ??= createKafka({ connection: config.kafka, clientId: config.kafka.clientId, logger });
       return kafka;
     },
     livefyre() {

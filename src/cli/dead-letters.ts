@@ -49,7 +49,7 @@ function listCommand(): Command {
       action(async ({ config, logger, out }: CommandContext, options: { json?: boolean; limit?: number }) => {
         const { dlqTopic, groupId } = config.kafka;
         const kafka = createKafka({
-          brokers: config.kafka.brokers,
+          connection: config.kafka,
           clientId: `${config.kafka.clientId}-dead-letters`,
           logger,
         });
@@ -121,7 +121,7 @@ function replayCommand(): Command {
         const ids = parseIds(options.ids);
         const { dlqTopic, topic, groupId } = config.kafka;
         const kafka = createKafka({
-          brokers: config.kafka.brokers,
+          connection: config.kafka,
           clientId: `${config.kafka.clientId}-dead-letters`,
           logger,
         });

@@ -45,7 +45,7 @@ export function resyncCommand() {
         pool.on('error', (error) => context.logger.warn({ err: error }, 'idle database connection failed'));
         const progress = reporter(config.resync.progressEvery);
         const kafka = createKafka({
-          brokers: config.kafka.brokers,
+          connection: config.kafka,
           clientId: `${config.kafka.clientId}-resync`,
           logger: context.logger,
         });

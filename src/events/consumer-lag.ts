@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import type { Admin } from 'kafkajs';
 import type { Kafka as KafkaClient } from './kafka.js';
 
 export interface PartitionLag {
@@ -104,21 +104,4 @@ export function createKafkaLagReader(kafka: KafkaClient): KafkaLagReader {
       await current?.disconnect().catch(() => undefined);
     },
   };
-}
-
-/**
- * A client for one-shot reads (`pingpull status`): short timeouts and a
- * single retry, so an unreachable broker is reported within seconds instead
- * of after the roles' patient retry schedule. Its own logs are dropped: the
- * caller reports the failure.
- */
-export function createProbeKafka(options: { brokers: string; clientId: string; timeoutMs: number }): KafkaClient {
-  return new Kafka({
-    clientId: options.clientId,
-    brokers: options.brokers.split(',').map((broker) => broker.trim()),
-    connectionTimeout: Math.min(3_000, options.timeoutMs),
-    requestTimeout: options.timeoutMs,
-    retry: { initialRetryTime: 200, retries: 1, maxRetryTime: 1_000 },
-    logLevel: logLevel.NOTHING,
-  });
 }

@@ -1,15 +1,37 @@
-import { Kafka, logLevel, type Admin, type KafkaConfig } from 'kafkajs';
-import { KafkaTopicsError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, type Admin, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import type { Config } from '../config/index.js';
+import { ConfigError, KafkaTopicsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { sleep, systemClock } from '../time.js';
 
 export type { Kafka, Admin };
 
+/** Where the brokers are and how to get in: the same for every client of every role and command. */
+export type KafkaConnection = Pick<
+  Config['kafka'],
+  'brokers' | 'ssl' | 'sslCaFile' | 'sslCertFile' | 'sslKeyFile' | 'saslMechanism' | 'saslUsername' | 'saslPassword'
+>;
+
+/** A broker without TLS or SASL, such as the local development services. */
+export function plaintextConnection(brokers: string): KafkaConnection {
+  return {
+    brokers,
+    ssl: false,
+    sslCaFile: '',
+    sslCertFile: '',
+    sslKeyFile: '',
+    saslMechanism: '',
+    saslUsername: '',
+    saslPassword: '',
+  };
+}
+
 /** The one Kafka client factory; kafkajs's own logs go through our logger. */
-export function createKafka(options: { brokers: string; clientId: string; logger: Logger }): Kafka {
+export function createKafka(options: { connection: KafkaConnection; clientId: string; logger: Logger }): Kafka {
   const config: KafkaConfig = {
+    ...connectionConfig(options.connection),
     clientId: options.clientId,
-    brokers: options.brokers.split(',').map((broker) => broker.trim()),
     connectionTimeout: 3_000,
     requestTimeout: 30_000,
     retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 },
@@ -23,6 +45,60 @@ export function createKafka(options: { brokers: string; clientId: string; logger
       },
   };
   return new Kafka(config);
+}
+
+/**
+ * A client for one-shot reads (`status`, `check`): short timeouts and a
+ * single retry, so an unreachable broker is reported within seconds instead
+ * of after the roles' patient retry schedule. Its own logs are dropped: the
+ * caller reports the failure.
+ */
+export function createProbeKafka(options: { connection: KafkaConnection; clientId: string; timeoutMs: number }): Kafka {
+  return new Kafka({
+    ...connectionConfig(options.connection),
+    clientId: options.clientId,
+    connectionTimeout: Math.min(3_000, options.timeoutMs),
+    requestTimeout: options.timeoutMs,
+    retry: { initialRetryTime: 200, retries: 1, maxRetryTime: 1_000 },
+    logLevel: logLevel.NOTHING,
+  });
+}
+
+/**
+ * Brokers, TLS and SASL as kafkajs takes them. TLS keeps Node's certificate
+ * and hostname checks; without a CA file the system trust store applies,
+ * which is what public managed clusters (MSK, Confluent Cloud) need. Files
+ * are read here so an unreadable one names its key and exits as a
+ * configuration error.
+ */
+export function connectionConfig(connection: KafkaConnection): Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> {
+  const pem = (key: 'sslCaFile' | 'sslCertFile' | 'sslKeyFile') => {
+    const file = connection[key];
+    if (file === '') return {};
+    try {
+      return { [{ sslCaFile: 'ca', sslCertFile: 'cert', sslKeyFile: 'key' }[key]]: readFileSync(file, 'utf8') };
+    } catch (error) {
+      throw new ConfigError([`kafka.${key}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`]);
+    }
+  };
+  const tls = { ...pem('sslCaFile'), ...pem('sslCertFile'), ...pem('sslKeyFile') };
+  return {
+    brokers: connection.brokers.split(',').map((broker) => broker.trim()),
+    ...(connection.ssl ? { ssl: Object.keys(tls).length > 0 ? tls : true } : {}),
+    ...(connection.saslMechanism === '' ? {} : { sasl: saslOptions(connection) }),
+  };
+}
+
+function saslOptions(connection: KafkaConnection): SASLOptions {
+  const credentials = { username: connection.saslUsername, password: connection.saslPassword };
+  switch (connection.saslMechanism) {
+    case 'plain':
+      return { mechanism: 'plain', ...credentials };
+    case 'scram-sha-256':
+      return { mechanism: 'scram-sha-256', ...credentials };
+    default:
+      return { mechanism: 'scram-sha-512', ...credentials };
+  }
 }
 
 /**

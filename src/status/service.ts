@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { requireKeys, type Config } from '../config/index.js';
 import { createPool, type Pool } from '../db.js';
-import { createKafkaLagReader, createProbeKafka } from '../events/consumer-lag.js';
+import { createKafkaLagReader } from '../events/consumer-lag.js';
+import { createProbeKafka } from '../events/kafka.js';
 import { livefyreBaseUrl, probeLivefyre } from '../livefyre/client.js';
 import type { Logger } from '../log.js';
 import { SourceLagEstimator } from '../metrics/source-lag.js';
@@ -81,7 +82,7 @@ export async function readStatus(deps: {
 function statusSources(config: Config): Pick<StatusDeps, 'kafka' | 'probeLivefyre'> {
   const kafka = createKafkaLagReader(
     createProbeKafka({
-      brokers: config.kafka.brokers,
+      connection: config.kafka,
       clientId: `${config.kafka.clientId}-status`,
       timeoutMs: config.status.timeoutMs,
     }),

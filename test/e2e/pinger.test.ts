@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, type TestContext } from 'vitest';
-import { createKafka } from '../../src/events/kafka.js';
+import { createKafka, plaintextConnection } from '../../src/events/kafka.js';
 import { createLogger } from '../../src/log.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { freePort, runCli, spawnCli, type RunningCli } from '../helpers/cli.js';
@@ -36,7 +36,11 @@ async function pipeline(context: TestContext, sim: Simulator, partitions = 3) {
   const topic = await createTopic(uniqueName('e2e_pinger_changes'), partitions);
   const dlqTopic = await createTopic(uniqueName('e2e_pinger_dlq'), 1);
   const groupId = uniqueName('e2e_pinger_group');
-  const kafka = createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-e2e-pinger', logger });
+  const kafka = createKafka({
+    connection: plaintextConnection(kafkaBrokers()),
+    clientId: 'pingpull-e2e-pinger',
+    logger,
+  });
   const producer = kafka.producer();
   await producer.connect();
   const admin = kafka.admin();

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { startConnector, type ConnectorHandle } from '../../src/cdc/connector.js';
 import type { Config } from '../../src/config/index.js';
-import { createKafka } from '../../src/events/kafka.js';
+import { createKafka, plaintextConnection } from '../../src/events/kafka.js';
 import type { Logger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { systemClock } from '../../src/time.js';
@@ -44,7 +44,7 @@ export function startInProcessConnector(options: {
     databaseUrl: options.databaseUrl,
     source: options.source,
     replication: options.replication,
-    kafka: createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-test', logger }),
+    kafka: createKafka({ connection: plaintextConnection(kafkaBrokers()), clientId: 'pingpull-test', logger }),
     topic: options.topic,
     logger,
     metrics: options.metrics ?? createMetrics({ defaultMetrics: false }),

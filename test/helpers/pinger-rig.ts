@@ -1,7 +1,7 @@
 import type { Admin, Producer } from 'kafkajs';
 import type { TestContext } from 'vitest';
 import type { Config } from '../../src/config/index.js';
-import { createKafka, type Kafka } from '../../src/events/kafka.js';
+import { createKafka, plaintextConnection, type Kafka } from '../../src/events/kafka.js';
 import { createLivefyreClient, type LivefyreClient } from '../../src/livefyre/client.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
@@ -80,7 +80,7 @@ export async function pingerRig(
   context: TestContext,
   options: { clientId: string; network: string; networkKey: string; connections?: number },
 ): Promise<PingerRig> {
-  const kafka = createKafka({ brokers: kafkaBrokers(), clientId: options.clientId, logger });
+  const kafka = createKafka({ connection: plaintextConnection(kafkaBrokers()), clientId: options.clientId, logger });
   const sim = await startSimulator({ network: options.network, networkKey: options.networkKey, logger });
   const client = createLivefyreClient(
     { network: options.network, networkKey: options.networkKey, baseUrl: sim.url, timeoutMs: 2_000 },

@@ -1,6 +1,7 @@
 import type { IHeaders } from 'kafkajs';
 import { describe, expect, it, type TestContext } from 'vitest';
 import type { Config } from '../../src/config/index.js';
+import { plaintextConnection } from '../../src/events/kafka.js';
 import { runCli } from '../helpers/cli.js';
 import { okUserIds, pingerRig } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
@@ -78,7 +79,14 @@ async function rig(context: TestContext) {
     connections: 8,
   });
   start({
-    kafka: { brokers: kafkaBrokers(), clientId: 'pingpull-dlq-test', topic, dlqTopic, groupId, partitions: 3 },
+    kafka: {
+      ...plaintextConnection(kafkaBrokers()),
+      clientId: 'pingpull-dlq-test',
+      topic,
+      dlqTopic,
+      groupId,
+      partitions: 3,
+    },
     pinger: pingerSettings,
   });
   const env = {

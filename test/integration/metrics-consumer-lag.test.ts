@@ -1,6 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKafkaLagReader, createProbeKafka, type KafkaLagReader } from '../../src/events/consumer-lag.js';
+import { createKafkaLagReader, type KafkaLagReader } from '../../src/events/consumer-lag.js';
+import { createProbeKafka, plaintextConnection } from '../../src/events/kafka.js';
 import { freePort } from '../helpers/cli.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
 
@@ -69,7 +70,11 @@ describe('KafkaLagReader', () => {
   it('fails promptly on a broker that does not listen', async () => {
     const port = await freePort();
     const unreachable = createKafkaLagReader(
-      createProbeKafka({ brokers: `127.0.0.1:${port}`, clientId: 'lag-test', timeoutMs: 1_000 }),
+      createProbeKafka({
+        connection: plaintextConnection(`127.0.0.1:${port}`),
+        clientId: 'lag-test',
+        timeoutMs: 1_000,
+      }),
     );
     await expect(unreachable.consumerLag(topic, 'any')).rejects.toThrow();
     await unreachable.close();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/index.js';
-import { createKafka, ensureTopics } from '../../src/events/kafka.js';
+import { createKafka, ensureTopics, plaintextConnection } from '../../src/events/kafka.js';
 import { createLivefyreClient } from '../../src/livefyre/client.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/registry.js';
@@ -40,10 +40,10 @@ describe('pinger failures', () => {
       timeoutMs: 1_000,
     });
     const handle = startTestPinger({
-      kafka: createKafka({ brokers, clientId: 'pingpull-unreachable-test', logger }),
+      kafka: createKafka({ connection: plaintextConnection(brokers), clientId: 'pingpull-unreachable-test', logger }),
       config: {
         kafka: {
-          brokers,
+          ...plaintextConnection(brokers),
           clientId: 'pingpull-unreachable-test',
           topic: 'changes',
           dlqTopic: 'changes.dlq',
@@ -76,7 +76,10 @@ describe('pinger failures', () => {
     const metrics = createMetrics({ defaultMetrics: false });
     const log = capturingLogger();
     const handle = start(
-      { kafka: { brokers: kafkaBrokers(), clientId: 'x', topic, dlqTopic, groupId, partitions: 1 }, pinger: settings },
+      {
+        kafka: { ...plaintextConnection(kafkaBrokers()), clientId: 'x', topic, dlqTopic, groupId, partitions: 1 },
+        pinger: settings,
+      },
       metrics,
       log.logger,
     );

@@ -1,7 +1,7 @@
 import type { Admin, Consumer, IHeaders, Producer } from 'kafkajs';
 import { describe, expect, it, type TestContext } from 'vitest';
 import type { Config } from '../../src/config/index.js';
-import { createKafka, type Kafka } from '../../src/events/kafka.js';
+import { createKafka, plaintextConnection, type Kafka } from '../../src/events/kafka.js';
 import { createLivefyreClient, type LivefyreClient } from '../../src/livefyre/client.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
@@ -77,7 +77,11 @@ class Rig {
   private admin!: Admin;
 
   constructor() {
-    this.kafka = createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-pinger-test', logger });
+    this.kafka = createKafka({
+      connection: plaintextConnection(kafkaBrokers()),
+      clientId: 'pingpull-pinger-test',
+      logger,
+    });
   }
 
   async setUp(partitions = 3): Promise<void> {
@@ -101,7 +105,7 @@ class Rig {
       kafka: this.kafka,
       config: {
         kafka: {
-          brokers: kafkaBrokers(),
+          ...plaintextConnection(kafkaBrokers()),
           clientId: 'pingpull-pinger-test',
           topic: this.topic,
           dlqTopic: this.dlqTopic,
