@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, rm, writeFile, appendFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { adminAnswers, ensureJars, ensureTool, KAFKA_VERSION, LOG4J2, serverProperties } from './kafka.js';
 import { checkWalLevel, findBinDir, PG_PASSWORD, PG_USER, pgTool, postgresIds, postmasterPid } from './postgres.js';
@@ -32,7 +32,7 @@ export interface DedicatedKafka extends DedicatedService {
 }
 
 export interface DedicatedPostgres extends DedicatedService {
-  /** Superuser URL of the `postgres` database. */
+  /** Superuser URL of the `postgres` database (verifying the server when it runs TLS). */
   url: string;
   port: number;
   dataDir: string;
@@ -69,8 +69,19 @@ async function twoPorts(): Promise<[number, number]> {
   return [a, b];
 }
 
+export interface DedicatedKafkaOptions {
+  log?: Log;
+  version?: string;
+  /** server.properties for these ports and data folder (default: a plaintext listener). */
+  properties?: (ports: { port: number; controllerPort: number; dataDir: string }) => string;
+  /** More `kafka-storage format` arguments, such as `--add-scram` credentials. */
+  formatArgs?: string[];
+  /** Whether the broker serves (default: a plaintext admin round trip). */
+  answers?: (port: number) => Promise<boolean>;
+}
+
 /** A single-node KRaft broker of its own under `.services/dedicated/`. */
-export async function startDedicatedKafka(options: { log?: Log; version?: string } = {}): Promise<DedicatedKafka> {
+export async function startDedicatedKafka(options: DedicatedKafkaOptions = {}): Promise<DedicatedKafka> {
   const log = options.log ?? quietLog;
   const version = options.version ?? KAFKA_VERSION;
   await ensureTool(log, 'java', 'default-jre-headless');
@@ -82,7 +93,10 @@ export async function startDedicatedKafka(options: { log?: Log; version?: string
   const log4jFile = path.join(dir, 'log4j2.properties');
   const logFile = path.join(dir, 'kafka.log');
   const [port, controllerPort] = await twoPorts();
-  await writeFile(propertiesFile, serverProperties(port, controllerPort, path.join(dir, 'data')));
+  const dataDir = path.join(dir, 'data');
+  const properties = options.properties ?? ((p) => serverProperties(p.port, p.controllerPort, p.dataDir));
+  const answers = options.answers ?? adminAnswers;
+  await writeFile(propertiesFile, properties({ port, controllerPort, dataDir }));
   await writeFile(log4jFile, LOG4J2);
   const log4jOpt = `-Dlog4j2.configurationFile=${log4jFile}`;
   const format = await run('java', [
@@ -95,6 +109,7 @@ export async function startDedicatedKafka(options: { log?: Log; version?: string
     randomBytes(16).toString('base64url'),
     '-c',
     propertiesFile,
+    ...(options.formatArgs ?? []),
   ]);
   if (format.code !== 0) throw new Error(`kafka storage format failed: ${format.output}`);
 
@@ -124,7 +139,7 @@ export async function startDedicatedKafka(options: { log?: Log; version?: string
     unhook = onExitKill(() => killGroup(started, 'SIGKILL'));
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while (Date.now() < deadline && alive()) {
-      if ((await portOpen(port)) && (await adminAnswers(port))) return;
+      if ((await portOpen(port)) && (await answers(port))) return;
       await sleep(300);
     }
     const logTail = await tail(logFile);
@@ -164,7 +179,15 @@ export async function startDedicatedKafka(options: { log?: Log; version?: string
  * runs as the `postgres` OS user, so its folder is under /var/tmp.
  */
 export async function startDedicatedPostgres(
-  options: { log?: Log; settings?: string[] } = {},
+  options: {
+    log?: Log;
+    settings?: string[];
+    /**
+     * Server certificate and key (PEM) and the CA that signed them: TLS on,
+     * pg_hba.conf admits TLS connections only, and `url` verifies the server.
+     */
+    tls?: { certFile: string; keyFile: string; caFile: string };
+  } = {},
 ): Promise<DedicatedPostgres> {
   const log = options.log ?? quietLog;
   const binDir = await findBinDir(log);
@@ -199,6 +222,7 @@ export async function startDedicatedPostgres(
     ...(options.settings ?? []),
   ];
   await appendFile(path.join(dataDir, 'postgresql.conf'), `\n${conf.join('\n')}\n`);
+  if (options.tls !== undefined) await requireTls(dataDir, options.tls);
 
   let pid: number | undefined;
   let unhook: () => void = () => undefined;
@@ -249,7 +273,8 @@ export async function startDedicatedPostgres(
   };
 
   await start();
-  const url = `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}/postgres`;
+  const verify = options.tls === undefined ? '' : `?sslmode=verify-full&sslrootcert=${options.tls.caFile}`;
+  const url = `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}/postgres${verify}`;
   // A test may ask for another wal_level on purpose (to see `check` complain).
   if (!(options.settings ?? []).some((line) => /^\s*wal_level\b/.test(line))) await checkWalLevel(url);
   return {
@@ -264,4 +289,23 @@ export async function startDedicatedPostgres(
       await rm(base, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Postgres reads `server.crt` and `server.key` from its data folder and
+ * refuses a key others can read; `hostssl` lines alone turn plaintext
+ * connections away (replication connections included).
+ */
+async function requireTls(dataDir: string, tls: { certFile: string; keyFile: string }): Promise<void> {
+  await copyFile(tls.certFile, path.join(dataDir, 'server.crt'));
+  await copyFile(tls.keyFile, path.join(dataDir, 'server.key'));
+  await chmod(path.join(dataDir, 'server.key'), 0o600);
+  if (isRoot()) {
+    const { uid, gid } = await postgresIds();
+    await chown(path.join(dataDir, 'server.crt'), uid, gid);
+    await chown(path.join(dataDir, 'server.key'), uid, gid);
+  }
+  await appendFile(path.join(dataDir, 'postgresql.conf'), 'ssl = on\n');
+  const hba = ['hostssl all all 127.0.0.1/32 scram-sha-256', 'hostssl replication all 127.0.0.1/32 scram-sha-256'];
+  await writeFile(path.join(dataDir, 'pg_hba.conf'), `${hba.join('\n')}\n`);
 }
