@@ -26,7 +26,9 @@ export function configKeys(): Array<{ key: string } & KeySpec> {
 export function configReferenceMarkdown(): string {
   const rows = configKeys().map(({ key, env, default: value, doc, sensitive }) => {
     const shown = sensitive || value === '' ? '' : `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``;
-    return `| \`${key}\` | \`${env}\` | ${shown} | ${doc.replaceAll('|', '\\|')} |`;
+    // Secrets also read from a file: the variable with `_FILE` names it.
+    const variables = sensitive ? `\`${env}\` or \`${env}_FILE\`` : `\`${env}\``;
+    return `| \`${key}\` | ${variables} | ${shown} | ${doc.replaceAll('|', '\\|')} |`;
   });
   return ['| key | environment | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
