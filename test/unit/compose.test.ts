@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { loadConfig } from '../../src/config/index.js';
 import { configKeys } from '../../src/config/reference.js';
 
 // There is no Docker engine here: the compose file is checked by parsing it.
@@ -9,6 +10,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const compose = parse(readFileSync(`${root}docker-compose.yml`, 'utf8'), { merge: true }) as {
   services: Record<string, Service>;
   volumes: Record<string, unknown>;
+  secrets: Record<string, { file: string }>;
 };
 
 interface Service {
@@ -20,9 +22,12 @@ interface Service {
   ports?: string[];
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
+  secrets?: string[];
 }
 
-const knownEnv = new Set(configKeys().map((key) => key.env));
+const knownEnv = new Set(
+  configKeys().flatMap((key) => (key.sensitive === true ? [key.env, `${key.env}_FILE`] : [key.env])),
+);
 const pingpullServices = Object.entries(compose.services).filter(([, service]) =>
   service.image?.startsWith('pingpull'),
 );
@@ -48,7 +53,36 @@ describe('docker-compose.yml', () => {
       for (const variable of Object.keys(service.environment ?? {})) {
         expect(knownEnv.has(variable), `${name}: ${variable}`).toBe(true);
       }
-      expect(service.environment?.PINGPULL_DATABASE_URL, name).toBeDefined();
+      expect(service.environment?.PINGPULL_DATABASE_URL_FILE, name).toBeDefined();
+    }
+  });
+
+  it('hands every secret over as a file (Docker secrets), never as a value in the environment', () => {
+    const secrets = configKeys().filter((key) => key.sensitive === true);
+    for (const [name, service] of [...pingpullServices, ['postgres', compose.services.postgres!] as const]) {
+      for (const [variable, value] of Object.entries(service.environment ?? {})) {
+        expect(secrets.some((key) => key.env === variable) || /PASSWORD$/.test(variable), `${name}: ${variable}`).toBe(
+          false,
+        );
+        if (!variable.endsWith('_FILE')) continue;
+        const secret = String(value).replace('/run/secrets/', '');
+        expect(service.secrets, `${name}: ${variable}`).toContain(secret);
+        expect(existsSync(`${root}${compose.secrets[secret]!.file}`), `${name}: ${secret}`).toBe(true);
+      }
+    }
+  });
+
+  it('loads as a valid configuration with the secret files in place', () => {
+    for (const [name, service] of pingpullServices) {
+      const env = Object.fromEntries(
+        Object.entries(service.environment ?? {}).map(([variable, value]) => {
+          const secret = String(value).replace('/run/secrets/', '');
+          return [variable, variable.endsWith('_FILE') ? `${root}${compose.secrets[secret]!.file}` : String(value)];
+        }),
+      );
+      const config = loadConfig({ env });
+      expect(config.database.url, name).toMatch(/^postgres:\/\/\w+:\w+@postgres:5432\/app$/);
+      expect(config.livefyre.networkKey, name).toBe('change-me-network-key');
     }
   });
 
