@@ -32,7 +32,7 @@ export async function checkSetup(config: Config, logger: Logger): Promise<CheckR
     notes.push(...report.notes);
     databaseReady = report.problems.length === 0;
   } catch (error) {
-    problems.push(`database.url: cannot reach the database: ${(error as Error).message}`);
+    problems.push(databaseProblem(error));
   } finally {
     await pool.end();
   }
@@ -92,4 +92,29 @@ async function checkKafka(config: Config): Promise<{ problems: string[]; notes: 
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
+}
+
+const UNTRUSTED_CERTIFICATE =
+  /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT.*)$/;
+
+/** One line naming what to change in database.url; TLS failures say which part of the handshake failed. */
+function databaseProblem(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string };
+  const tls = 'database.url: TLS handshake with the database failed:';
+  if (code !== undefined && UNTRUSTED_CERTIFICATE.test(code)) {
+    return `${tls} its certificate is not trusted (${code}); set sslrootcert=<CA file> in database.url`;
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return `${tls} its certificate is not issued for that host name (hostname mismatch); use a host it names`;
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return `${tls} its certificate has expired or is not valid yet (${code})`;
+  }
+  if (code === '28000' && /no encryption/.test(message ?? '')) {
+    return 'database.url: the database accepts TLS connections only; add sslmode=verify-full (and sslrootcert)';
+  }
+  if (/does not support SSL/i.test(message ?? '')) {
+    return 'database.url: the database does not offer TLS; drop sslmode from database.url or enable ssl on the server';
+  }
+  return `database.url: cannot reach the database: ${message ?? String(error)}`;
 }

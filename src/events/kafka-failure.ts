@@ -100,6 +100,17 @@ export function describeKafkaFailure(
         '(Connecting to managed services)',
     );
   }
+  // kafkajs hides the FindCoordinator answer behind this error, and the broker refuses to say where the
+  // coordinator is to a principal without rights on the group: the likely cause, but not the only one.
+  if (chain.some((link) => link.name === 'KafkaJSGroupCoordinatorNotFound')) {
+    return result(
+      'authorisation',
+      'kafka.groupId',
+      `${at} names no coordinator for consumer group ${resources.groupId ?? '(unknown)'}: the principal is ` +
+        'probably not authorised for the group (see the ACLs in the README, Connecting to managed services), ' +
+        'or a new cluster is still creating its offsets topic (try again)',
+    );
+  }
   if ([...codes].some((c) => UNREACHABLE.has(c)) || /Connection timeout/.test(text)) {
     const reason = [...codes].find((c) => UNREACHABLE.has(c)) ?? 'connection timeout';
     return result('unreachable', 'kafka.brokers', `cannot reach ${at} (TCP: ${reason})`);
@@ -131,6 +142,7 @@ export function describeKafkaFailure(
 }
 
 interface Link {
+  name?: unknown;
   message?: string;
   code?: unknown;
   type?: unknown;

@@ -37,6 +37,8 @@ const SCRAM_PASSWORD = 'scram-Secret-7c2e55';
 const PLAIN_PASSWORD = 'plain-Secret-0b9d31';
 const STRANGER_PASSWORD = 'stranger-Secret-e81a';
 const SECRETS = [NETWORK_KEY, DB_PASSWORD, SCRAM_PASSWORD, PLAIN_PASSWORD, STRANGER_PASSWORD];
+// Users with the topic ACLs but none for the group share the checker's password.
+const GROUPLESS = 'groupless';
 
 describe('TLS-only Postgres and SASL_SSL-only Kafka', () => {
   let ca: CertificateAuthority;
@@ -62,12 +64,12 @@ describe('TLS-only Postgres and SASL_SSL-only Kafka', () => {
     [kafka, postgres] = await Promise.all([
       startSecureKafka({
         ca,
-        plainUsers: { checker: PLAIN_PASSWORD, stranger: STRANGER_PASSWORD },
+        plainUsers: { checker: PLAIN_PASSWORD, stranger: STRANGER_PASSWORD, [GROUPLESS]: PLAIN_PASSWORD },
         scramUsers: { pingpull: SCRAM_PASSWORD },
       }),
       startTlsPostgres({ ca }),
     ]);
-    await grantPipelineAcls(kafka, ['pingpull', 'checker']);
+    await grantPipelineAcls(kafka, ['pingpull', 'checker'], [GROUPLESS]);
 
     const admin = new pg.Client({ connectionString: postgres.url });
     await admin.connect();
@@ -136,9 +138,6 @@ describe('TLS-only Postgres and SASL_SSL-only Kafka', () => {
     });
     const setup = await cli(['setup']);
     expect(setup.code, setup.stderr).toBe(0);
-    const check = await cli(['check']);
-    expect(check.code, check.stdout + check.stderr).toBe(0);
-
     pipeline = spawnCli(['run'], env);
     const pullBase = `http://127.0.0.1:${env.PINGPULL_PULL_PORT}`;
     await waitFor(async () => (await fetch(`${pullBase}/readyz`).catch(() => undefined))?.ok, {
@@ -163,6 +162,8 @@ describe('TLS-only Postgres and SASL_SSL-only Kafka', () => {
       );
     }
 
+    const check = await cli(['check']);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
     const status = await cli(['status']);
     expect(status.stdout).toContain('connector');
     printed.push(await (await fetch(`${metricsUrl}/`)).text());
@@ -280,6 +281,39 @@ describe('TLS-only Postgres and SASL_SSL-only Kafka', () => {
     });
   });
 
+  it('check names the group a user may not use', async () => {
+    const result = await cli(['check'], {
+      PINGPULL_KAFKA_SASL_MECHANISM: 'plain',
+      PINGPULL_KAFKA_SASL_USERNAME: GROUPLESS,
+      PINGPULL_KAFKA_SASL_PASSWORD_FILE: undefined,
+      PINGPULL_KAFKA_SASL_PASSWORD: PLAIN_PASSWORD,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(
+      /^problem: kafka\.groupId: Kafka at .* names no coordinator for consumer group pingpull_group_\w+: the principal is probably not authorised/m,
+    );
+  });
+
+  it('check names a database TLS problem in one line too', async () => {
+    const plaintext = databaseUrl.replace(/\?.*$/, '');
+    const untrusted = databaseUrl.replace(/sslrootcert=[^&]*/, 'sslrootcert=/etc/ssl/certs/ca-certificates.crt');
+    const lines = async (url: string) => {
+      const file = path.join(secretsDir, 'other-database-url');
+      await writeFile(file, url);
+      const result = await cli(['check'], { PINGPULL_DATABASE_URL_FILE: file });
+      expect(result.code).toBe(1);
+      return result.stdout.split('\n').filter((line) => line.startsWith('problem: database.url'));
+    };
+    expect(await lines(plaintext)).toEqual([
+      'problem: database.url: the database accepts TLS connections only; add sslmode=verify-full (and sslrootcert)',
+    ]);
+    expect(await lines(untrusted)).toEqual([
+      expect.stringMatching(
+        /^problem: database\.url: TLS handshake with the database failed: its certificate is not trusted/,
+      ),
+    ]);
+  });
+
   it('never shows a password or the network key in logs, command output or the console', async () => {
     await pipeline?.stop();
     await simulator?.stop();
@@ -292,7 +326,7 @@ describe('TLS-only Postgres and SASL_SSL-only Kafka', () => {
 });
 
 /** ACLs a least-privilege pipeline user needs (the README lists the same). */
-async function grantPipelineAcls(kafka: SecureKafka, users: string[]): Promise<void> {
+async function grantPipelineAcls(kafka: SecureKafka, users: string[], topicOnlyUsers: string[]): Promise<void> {
   const client = new Kafka({
     clientId: 'pingpull-acl-setup',
     brokers: [kafka.brokers],
@@ -319,10 +353,12 @@ async function grantPipelineAcls(kafka: SecureKafka, users: string[]): Promise<v
       AclOperationTypes.CREATE,
     ];
     await admin.createAcls({
-      acl: users.flatMap((user) => [
-        ...topicOperations.map((operation) => allow(AclResourceTypes.TOPIC, operation, `User:${user}`)),
-        allow(AclResourceTypes.GROUP, AclOperationTypes.READ, `User:${user}`),
-      ]),
+      acl: [
+        ...[...users, ...topicOnlyUsers].flatMap((user) =>
+          topicOperations.map((operation) => allow(AclResourceTypes.TOPIC, operation, `User:${user}`)),
+        ),
+        ...users.map((user) => allow(AclResourceTypes.GROUP, AclOperationTypes.READ, `User:${user}`)),
+      ],
     });
   } finally {
     await admin.disconnect();

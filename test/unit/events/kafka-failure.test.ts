@@ -35,6 +35,11 @@ describe('describeKafkaFailure', () => {
       [Object.assign(new Error('denied'), { type: 'TOPIC_AUTHORIZATION_FAILED' }), 'authorisation', 'kafka.topic'],
       [Object.assign(new Error('denied'), { type: 'GROUP_AUTHORIZATION_FAILED' }), 'authorisation', 'kafka.groupId'],
       [
+        Object.assign(new Error('Failed to find group coordinator'), { name: 'KafkaJSGroupCoordinatorNotFound' }),
+        'authorisation',
+        'kafka.groupId',
+      ],
+      [
         Object.assign(new Error('Closed connection'), { name: 'KafkaJSConnectionClosedError' }),
         'sasl',
         'kafka.saslMechanism',
