@@ -11,6 +11,8 @@ const REDACT = [
   '*.networkKey',
   'password',
   '*.password',
+  'saslPassword',
+  '*.saslPassword',
   'lftoken',
   '*.lftoken',
   'token',

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages some tests use when present: Chromium (the /status page in
-# a real browser) and promtool (checking the alert rules). PostgreSQL, a JDK
-# and Maven are installed by `npm run services -- up` itself when missing.
+# a real browser) and promtool (checking the alert rules); openssl makes the
+# certificates of the TLS tests. PostgreSQL, a JDK (with keytool) and Maven
+# are installed by `npm run services -- up` itself when missing.
 set -uo pipefail
 
 missing=()
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]] && ! command -v sudo >/dev/null 2>&1; then
