@@ -113,7 +113,7 @@ export function describeKafkaFailure(
   }
   if ([...codes].some((c) => UNREACHABLE.has(c)) || /Connection timeout/.test(text)) {
     const reason = [...codes].find((c) => UNREACHABLE.has(c)) ?? 'connection timeout';
-    return result('unreachable', 'kafka.brokers', `cannot reach ${at} (TCP: ${reason})`);
+    return result('unreachable', 'kafka.brokers', `cannot reach ${at}: TCP connection failed (${reason})`);
   }
   if (/wrong version number|packet length too long|ERR_SSL_|disconnected before secure TLS/i.test(text)) {
     return result(
