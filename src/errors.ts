@@ -9,6 +9,7 @@ export const ErrorCode = {
   CONFIG: 'ERR_CONFIG',
   USAGE: 'ERR_USAGE',
   DATABASE_SETUP: 'ERR_DATABASE_SETUP',
+  REPLICA_IDENTITY: 'ERR_REPLICA_IDENTITY',
   SCHEMA_CHANGE: 'ERR_SCHEMA_CHANGE',
   DECODE: 'ERR_DECODE',
   REPLICATION: 'ERR_REPLICATION',
@@ -44,7 +45,7 @@ export function isRetriable(error: unknown): boolean {
 
 /** Exit code for an error thrown out of a command. */
 export function exitCodeFor(error: unknown): number {
-  return error instanceof ConfigError || error instanceof UsageError ? 2 : 1;
+  return error instanceof ConfigError || error instanceof UsageError || error instanceof ReplicaIdentityError ? 2 : 1;
 }
 
 // Configuration and command line: the process exits with code 2.
@@ -71,6 +72,16 @@ export class UsageError extends PingpullError {
 export class DatabaseSetupError extends PingpullError {
   constructor(message: string, cause?: unknown) {
     super(ErrorCode.DATABASE_SETUP, message, { cause });
+  }
+}
+
+/**
+ * source.idColumn is not in the table's replica identity, so deletes would
+ * arrive without it: the user must choose a fix (a usage error, exit 2).
+ */
+export class ReplicaIdentityError extends PingpullError {
+  constructor(message: string) {
+    super(ErrorCode.REPLICA_IDENTITY, message);
   }
 }
 

@@ -2,6 +2,7 @@ import { startConnector } from '../cdc/connector.js';
 import { requireKeys } from '../config/index.js';
 import { ensureTopics } from '../events/kafka.js';
 import { startSlotLagCollector } from '../metrics/collectors.js';
+import { counterTotal } from '../metrics/registry.js';
 import { startMetricsServer } from '../metrics/server.js';
 import { startPinger } from '../pinger/index.js';
 import { buildPullServer } from '../pull/index.js';
@@ -29,6 +30,8 @@ export interface PingerRoleHandle extends RoleHandle {
 export interface PullServerRoleOptions {
   /** A pinger's view of Livefyre for the status page, when one runs in this process. */
   pingerForbidden?: () => boolean | undefined;
+  /** The TRUNCATEs a connector of this process streamed, for the status page. */
+  connectorTruncates?: () => Promise<number | undefined>;
 }
 
 /**
@@ -37,9 +40,15 @@ export interface PullServerRoleOptions {
  */
 export function pipelineRoles(): RoleStarter[] {
   let pinger: PingerRoleHandle | undefined;
+  let connector: RoleHandle | undefined;
   return [
-    (resources) => startPullServerRole(resources, { pingerForbidden: () => pinger?.forbidden() }),
-    startConnectorRole,
+    (resources) =>
+      startPullServerRole(resources, {
+        pingerForbidden: () => pinger?.forbidden(),
+        connectorTruncates: async () =>
+          connector === undefined ? undefined : counterTotal(resources.metrics.truncatesTotal),
+      }),
+    async (resources) => (connector = await startConnectorRole(resources)),
     async (resources) => (pinger = await startPingerRole(resources)),
   ];
 }
@@ -55,6 +64,7 @@ export async function startPullServerRole(
         config,
         pool: resources.pool(),
         ...(options.pingerForbidden === undefined ? {} : { pingerForbidden: options.pingerForbidden }),
+        ...(options.connectorTruncates === undefined ? {} : { connectorTruncates: options.connectorTruncates }),
         clock: systemClock,
         timers: systemTimers,
       })

@@ -26,7 +26,7 @@ export interface SessionDeps {
   table: Pick<TableName, 'schema' | 'name'>;
   publisher: ChangePublisher;
   detector: ChangeDetector;
-  catalog: Pick<SlotCatalog, 'readSlot' | 'tableIsPublished' | 'unpublished'>;
+  catalog: Pick<SlotCatalog, 'readSlot' | 'tableIsPublished' | 'unpublished' | 'publishedColumns'>;
   emitHeartbeat(): Promise<void>;
   /** Aborts when the connector stops. */
   stopSignal: AbortSignal;
@@ -159,6 +159,7 @@ export class ReplicationRun {
     if (this.closed) return;
     this.handling += 1;
     try {
+      if (message.tag === 'relation') this.decoder.useCurrentColumns(await this.deps.catalog.publishedColumns());
       await this.transactions.handle(this.decoder.decode(message, lsn));
       this.checkpoint.noteReceived(parseLsn(lsn));
     } catch (error) {

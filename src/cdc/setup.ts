@@ -1,7 +1,17 @@
 import type { Config } from '../config/index.js';
 import { parseTableName, quoteIdent, type Pool, type TableName } from '../db.js';
-import { DatabaseSetupError } from '../errors.js';
+import { DatabaseSetupError, ReplicaIdentityError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
+import {
+  coversId,
+  describeIdentity,
+  findIdentityIndex,
+  hasNoIdentity,
+  identityStatements,
+  readTableIdentity,
+  type IdentityIndex,
+  type TableIdentity,
+} from './identity.js';
 
 /**
  * `pingpull setup`, `teardown` and `check`: the publication (with a column
@@ -14,12 +24,9 @@ export interface DatabaseSetupOptions {
   replication: Config['replication'];
   /** Run `ALTER TABLE ... REPLICA IDENTITY FULL` (exact change detection). */
   replicaIdentityFull?: boolean;
+  /** Run `ALTER TABLE ... REPLICA IDENTITY USING INDEX` with the unique index on source.idColumn. */
+  replicaIdentityIndex?: boolean;
   logger: Logger;
-}
-
-export interface TeardownOptions extends DatabaseSetupOptions {
-  /** Terminate a connector still reading the slot instead of failing. */
-  force?: boolean;
 }
 
 /** What the database looks like, read without changing anything. */
@@ -29,11 +36,21 @@ interface Survey {
   table: TableName;
   /** Columns of the table in attnum order; empty when the table is missing. */
   columns: string[];
+  /** Column → its type as PostgreSQL prints it. */
+  columnTypes: Map<string, string>;
+  oid: number | null;
   owner: boolean;
   superuser: boolean;
+  /** CREATE on the database: CREATE PUBLICATION needs it besides owning the table. */
+  canCreate: boolean;
+  database: string;
+  /** FULL when any table rows live in has it (then no column list is possible), else the root's. */
   replicaIdentity: 'd' | 'n' | 'f' | 'i' | null;
-  /** Primary key (identity default) or replica identity index columns. */
+  /** Primary key (identity default) or replica identity index columns, of the root and every partition. */
   identityColumns: string[];
+  identity: TableIdentity | null;
+  /** The unique index --replica-identity-index would use, looked up when the id is outside the identity. */
+  identityIndex: IdentityIndex | null;
   publication: PublicationState | null;
   slot: SlotState | null;
 }
@@ -41,6 +58,7 @@ interface Survey {
 interface PublicationState {
   allTables: boolean;
   publishesAll: boolean;
+  viaRoot: boolean;
   tables: { schema: string; name: string; columns: string[] | null }[];
 }
 
@@ -81,12 +99,19 @@ export async function checkDatabaseReport(
   const notes: string[] = [];
   const survey = await surveyDatabase(options);
   const problems = [...survey.problems];
-  const { replication } = options;
-  problems.push(...identityProblems(survey));
+  const { replication, source } = options;
+  problems.push(...identityProblems(survey, source));
+  problems.push(...updatedAtProblems(survey, source));
   if (survey.publication === null) {
-    problems.push(`publication ${replication.publication} does not exist: run pingpull setup`);
+    problems.push(
+      survey.columns.length > 0 && !mayCreatePublication(survey)
+        ? `publication ${replication.publication} does not exist and role ${survey.role} cannot create it ` +
+            `(${missingPublicationPrivileges(survey)}): have the table owner run ` +
+            `\`${ownerStatements(survey, source, replication.publication, null).join('; ')};\` then run pingpull setup`
+        : `publication ${replication.publication} does not exist: run pingpull setup`,
+    );
   } else if (survey.problems.length === 0) {
-    const drift = publicationDrift(survey, options.source);
+    const drift = publicationDrift(survey, source);
     if (drift !== null) problems.push(`${drift}: run pingpull setup`);
   }
   if (survey.slot === null) {
@@ -108,11 +133,15 @@ export async function checkDatabaseReport(
     notes.push(
       `${survey.table.schema}.${survey.table.name} has REPLICA IDENTITY FULL: the publication carries all columns (see the README's trade-off)`,
     );
+  if (survey.identity?.partitioned === true) notes.push(partitionNote(survey, replication.publication));
   return { problems, notes };
 }
 
 export async function setupDatabase(options: DatabaseSetupOptions): Promise<string[]> {
   const { pool, source, replication, logger } = options;
+  if (options.replicaIdentityFull === true && options.replicaIdentityIndex === true) {
+    throw new UsageError('--replica-identity-full and --replica-identity-index exclude each other: choose one');
+  }
   const survey = await surveyDatabase(options);
   const problems = [...survey.problems];
   if (survey.slot !== null) problems.push(...slotProblems(survey.slot, replication.slot));
@@ -121,16 +150,28 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
       `publication ${replication.publication} is FOR ALL TABLES (or IN SCHEMA) and would publish every table: drop it or set replication.publication to another name`,
     );
   }
-  const wantFull = options.replicaIdentityFull === true;
-  if (!wantFull) problems.push(...identityProblems(survey));
+  const wanted = await wantedIdentity(options, survey);
+  if (wanted === null) {
+    const identity = identityProblems(survey, source);
+    // The id outside the identity is the one problem the user must choose a fix for: a usage error of its own.
+    if (problems.length === 0 && identity.length === 1 && survey.identity?.leaves.every((r) => !hasNoIdentity(r))) {
+      throw new ReplicaIdentityError(identity[0] ?? '');
+    }
+    problems.push(...identity);
+  }
+  const target = targetSurvey(survey, wanted);
+  const identityChanges =
+    survey.identity === null || wanted === null ? [] : identityStatements(survey.identity, wanted);
+  const viaRootMissing = survey.identity?.partitioned === true && survey.publication?.viaRoot === false;
   const needsOwnership =
     survey.publication === null ||
-    publicationDrift({ ...survey, replicaIdentity: wantFull ? 'f' : survey.replicaIdentity }, source) !== null ||
-    (wantFull && survey.replicaIdentity !== 'f');
-  if (survey.columns.length > 0 && needsOwnership && !survey.owner && !survey.superuser) {
+    publicationDrift(target, source) !== null ||
+    viaRootMissing ||
+    identityChanges.length > 0;
+  if (survey.columns.length > 0 && needsOwnership && !mayCreatePublication(survey)) {
     problems.push(
-      `role ${survey.role} does not own ${survey.table.schema}.${survey.table.name}, which creating or changing publication ${replication.publication} needs: ` +
-        `have the table owner run \`${ownerStatements(survey, source, replication.publication, wantFull).join('; ')};\` then run pingpull setup again (it creates the slot)`,
+      `role ${survey.role} cannot create or change publication ${replication.publication} (${missingPublicationPrivileges(survey)}): ` +
+        `have the table owner run \`${ownerStatements(survey, source, replication.publication, wanted).join('; ')};\` then run pingpull setup again (it creates the slot)`,
     );
   }
   if (
@@ -148,19 +189,30 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
 
   const done: string[] = [];
   const table = survey.table;
-  const target = { ...survey, replicaIdentity: wantFull ? ('f' as const) : survey.replicaIdentity };
   const columns = publicationColumns(target, source);
   const tableSpec = `${table.qualified}${columns === null ? '' : ` (${columns.map(quoteIdent).join(', ')})`}`;
   const publication = quoteIdent(replication.publication);
+  const partitioned = survey.identity?.partitioned === true;
   const client = await pool.connect();
   try {
-    // One transaction: between a narrower column list and REPLICA IDENTITY FULL
+    // One transaction: between a narrower column list and a new replica identity
     // the customer's UPDATEs would fail, so both change together or not at all.
     await client.query('BEGIN');
+    for (const statement of identityChanges) {
+      await client.query(statement);
+      done.push(`ran ${statement}`);
+    }
     if (survey.publication === null) {
-      await client.query(`CREATE PUBLICATION ${publication} FOR TABLE ${tableSpec} WITH (publish = '${PUBLISH}')`);
+      await client.query(
+        `CREATE PUBLICATION ${publication} FOR TABLE ${tableSpec} WITH (${publicationParameters(partitioned)})`,
+      );
       done.push(`created publication ${replication.publication} FOR TABLE ${describeTable(table, columns)}`);
     } else {
+      // A column list on a partitioned table is refused unless it publishes via the root: that goes first.
+      if (viaRootMissing) {
+        await client.query(`ALTER PUBLICATION ${publication} SET (publish_via_partition_root = true)`);
+        done.push(`publication ${replication.publication} now publishes via the partition root`);
+      }
       if (publicationDrift(target, source) !== null) {
         await client.query(`ALTER PUBLICATION ${publication} SET TABLE ${tableSpec}`);
         done.push(`changed publication ${replication.publication} to FOR TABLE ${describeTable(table, columns)}`);
@@ -171,10 +223,6 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
         await client.query(`ALTER PUBLICATION ${publication} SET (publish = '${PUBLISH}')`);
         done.push(`publication ${replication.publication} now publishes ${PUBLISH}`);
       }
-    }
-    if (wantFull && survey.replicaIdentity !== 'f') {
-      await client.query(`ALTER TABLE ${table.qualified} REPLICA IDENTITY FULL`);
-      done.push(`set REPLICA IDENTITY FULL on ${table.schema}.${table.name}`);
     }
     await client.query('COMMIT');
   } catch (error) {
@@ -205,6 +253,7 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
       `replica identity ${target.replicaIdentity === 'i' ? 'USING INDEX' : 'DEFAULT'}: updates of unmapped columns are filtered by a memory of recently published profiles (--replica-identity-full filters them exactly)`,
     );
   }
+  if (partitioned) done.push(partitionNote(survey, replication.publication));
 
   if (survey.slot === null) {
     try {
@@ -227,57 +276,6 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
   }
   logger.info({ actions: done }, 'database setup done');
   return done;
-}
-
-export async function teardownDatabase(options: TeardownOptions): Promise<string[]> {
-  const { pool, replication, logger } = options;
-  const done: string[] = [];
-  // A terminated connector reconnects after a moment and may take the slot
-  // again before the drop: terminate and drop until the drop wins.
-  for (let attempt = 1; ; attempt += 1) {
-    const slot = await readSlot(pool, replication.slot);
-    if (slot === null) {
-      if (attempt === 1) done.push(`replication slot ${replication.slot} does not exist`);
-      break;
-    }
-    if (slot.active) {
-      if (options.force !== true) {
-        throw new DatabaseSetupError(
-          `replication slot ${replication.slot} is in use by process ${slot.activePid ?? '?'}: stop the connector first, or teardown with --force to terminate it`,
-        );
-      }
-      await pool.query('SELECT pg_terminate_backend($1)', [slot.activePid]);
-      done.push(`terminated process ${slot.activePid ?? '?'} reading slot ${replication.slot}`);
-      await waitUntilInactive(pool, replication.slot);
-    }
-    try {
-      await pool.query('SELECT pg_drop_replication_slot($1)', [replication.slot]);
-      done.push(`dropped replication slot ${replication.slot}`);
-      break;
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code === '42704') break;
-      if (code !== '55006' || options.force !== true || attempt >= 10) {
-        throw new DatabaseSetupError(
-          `cannot drop replication slot ${replication.slot}: ${(error as Error).message}`,
-          error,
-        );
-      }
-    }
-  }
-  await pool.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(replication.publication)}`);
-  done.push(`dropped publication ${replication.publication} (if it existed)`);
-  logger.info({ actions: done }, 'database teardown done');
-  return done;
-}
-
-async function waitUntilInactive(pool: Pool, slotName: string): Promise<void> {
-  // pg_terminate_backend only signals; the walsender releases the slot a moment later.
-  for (let attempt = 0; attempt < 50; attempt += 1) {
-    const slot = await readSlot(pool, slotName);
-    if (slot === null || !slot.active) return;
-    await pool.query('SELECT pg_sleep(0.1)');
-  }
 }
 
 async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
@@ -317,19 +315,22 @@ async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
 
   const relation = await pool.query<{
     oid: number;
-    replident: 'd' | 'n' | 'f' | 'i';
     owner: boolean;
     can_select: boolean;
+    can_create: boolean;
   }>(
-    `SELECT c.oid, c.relreplident AS replident, pg_has_role(c.relowner, 'USAGE') AS owner,
-            has_table_privilege(c.oid, 'SELECT') AS can_select
+    `SELECT c.oid, pg_has_role(c.relowner, 'USAGE') AS owner,
+            has_table_privilege(c.oid, 'SELECT') AS can_select,
+            has_database_privilege(current_database(), 'CREATE') AS can_create
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
     [table.schema, table.name],
   );
   const rel = relation.rows[0];
   let columns: string[] = [];
-  let identityColumns: string[] = [];
+  const columnTypes = new Map<string, string>();
+  let identity: TableIdentity | null = null;
+  let identityIndex: IdentityIndex | null = null;
   if (rel === undefined) {
     problems.push(`table ${table.schema}.${table.name} does not exist (source.table)`);
   } else {
@@ -338,11 +339,13 @@ async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
         `role ${info.role} cannot read ${table.schema}.${table.name}: have its owner run GRANT SELECT ON ${table.qualified} TO ${quoteIdent(info.role)} (resync and pulls read it)`,
       );
     }
-    const attributes = await pool.query<{ attname: string }>(
-      'SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum',
+    const attributes = await pool.query<{ attname: string; type: string }>(
+      `SELECT attname, format_type(atttypid, atttypmod) AS type
+         FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
       [rel.oid],
     );
     columns = attributes.rows.map((row) => row.attname);
+    for (const row of attributes.rows) columnTypes.set(row.attname, row.type);
     if (!columns.includes(source.idColumn)) {
       problems.push(`column ${source.idColumn} does not exist in ${table.schema}.${table.name} (source.idColumn)`);
     }
@@ -351,15 +354,12 @@ async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
         problems.push(`column ${column} does not exist in ${table.schema}.${table.name} (source.columns.${field})`);
       }
     }
-    const identity = await pool.query<{ attname: string }>(
-      `SELECT a.attname FROM pg_index i
-         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
-        WHERE i.indrelid = $1 AND (CASE $2::text WHEN 'i' THEN i.indisreplident ELSE i.indisprimary END)
-        ORDER BY a.attnum`,
-      [rel.oid, rel.replident],
-    );
-    identityColumns = identity.rows.map((row) => row.attname);
+    identity = await readTableIdentity(pool, rel.oid);
+    if (columns.includes(source.idColumn) && !identity.leaves.every((leaf) => coversId(leaf, source.idColumn))) {
+      identityIndex = await findIdentityIndex(pool, identity, rel.oid, source.idColumn);
+    }
   }
+  const identityRelations = identity === null ? [] : [identity.root, ...identity.leaves];
 
   const slot = await readSlot(pool, replication.slot);
   if (slot !== null && slot.database !== info.db) {
@@ -372,10 +372,16 @@ async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
     role: info.role,
     table,
     columns,
+    columnTypes,
+    oid: rel?.oid ?? null,
     owner: rel?.owner ?? false,
     superuser: info.superuser,
-    replicaIdentity: rel?.replident ?? null,
-    identityColumns,
+    canCreate: rel?.can_create ?? false,
+    database: info.db,
+    replicaIdentity: identityRelations.some((r) => r.identity === 'f') ? 'f' : (identity?.root.identity ?? null),
+    identityColumns: unique(identityRelations.flatMap((r) => r.columns)),
+    identity,
+    identityIndex,
     publication: await readPublication(pool, replication.publication),
     slot,
   };
@@ -387,8 +393,9 @@ async function readPublication(pool: Pool, name: string): Promise<PublicationSta
     all_tables: boolean;
     publishes_all: boolean;
     in_schema: boolean;
+    via_root: boolean;
   }>(
-    `SELECT p.oid, p.puballtables AS all_tables,
+    `SELECT p.oid, p.puballtables AS all_tables, p.pubviaroot AS via_root,
             (p.pubinsert AND p.pubupdate AND p.pubdelete AND p.pubtruncate) AS publishes_all,
             EXISTS (SELECT 1 FROM pg_publication_namespace pn WHERE pn.pnpubid = p.oid) AS in_schema
        FROM pg_publication p WHERE p.pubname = $1`,
@@ -405,10 +412,15 @@ async function readPublication(pool: Pool, name: string): Promise<PublicationSta
       WHERE pr.prpubid = $1`,
     [row.oid],
   );
-  return { allTables: row.all_tables || row.in_schema, publishesAll: row.publishes_all, tables: tables.rows };
+  return {
+    allTables: row.all_tables || row.in_schema,
+    publishesAll: row.publishes_all,
+    viaRoot: row.via_root,
+    tables: tables.rows,
+  };
 }
 
-async function readSlot(pool: Pool, name: string): Promise<SlotState | null> {
+export async function readSlot(pool: Pool, name: string): Promise<SlotState | null> {
   const result = await pool.query<{
     plugin: string | null;
     database: string | null;
@@ -425,17 +437,6 @@ async function readSlot(pool: Pool, name: string): Promise<SlotState | null> {
     activePid: row.active_pid,
     walStatus: row.wal_status,
   };
-}
-
-/** Postgres refuses UPDATE and DELETE on a published table without a replica identity. */
-function identityProblems(survey: Survey): string[] {
-  const { replicaIdentity, identityColumns, table } = survey;
-  if (replicaIdentity === 'n' || (replicaIdentity === 'd' && identityColumns.length === 0)) {
-    return [
-      `${table.schema}.${table.name} has no primary key (replica identity ${replicaIdentity === 'n' ? 'NOTHING' : 'DEFAULT'}): once published, UPDATE and DELETE on it would fail; add a primary key or run setup with --replica-identity-full`,
-    ];
-  }
-  return [];
 }
 
 function slotProblems(slot: SlotState, name: string): string[] {
@@ -455,11 +456,14 @@ function slotProblems(slot: SlotState, name: string): string[] {
 
 /** Why the publication differs from what the mapping needs, or null when it matches. */
 function publicationDrift(
-  survey: Pick<Survey, 'publication' | 'table' | 'replicaIdentity' | 'identityColumns'>,
+  survey: Pick<Survey, 'publication' | 'table' | 'replicaIdentity' | 'identityColumns' | 'identity'>,
   source: Config['source'],
 ): string | null {
   const publication = survey.publication;
   if (publication === null) return 'publication is missing';
+  if (survey.identity?.partitioned === true && !publication.viaRoot) {
+    return `publication does not publish via the partition root of partitioned ${survey.table.schema}.${survey.table.name}`;
+  }
   const wanted = publicationColumns(survey, source);
   const tables = publication.tables;
   const ours = tables.find((t) => t.schema === survey.table.schema && t.name === survey.table.name);
@@ -478,24 +482,26 @@ function publicationDrift(
   return null;
 }
 
-/** The statements a table owner runs for a setup role that does not own the table. */
+/** The statements a table owner runs for a setup role that may not create or change the publication. */
 function ownerStatements(
   survey: Survey,
   source: Config['source'],
   publicationName: string,
-  wantFull: boolean,
+  wanted: 'f' | IdentityIndex | null,
 ): string[] {
-  const target = { ...survey, replicaIdentity: wantFull ? ('f' as const) : survey.replicaIdentity };
-  const columns = publicationColumns(target, source);
+  const columns = publicationColumns(targetSurvey(survey, wanted), source);
   const spec = `${survey.table.qualified}${columns === null ? '' : ` (${columns.map(quoteIdent).join(', ')})`}`;
-  const statements: string[] = [];
-  if (wantFull && survey.replicaIdentity !== 'f')
-    statements.push(`ALTER TABLE ${survey.table.qualified} REPLICA IDENTITY FULL`);
-  statements.push(
-    survey.publication === null
-      ? `CREATE PUBLICATION ${quoteIdent(publicationName)} FOR TABLE ${spec} WITH (publish = '${PUBLISH}')`
-      : `ALTER PUBLICATION ${quoteIdent(publicationName)} SET TABLE ${spec}`,
-  );
+  const partitioned = survey.identity?.partitioned === true;
+  const statements = survey.identity === null || wanted === null ? [] : identityStatements(survey.identity, wanted);
+  const name = quoteIdent(publicationName);
+  if (survey.publication === null) {
+    statements.push(`CREATE PUBLICATION ${name} FOR TABLE ${spec} WITH (${publicationParameters(partitioned)})`);
+  } else {
+    if (partitioned && !survey.publication.viaRoot) {
+      statements.push(`ALTER PUBLICATION ${name} SET (publish_via_partition_root = true)`);
+    }
+    statements.push(`ALTER PUBLICATION ${name} SET TABLE ${spec}`);
+  }
   return statements;
 }
 
@@ -505,4 +511,106 @@ function describeTable(table: TableName, columns: string[] | null): string {
 
 function unique(values: string[]): string[] {
   return [...new Set(values)];
+}
+
+function publicationParameters(partitioned: boolean): string {
+  // PostgreSQL refuses a column list on a partitioned table unless its changes are published as the root's.
+  return `publish = '${PUBLISH}'${partitioned ? ', publish_via_partition_root = true' : ''}`;
+}
+
+function partitionNote(survey: Survey, publication: string): string {
+  const table = `${survey.table.schema}.${survey.table.name}`;
+  return (
+    `${table} is partitioned (${survey.identity?.leaves.length ?? 0} partitions): publication ${publication} ` +
+    `publishes via the partition root, so changes in every partition stream as ${table}; an UPDATE that moves a row ` +
+    'to another partition arrives as a delete and an insert of that user, who is pinged with the final row'
+  );
+}
+
+/** What `--replica-identity-full` or `--replica-identity-index` asks for; null when neither. */
+async function wantedIdentity(options: DatabaseSetupOptions, survey: Survey): Promise<'f' | IdentityIndex | null> {
+  if (options.replicaIdentityFull === true) return 'f';
+  if (options.replicaIdentityIndex !== true || survey.identity === null || survey.oid === null) return null;
+  const { idColumn } = options.source;
+  if (!survey.columns.includes(idColumn)) return null;
+  const index = survey.identityIndex ?? (await findIdentityIndex(options.pool, survey.identity, survey.oid, idColumn));
+  if (index === null) {
+    throw new ReplicaIdentityError(
+      `--replica-identity-index: no unique index on ${idColumn} (source.idColumn) of ${survey.table.schema}.${survey.table.name} ` +
+        'can be a replica identity (unique, not partial, not deferrable, NOT NULL columns): ' +
+        `create one (ALTER TABLE ${survey.table.qualified} ALTER COLUMN ${quoteIdent(idColumn)} SET NOT NULL; ` +
+        `CREATE UNIQUE INDEX CONCURRENTLY ON ${survey.table.qualified} (${quoteIdent(idColumn)})) ` +
+        'and run setup again, or run pingpull setup --replica-identity-full',
+    );
+  }
+  return index;
+}
+
+/** The survey as it will be once the wanted identity is set: what the column list must cover. */
+function targetSurvey(survey: Survey, wanted: 'f' | IdentityIndex | null): Survey {
+  if (wanted === null) return survey;
+  if (wanted === 'f') return { ...survey, replicaIdentity: 'f' };
+  return { ...survey, replicaIdentity: 'i', identityColumns: wanted.columns };
+}
+
+/**
+ * PostgreSQL refuses UPDATE and DELETE on a published table without a replica
+ * identity; with one that leaves out the user id, deletes and id changes
+ * arrive without it. Each leaf partition is decoded with its own identity.
+ */
+function identityProblems(survey: Survey, source: Config['source']): string[] {
+  const { identity, table } = survey;
+  if (identity === null || !survey.columns.includes(source.idColumn)) return [];
+  const where = (names: string[]): string =>
+    identity.partitioned ? `partition(s) ${names.join(', ')} of ${table.schema}.${table.name}` : names.join(', ');
+  const keyless = identity.leaves.filter(hasNoIdentity);
+  if (keyless.length > 0) {
+    const first = keyless[0]?.identity === 'n' ? 'NOTHING' : 'DEFAULT';
+    return [
+      `${where(keyless.map((r) => r.name))} has no primary key (replica identity ${first}): once published, UPDATE and DELETE on it would fail; add a primary key or run setup with --replica-identity-full`,
+    ];
+  }
+  const uncovered = identity.leaves.filter((relation) => !coversId(relation, source.idColumn));
+  const first = uncovered[0];
+  if (first === undefined) return [];
+  const index = survey.identityIndex;
+  const fix =
+    index === null
+      ? `run pingpull setup --replica-identity-full, or create a unique index on ${source.idColumn} (NOT NULL, not partial) and run pingpull setup --replica-identity-index`
+      : `run pingpull setup --replica-identity-index (ALTER TABLE ${table.qualified} REPLICA IDENTITY USING INDEX ${quoteIdent(index.name)}) or pingpull setup --replica-identity-full`;
+  return [
+    `source.idColumn ${source.idColumn} is not in the replica identity of ${where(uncovered.map((r) => r.name))} ` +
+      `(${describeIdentity(first)}): deletes and id changes would arrive without the user id; ${fix}`,
+  ];
+}
+
+/** `resync --since` compares source.updatedAtColumn with a timestamp: any other type resends the wrong users. */
+function updatedAtProblems(survey: Survey, source: Config['source']): string[] {
+  const column = source.updatedAtColumn;
+  if (column === '' || survey.columns.length === 0) return [];
+  const table = `${survey.table.schema}.${survey.table.name}`;
+  const type = survey.columnTypes.get(column);
+  if (type === undefined) {
+    return [
+      `column ${column} does not exist in ${table} (source.updatedAtColumn): point it at the table's last-modified timestamp column, or set it to "" (resync --since needs it)`,
+    ];
+  }
+  if (!type.startsWith('timestamp')) {
+    return [
+      `column ${column} (source.updatedAtColumn) is ${type}, expected timestamp or timestamptz: resync --since would not compare it as a time; point it at a timestamp column or set it to ""`,
+    ];
+  }
+  return [];
+}
+
+/** Creating a publication needs ownership of the table and CREATE on the database (or a superuser). */
+function mayCreatePublication(survey: Survey): boolean {
+  return survey.superuser || (survey.owner && (survey.publication !== null || survey.canCreate));
+}
+
+function missingPublicationPrivileges(survey: Survey): string {
+  const missing: string[] = [];
+  if (!survey.owner) missing.push(`it does not own ${survey.table.schema}.${survey.table.name}`);
+  if (survey.publication === null && !survey.canCreate) missing.push(`it lacks CREATE on database ${survey.database}`);
+  return missing.join(' and ');
 }

@@ -43,6 +43,19 @@ export class SlotCatalog {
     return result.rows.length > 0;
   }
 
+  /** The users table's published columns as they are now, in column order; null when it is not published. */
+  async publishedColumns(): Promise<string[] | null> {
+    // The view does not promise an order; the stream lists columns by attnum.
+    const result = await this.pool.query<{ attnames: string[] }>(
+      `SELECT ARRAY(SELECT a.attname::text FROM pg_attribute a
+                     WHERE a.attrelid = $4::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY(pt.attnames)
+                     ORDER BY a.attnum) AS attnames
+         FROM pg_publication_tables pt WHERE pt.pubname = $1 AND pt.schemaname = $2 AND pt.tablename = $3`,
+      [this.publication, this.table.schema, this.table.name, this.table.qualified],
+    );
+    return result.rows[0]?.attnames ?? null;
+  }
+
   unpublished(): SchemaChangeError {
     return new SchemaChangeError(
       `publication ${this.publication} no longer carries ${this.table.schema}.${this.table.name} ` +

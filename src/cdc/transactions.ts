@@ -18,7 +18,7 @@ export interface TransactionHandlerDeps {
   checkpoint: LsnCheckpoint;
   publisher: Pick<ChangePublisher, 'enqueue' | 'flush' | 'lastSeq'>;
   detector: Pick<ChangeDetector, 'detect'>;
-  metrics: Pick<Metrics, 'skippedUpdatesTotal'>;
+  metrics: Pick<Metrics, 'skippedUpdatesTotal' | 'nullIdRowsTotal' | 'truncatesTotal'>;
   clock: Clock;
   logger: Logger;
 }
@@ -59,6 +59,9 @@ export class TransactionHandler {
       case 'truncate':
         await this.publishTruncate(this.current(), decoded.lsn, decoded.cascade);
         break;
+      case 'null-id':
+        this.skipNullId(decoded.op, decoded.lsn);
+        break;
       case 'commit':
         checkpoint.commit(decoded.commitEndLsn, publisher.lastSeq);
         this.previousCommitLsn = decoded.commitLsn;
@@ -93,9 +96,25 @@ export class TransactionHandler {
     }
   }
 
+  /** No user to ping: a NULL id must not stop the stream (the slot would then hold WAL forever). */
+  private skipNullId(op: RowChange['op'], lsn: Lsn): void {
+    const { origin, idColumn, metrics, logger } = this.deps;
+    metrics.nullIdRowsTotal.inc();
+    logger.warn(
+      { table: `${origin.schema}.${origin.table}`, op, lsn: formatLsn(lsn) },
+      `skipped a row whose ${idColumn} (source.idColumn) is NULL: there is no user to ping; give the row an id, or point source.idColumn at a column that always has one`,
+    );
+  }
+
   private async publishTruncate(tx: OpenTransaction, lsn: Lsn, cascade: boolean): Promise<void> {
-    const { origin } = this.deps;
-    this.deps.logger.warn({ table: `${origin.schema}.${origin.table}`, cascade }, 'the users table was truncated');
+    const { origin, metrics } = this.deps;
+    const table = `${origin.schema}.${origin.table}`;
+    metrics.truncatesTotal.inc();
+    this.deps.logger.warn(
+      { table, cascade, lsn: formatLsn(lsn) },
+      `${table} was truncated: a TRUNCATE names no user, so nobody is pinged and Livefyre keeps every profile it has; ` +
+        'rows inserted again ping their users; ping the removed ones with pingpull ping <id>... (see the README)',
+    );
     // No user id: published with a null key (the empty key becomes null in
     // the publisher), consumers see op "t" and decide (e.g. a resync).
     await this.deps.publisher.enqueue(

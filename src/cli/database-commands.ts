@@ -1,4 +1,5 @@
-import { setupDatabase, teardownDatabase } from '../cdc/setup.js';
+import { setupDatabase } from '../cdc/setup.js';
+import { teardownDatabase } from '../cdc/teardown.js';
 import { requireKeys } from '../config/index.js';
 import { createPool } from '../db.js';
 import { action, baseCommand, type CommandContext } from './context.js';
@@ -22,14 +23,19 @@ export function setupCommand() {
     'check the database and create the publication (with a column list) and the replication slot; idempotent',
   )
     .option('--replica-identity-full', 'also set REPLICA IDENTITY FULL on the table (exact change detection)')
+    .option(
+      '--replica-identity-index',
+      'also make the unique index on source.idColumn the replica identity (deletes carry a user id that is not the primary key)',
+    )
     .action(
-      action(async (context, options: { replicaIdentityFull?: boolean }) => {
+      action(async (context, options: { replicaIdentityFull?: boolean; replicaIdentityIndex?: boolean }) => {
         const lines = await withPool(context, (pool) =>
           setupDatabase({
             pool,
             source: context.config.source,
             replication: context.config.replication,
             replicaIdentityFull: options.replicaIdentityFull === true,
+            replicaIdentityIndex: options.replicaIdentityIndex === true,
             logger: context.logger,
           }),
         );
@@ -41,12 +47,12 @@ export function setupCommand() {
 export function teardownCommand() {
   return baseCommand(
     'teardown',
-    'drop the replication slot and the publication (an abandoned slot makes Postgres keep WAL forever)',
+    'drop the replication slot and the publication (an abandoned slot makes Postgres keep WAL forever); exit 1 when something is left',
   )
     .option('--force', 'terminate a connector still reading the slot')
     .action(
       action(async (context, options: { force?: boolean }) => {
-        const lines = await withPool(context, (pool) =>
+        const report = await withPool(context, (pool) =>
           teardownDatabase({
             pool,
             source: context.config.source,
@@ -55,7 +61,8 @@ export function teardownCommand() {
             logger: context.logger,
           }),
         );
-        for (const line of lines) context.out(line);
+        for (const line of report.lines) context.out(line);
+        return report.complete ? 0 : 1;
       }),
     );
 }

@@ -18,6 +18,10 @@ export interface Metrics {
   /** Unix seconds of the commit of the newest change handed to Kafka. */
   readonly lastPublishedCommitSeconds: Gauge;
   readonly skippedUpdatesTotal: Counter;
+  /** Row changes skipped because their user id is NULL. */
+  readonly nullIdRowsTotal: Counter;
+  /** TRUNCATEs of the users table: no user is pinged for them. */
+  readonly truncatesTotal: Counter;
   readonly deadLettersTotal: Counter<'reason'>;
   /** 1 for the slot's current `wal_status` (or `missing`), 0 for the others. */
   readonly replicationSlotWalStatus: Gauge<'status'>;
@@ -101,6 +105,16 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       help: 'Updates not published because no mapped column changed',
       registers,
     }),
+    nullIdRowsTotal: new Counter({
+      name: 'pingpull_null_id_rows_total',
+      help: 'Row changes skipped because their user id (source.idColumn) is NULL',
+      registers,
+    }),
+    truncatesTotal: new Counter({
+      name: 'pingpull_truncates_total',
+      help: 'TRUNCATEs of the users table (no user is pinged for them; Livefyre keeps the profiles)',
+      registers,
+    }),
     deadLettersTotal: new Counter({
       name: 'pingpull_dead_letters_total',
       help: 'Events sent to the dead letter topic, by reason',
@@ -136,4 +150,9 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers,
     }),
   };
+}
+
+/** A counter's value summed over its labels. */
+export async function counterTotal(counter: Counter): Promise<number> {
+  return (await counter.get()).values.reduce((sum, { value }) => sum + value, 0);
 }

@@ -34,9 +34,10 @@ function figures(report: StatusReport, name: (typeof STAGES)[number]): string {
       if (c.exists === null) return `slot ${c.slot}: unknown`;
       if (!c.exists) return `slot ${c.slot}: missing`;
       const safe = c.safeWalSizeBytes === null ? 'unlimited' : formatBytes(c.safeWalSizeBytes);
+      const truncates = c.truncates === null || c.truncates === 0 ? '' : `, ${c.truncates} TRUNCATE(s) streamed`;
       return (
         `slot ${c.slot} ${c.active ? 'active' : 'inactive'}, wal ${c.walStatus ?? '?'}, lag ${formatBytes(c.replicationLagBytes)}, ` +
-        `retained ${formatBytes(c.retainedBytes)}, safe ${safe}, source lag ${seconds(c.sourceLagSeconds)}`
+        `retained ${formatBytes(c.retainedBytes)}, safe ${safe}, source lag ${seconds(c.sourceLagSeconds)}${truncates}`
       );
     }
     case 'kafka': {

@@ -31,6 +31,8 @@ export interface StatusReport {
     retainedBytes: number | null;
     /** Age of the oldest change not yet in Kafka; 0 when caught up; a lower bound (see README). */
     sourceLagSeconds: number | null;
+    /** TRUNCATEs of the users table the connector of this process streamed; null when none runs here. */
+    truncates: number | null;
   };
   kafka: StageStatus & {
     reachable: boolean;
@@ -65,6 +67,8 @@ export interface StatusDeps {
   probeLivefyre: () => Promise<LivefyreProbe>;
   /** A running pinger's view of Livefyre's answers, when there is one in this process. */
   pingerForbidden?: () => boolean | undefined;
+  /** A running connector's count of TRUNCATEs, when there is one in this process. */
+  connectorTruncates?: () => Promise<number | undefined>;
   clock: Clock;
   timers: Timers;
 }
@@ -110,12 +114,13 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
   const deadPart = withTimeout(deps.kafka.topicSize(config.kafka.dlqTopic), limit, timers);
   const livefyrePart = withTimeout(deps.probeLivefyre(), limit, timers);
   const [slot, lag, dead, livefyre] = await Promise.allSettled([slotPart, lagPart, deadPart, livefyrePart]);
+  const truncates = (await deps.connectorTruncates?.().catch(() => undefined)) ?? null;
 
   const database = databaseStage(slot);
   const report: Omit<StatusReport, 'healthy'> = {
     checkedAt: new Date(deps.clock.now()).toISOString(),
     database,
-    connector: connectorStage(config, slot),
+    connector: { ...connectorStage(config, slot), truncates },
     kafka: kafkaStage(config, lag),
     deadLetters: deadLetterStage(config, dead),
     livefyre: livefyreStage(config, livefyre, deps.pingerForbidden?.()),
@@ -139,7 +144,7 @@ function databaseStage(slot: Settled<unknown>): StatusReport['database'] {
 function connectorStage(
   config: StatusDeps['config'],
   slot: Settled<{ lag: SlotLag | undefined; sourceLag: number | null }>,
-): StatusReport['connector'] {
+): Omit<StatusReport['connector'], 'truncates'> {
   const empty = {
     slot: config.replication.slot,
     exists: null,

@@ -19,6 +19,7 @@ export function createStatusPage(deps: {
   config: Config;
   pool: Pool;
   pingerForbidden?: () => boolean | undefined;
+  connectorTruncates?: () => Promise<number | undefined>;
   clock: Clock;
   timers: Timers;
 }): { register(app: FastifyInstance): void; close(): Promise<void> } {
@@ -35,6 +36,7 @@ export function createStatusPage(deps: {
       sampleMs: 0,
       probeLivefyre,
       ...(deps.pingerForbidden === undefined ? {} : { pingerForbidden: deps.pingerForbidden }),
+      ...(deps.connectorTruncates === undefined ? {} : { connectorTruncates: deps.connectorTruncates }),
       clock: deps.clock,
       timers: deps.timers,
     });

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkDatabaseReport, setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
+import { checkDatabaseReport, setupDatabase } from '../../src/cdc/setup.js';
+import { teardownDatabase } from '../../src/cdc/teardown.js';
 import { runCli } from '../helpers/cli.js';
 import { createMembersDatabase, membersSource, startInProcessConnector } from '../helpers/members-table.js';
 import { DatabaseSetupError } from '../../src/errors.js';
@@ -120,12 +121,18 @@ describe('setup, check and teardown of the publication and slot', () => {
 
   it('teardown removes slot and publication, idempotently', async () => {
     const done = await teardownDatabase(options());
-    expect(done.join('\n')).toMatch(/dropped replication slot/);
+    expect(done).toEqual({
+      lines: [`dropped replication slot ${replication.slot}`, `dropped publication ${replication.publication}`],
+      complete: true,
+    });
     const { rows } = await pool.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [replication.slot]);
     expect(rows).toHaveLength(0);
     expect(await publishedColumns()).toBeNull();
     const again = await teardownDatabase(options());
-    expect(again.join('\n')).toMatch(/does not exist/);
+    expect(again).toEqual({
+      lines: [`replication slot ${replication.slot} already absent`, `publication ${replication.publication} already absent`],
+      complete: true,
+    });
   });
 });
 

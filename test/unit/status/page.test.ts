@@ -23,6 +23,7 @@ function report(overrides: { lag?: number; error?: string | null } = {}): Status
       replicationLagBytes: overrides.lag ?? 0,
       retainedBytes: 4096,
       sourceLagSeconds: 0,
+      truncates: null,
     },
     kafka: {
       ...stage,
