@@ -90,6 +90,17 @@ describe('PgoutputDecoder', () => {
     expect(change.missingId).toBe(true);
   });
 
+  it('turns a NULL user id into a skipped row, never an error, and an id set to NULL into a delete', () => {
+    const decoder = new PgoutputDecoder(options);
+    const rel = relation({ columns: ['user_id', 'nick', 'mail', 'pic'], replicaIdentity: 'full' });
+    const row = { user_id: null, nick: 'n', mail: null, pic: null };
+    expect(decoder.decode(insert(rel, row), '0/10')).toEqual({ kind: 'null-id', op: 'insert', lsn: 16n });
+    expect(decoder.decode(update(rel, row, { old: row }), '0/20')).toMatchObject({ kind: 'null-id', op: 'update' });
+    expect(decoder.decode(remove(rel, { old: row }), '0/30')).toMatchObject({ kind: 'null-id', op: 'delete' });
+    const gone = rowOf(decoder.decode(update(rel, row, { old: { ...row, user_id: '4' } }), '0/40'));
+    expect(gone).toMatchObject({ op: 'delete', before: { id: '4' }, after: null });
+  });
+
   it('ignores other tables', () => {
     const decoder = new PgoutputDecoder(options);
     const other = relation({ oid: 1, name: 'orders', columns: ['id'] });

@@ -46,6 +46,24 @@ describe('schema changes in the stream (Relation messages)', () => {
     expect(failure.message).toContain('pingpull setup');
   });
 
+  it('reads a column renamed and renamed back by its position in the current table', () => {
+    const decoder = new PgoutputDecoder(options);
+    // The slot replays the stretch where mail was called email_address; the table has mail again.
+    decoder.useCurrentColumns(['user_id', 'nick', 'mail']);
+    const then = relation({ columns: ['user_id', 'nick', 'email_address'] });
+    decoder.decode(then, '0/10');
+    const decoded = decoder.decode(insert(then, { user_id: '1', nick: 'A', email_address: 'a@x' }), '0/20');
+    expect(decoded.kind === 'row' ? decoded.change.after?.values : decoded).toEqual({ nick: 'A', mail: 'a@x' });
+  });
+
+  it('still stops when the current table lacks the column too', () => {
+    const decoder = new PgoutputDecoder(options);
+    decoder.useCurrentColumns(['user_id', 'nick', 'email_address']);
+    expect(() => decoder.decode(relation({ columns: ['user_id', 'nick', 'email_address'] }), '0/10')).toThrow(
+      SchemaChangeError,
+    );
+  });
+
   it('names a vanished id column too', () => {
     const decoder = new PgoutputDecoder(options);
     expect(() => decoder.decode(relation({ columns: ['uid', 'nick', 'mail'] }), '0/10')).toThrow(
