@@ -55,7 +55,9 @@ export async function readTableIdentity(pool: Pick<Pool, 'query'>, oid: number):
                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
                    WHERE i.indrelid = c.oid AND (CASE c.relreplident WHEN 'i' THEN i.indisreplident ELSE i.indisprimary END)
                    ORDER BY a.attnum) AS columns
-       FROM pg_partition_tree($1::regclass) t
+       FROM (SELECT relid, level, isleaf FROM pg_partition_tree($1::regclass)
+             UNION ALL -- a table that is not partitioned has no tree: it is its own root and leaf
+             SELECT $1::regclass, 0, true WHERE NOT EXISTS (SELECT 1 FROM pg_partition_tree($1::regclass))) t
        JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE t.level = 0 OR (t.isleaf AND c.relkind = 'r')
       ORDER BY t.level, n.nspname, c.relname`,
