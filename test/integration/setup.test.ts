@@ -91,6 +91,19 @@ describe('setup, check and teardown of the publication and slot', () => {
     await expect(setupDatabase({ ...options(), source: broken })).rejects.toThrow(/email_address/);
   });
 
+  it('checks source.updatedAtColumn: it must exist and be a timestamp', async () => {
+    const report = (updatedAtColumn: string) =>
+      checkDatabaseReport({ ...options(), source: { ...source, updatedAtColumn } }).then((r) => r.problems);
+    expect(await report('nick')).toContain(
+      'column nick (source.updatedAtColumn) is text, expected timestamp or timestamptz: resync --since would not compare it as a time; point it at a timestamp column or set it to ""',
+    );
+    expect((await report('changed_at')).join('\n')).toContain(
+      'column changed_at does not exist in public.members (source.updatedAtColumn)',
+    );
+    await pool.query('ALTER TABLE members ADD COLUMN changed_at timestamptz');
+    expect((await report('changed_at')).join('\n')).not.toContain('updatedAtColumn');
+  });
+
   it('reports a missing table', async () => {
     const problems = (await checkDatabaseReport({ ...options(), source: { ...source, table: 'nowhere' } })).problems;
     expect(problems).toContain('table public.nowhere does not exist (source.table)');
@@ -130,7 +143,10 @@ describe('setup, check and teardown of the publication and slot', () => {
     expect(await publishedColumns()).toBeNull();
     const again = await teardownDatabase(options());
     expect(again).toEqual({
-      lines: [`replication slot ${replication.slot} already absent`, `publication ${replication.publication} already absent`],
+      lines: [
+        `replication slot ${replication.slot} already absent`,
+        `publication ${replication.publication} already absent`,
+      ],
       complete: true,
     });
   });
@@ -192,6 +208,15 @@ describe('a least-privilege role (LOGIN REPLICATION, CONNECT, SELECT) on a table
     expect((await checkDatabaseReport(options())).problems.join('\n')).not.toMatch(/REPLICATION attribute|cannot read/);
   });
 
+  it('check warns before setup that the role cannot create the publication, with the statement for the owner', async () => {
+    const problems = (await checkDatabaseReport(options())).problems;
+    expect(problems.join('\n')).toContain(
+      `publication ${replication.publication} does not exist and role ${role} cannot create it ` +
+        `(it does not own public.members and it lacks CREATE on database ${database.name}): have the table owner run ` +
+        `\`CREATE PUBLICATION "${replication.publication}" FOR TABLE "public"."members"`,
+    );
+  });
+
   it('setup tells a non-owner the exact statement the table owner must run, then finishes the job', async () => {
     const refused = await setupDatabase(options()).then(
       () => null,
@@ -229,4 +254,26 @@ describe('a least-privilege role (LOGIN REPLICATION, CONNECT, SELECT) on a table
       await connector.stop();
     }
   }, 90_000);
+
+  it('teardown drops what the role may, names the statement the owner runs, exits 1 until all is gone', async () => {
+    const env = {
+      PINGPULL_DATABASE_URL: roleUrl(),
+      PINGPULL_REPLICATION_SLOT: replication.slot,
+      PINGPULL_REPLICATION_PUBLICATION: replication.publication,
+      PINGPULL_LOG_LEVEL: 'silent',
+    };
+    const cannot =
+      `cannot drop publication ${replication.publication}: only its owner may; have role ${new URL(database.url).username} ` +
+      `(its owner) or a superuser run \`DROP PUBLICATION IF EXISTS "${replication.publication}";\``;
+    const first = await runCli(['teardown'], env);
+    expect(first.code).toBe(1);
+    expect(first.stdout).toBe(`dropped replication slot ${replication.slot}\n${cannot}\n`);
+    const again = await runCli(['teardown'], env);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toBe(`replication slot ${replication.slot} already absent\n${cannot}\n`);
+    await owner.query(`DROP PUBLICATION IF EXISTS "${replication.publication}"`);
+    const done = await runCli(['teardown'], env);
+    expect(done.code).toBe(0);
+    expect(done.stdout).toContain(`publication ${replication.publication} already absent`);
+  }, 60_000);
 });
