@@ -114,6 +114,17 @@ describe('collectStatus', () => {
     expect(JSON.stringify(report)).not.toContain('secret-key');
   });
 
+  it('shows the TRUNCATEs a connector in this process streamed, and null where none runs', async () => {
+    const alone = await collectStatus(deps({ pool: fakePool(() => [healthySlot]), kafka: fakeKafka() }));
+    expect(alone.connector.truncates).toBeNull();
+    expect(formatStatus(alone)).not.toContain('TRUNCATE');
+    const report = await collectStatus(
+      deps({ pool: fakePool(() => [healthySlot]), kafka: fakeKafka(), connectorTruncates: async () => 2 }),
+    );
+    expect(report.connector.truncates).toBe(2);
+    expect(formatStatus(report)).toContain('2 TRUNCATE(s) streamed');
+  });
+
   it('names each crossed threshold and turns unhealthy', async () => {
     const slot: SlotRow = {
       ...healthySlot,
