@@ -1,4 +1,5 @@
-import { quoteIdent, type Pool } from '../db.js';
+import { quoteIdent, type Pool, type TableName } from '../db.js';
+import { ReplicaIdentityError } from '../errors.js';
 
 /**
  * Replica identity: which old-row columns PostgreSQL writes to WAL for an
@@ -184,4 +185,48 @@ export async function findIdentityIndex(
     index: row.index,
   }));
   return { name: chosen.name, columns: chosen.columns, perRelation };
+}
+
+/**
+ * PostgreSQL refuses UPDATE and DELETE on a published table without a replica
+ * identity; with one that leaves out the user id, deletes and id changes
+ * arrive without it. Each leaf partition is decoded with its own identity.
+ */
+export function identityProblems(
+  table: TableName,
+  identity: TableIdentity,
+  idColumn: string,
+  index: IdentityIndex | null,
+): string[] {
+  const where = (names: string[]): string =>
+    identity.partitioned ? `partition(s) ${names.join(', ')} of ${table.schema}.${table.name}` : names.join(', ');
+  const keyless = identity.leaves.filter(hasNoIdentity);
+  if (keyless.length > 0) {
+    const first = keyless[0]?.identity === 'n' ? 'NOTHING' : 'DEFAULT';
+    return [
+      `${where(keyless.map((r) => r.name))} has no primary key (replica identity ${first}): once published, UPDATE and DELETE on it would fail; add a primary key or run setup with --replica-identity-full`,
+    ];
+  }
+  const uncovered = identity.leaves.filter((relation) => !coversId(relation, idColumn));
+  const first = uncovered[0];
+  if (first === undefined) return [];
+  const fix =
+    index === null
+      ? `run pingpull setup --replica-identity-full, or create a unique index on ${idColumn} (NOT NULL, not partial) and run pingpull setup --replica-identity-index`
+      : `run pingpull setup --replica-identity-index (ALTER TABLE ${table.qualified} REPLICA IDENTITY USING INDEX ${quoteIdent(index.name)}) or pingpull setup --replica-identity-full`;
+  return [
+    `source.idColumn ${idColumn} is not in the replica identity of ${where(uncovered.map((r) => r.name))} ` +
+      `(${describeIdentity(first)}): deletes and id changes would arrive without the user id; ${fix}`,
+  ];
+}
+
+/** `--replica-identity-index` without an index PostgreSQL would take. */
+export function noIdentityIndex(table: TableName, idColumn: string): ReplicaIdentityError {
+  return new ReplicaIdentityError(
+    `--replica-identity-index: no unique index on ${idColumn} (source.idColumn) of ${table.schema}.${table.name} ` +
+      'can be a replica identity (unique, not partial, not deferrable, NOT NULL columns): ' +
+      `create one (ALTER TABLE ${table.qualified} ALTER COLUMN ${quoteIdent(idColumn)} SET NOT NULL; ` +
+      `CREATE UNIQUE INDEX CONCURRENTLY ON ${table.qualified} (${quoteIdent(idColumn)})) ` +
+      'and run setup again, or run pingpull setup --replica-identity-full',
+  );
 }

@@ -4,10 +4,11 @@ import { DatabaseSetupError, ReplicaIdentityError, UsageError } from '../errors.
 import type { Logger } from '../log.js';
 import {
   coversId,
-  describeIdentity,
   findIdentityIndex,
   hasNoIdentity,
+  identityProblems,
   identityStatements,
+  noIdentityIndex,
   readTableIdentity,
   type IdentityIndex,
   type TableIdentity,
@@ -100,7 +101,7 @@ export async function checkDatabaseReport(
   const survey = await surveyDatabase(options);
   const problems = [...survey.problems];
   const { replication, source } = options;
-  problems.push(...identityProblems(survey, source));
+  problems.push(...identityProblemsOf(survey, source));
   problems.push(...updatedAtProblems(survey, source));
   if (survey.publication === null) {
     problems.push(
@@ -152,7 +153,7 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
   }
   const wanted = await wantedIdentity(options, survey);
   if (wanted === null) {
-    const identity = identityProblems(survey, source);
+    const identity = identityProblemsOf(survey, source);
     // The id outside the identity is the one problem the user must choose a fix for: a usage error of its own.
     if (problems.length === 0 && identity.length === 1 && survey.identity?.leaves.every((r) => !hasNoIdentity(r))) {
       throw new ReplicaIdentityError(identity[0] ?? '');
@@ -534,15 +535,7 @@ async function wantedIdentity(options: DatabaseSetupOptions, survey: Survey): Pr
   const { idColumn } = options.source;
   if (!survey.columns.includes(idColumn)) return null;
   const index = survey.identityIndex ?? (await findIdentityIndex(options.pool, survey.identity, survey.oid, idColumn));
-  if (index === null) {
-    throw new ReplicaIdentityError(
-      `--replica-identity-index: no unique index on ${idColumn} (source.idColumn) of ${survey.table.schema}.${survey.table.name} ` +
-        'can be a replica identity (unique, not partial, not deferrable, NOT NULL columns): ' +
-        `create one (ALTER TABLE ${survey.table.qualified} ALTER COLUMN ${quoteIdent(idColumn)} SET NOT NULL; ` +
-        `CREATE UNIQUE INDEX CONCURRENTLY ON ${survey.table.qualified} (${quoteIdent(idColumn)})) ` +
-        'and run setup again, or run pingpull setup --replica-identity-full',
-    );
-  }
+  if (index === null) throw noIdentityIndex(survey.table, idColumn);
   return index;
 }
 
@@ -553,35 +546,9 @@ function targetSurvey(survey: Survey, wanted: 'f' | IdentityIndex | null): Surve
   return { ...survey, replicaIdentity: 'i', identityColumns: wanted.columns };
 }
 
-/**
- * PostgreSQL refuses UPDATE and DELETE on a published table without a replica
- * identity; with one that leaves out the user id, deletes and id changes
- * arrive without it. Each leaf partition is decoded with its own identity.
- */
-function identityProblems(survey: Survey, source: Config['source']): string[] {
-  const { identity, table } = survey;
-  if (identity === null || !survey.columns.includes(source.idColumn)) return [];
-  const where = (names: string[]): string =>
-    identity.partitioned ? `partition(s) ${names.join(', ')} of ${table.schema}.${table.name}` : names.join(', ');
-  const keyless = identity.leaves.filter(hasNoIdentity);
-  if (keyless.length > 0) {
-    const first = keyless[0]?.identity === 'n' ? 'NOTHING' : 'DEFAULT';
-    return [
-      `${where(keyless.map((r) => r.name))} has no primary key (replica identity ${first}): once published, UPDATE and DELETE on it would fail; add a primary key or run setup with --replica-identity-full`,
-    ];
-  }
-  const uncovered = identity.leaves.filter((relation) => !coversId(relation, source.idColumn));
-  const first = uncovered[0];
-  if (first === undefined) return [];
-  const index = survey.identityIndex;
-  const fix =
-    index === null
-      ? `run pingpull setup --replica-identity-full, or create a unique index on ${source.idColumn} (NOT NULL, not partial) and run pingpull setup --replica-identity-index`
-      : `run pingpull setup --replica-identity-index (ALTER TABLE ${table.qualified} REPLICA IDENTITY USING INDEX ${quoteIdent(index.name)}) or pingpull setup --replica-identity-full`;
-  return [
-    `source.idColumn ${source.idColumn} is not in the replica identity of ${where(uncovered.map((r) => r.name))} ` +
-      `(${describeIdentity(first)}): deletes and id changes would arrive without the user id; ${fix}`,
-  ];
+function identityProblemsOf(survey: Survey, source: Config['source']): string[] {
+  if (survey.identity === null || !survey.columns.includes(source.idColumn)) return [];
+  return identityProblems(survey.table, survey.identity, source.idColumn, survey.identityIndex);
 }
 
 /** `resync --since` compares source.updatedAtColumn with a timestamp: any other type resends the wrong users. */
