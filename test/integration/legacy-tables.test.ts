@@ -175,6 +175,43 @@ describe('a user id that is not the primary key', () => {
     }
   }, 90_000);
 
+  it('on a partitioned table, every partition gets the identity and its deletes carry the id', async () => {
+    await pool.query(
+      `CREATE TABLE parted (pk bigserial, region text NOT NULL, user_id text NOT NULL, nick text, mail text,
+                            PRIMARY KEY (pk, region), UNIQUE (user_id, region)) PARTITION BY LIST (region)`,
+    );
+    await pool.query(`CREATE TABLE parted_eu PARTITION OF parted FOR VALUES IN ('eu')`);
+    await pool.query(`CREATE TABLE parted_us PARTITION OF parted FOR VALUES IN ('us')`);
+    const parted = { ...source, table: 'public.parted' };
+    const own = replicationFor();
+    const problems = (await checkDatabaseReport({ pool, source: parted, replication: own, logger })).problems;
+    expect(problems.join('\n')).toContain(
+      'source.idColumn user_id is not in the replica identity of partition(s) public.parted_eu, public.parted_us of public.parted',
+    );
+    await setupDatabase({ pool, source: parted, replication: own, replicaIdentityIndex: true, logger });
+    const { rows } = await pool.query<{ relname: string; relreplident: string }>(
+      "SELECT relname, relreplident FROM pg_class WHERE relname IN ('parted', 'parted_eu', 'parted_us') ORDER BY 1",
+    );
+    expect(rows.map((r) => `${r.relname}:${r.relreplident}`)).toEqual(['parted:i', 'parted_eu:i', 'parted_us:i']);
+    expect((await checkDatabaseReport({ pool, source: parted, replication: own, logger })).problems).toEqual([]);
+
+    const topic = await createTopic(uniqueName('parted'), 1);
+    const connector = startInProcessConnector({
+      databaseUrl: database.url,
+      source: parted,
+      replication: own,
+      topic,
+      logger,
+    });
+    try {
+      await pool.query(`INSERT INTO parted (region, user_id, nick) VALUES ('eu', 'e1', 'eve')`);
+      await pool.query(`DELETE FROM parted WHERE user_id = 'e1'`);
+      expect(await eventsOf(topic, 2)).toEqual(['c e1 eve', 'd e1 -']);
+    } finally {
+      await connector.stop();
+    }
+  }, 90_000);
+
   it('--replica-identity-index refuses clearly when no unique index on the id qualifies', async () => {
     await pool.query('CREATE TABLE accounts (pk bigserial PRIMARY KEY, user_id text, nick text, mail text)');
     const accounts = { ...source, table: 'public.accounts' };
