@@ -3,7 +3,29 @@ import pg from 'pg';
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
-/** A pooled connection for queries (pulls, resync, lag); replication uses its own connection. */
+/**
+ * TCP keepalives on every connection, the replication one too: a peer gone
+ * without a word (failover, a dropped NAT entry) is noticed in about a minute
+ * rather than after the OS's ~15 minutes of retransmissions.
+ */
+export const TCP_KEEPALIVE_DELAY_MS = 10_000;
+
+/** A server that does not complete a connection within this is taken for unreachable. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * How much longer than the statement timeout the client waits for an answer:
+ * Postgres ends a slow query itself, this only catches a server that no
+ * longer answers at all (the query's connection is then dropped from the pool).
+ */
+const QUERY_TIMEOUT_MARGIN_MS = 5_000;
+
+/**
+ * A pooled connection for queries (pulls, resync, lag); replication uses its
+ * own connection. `statementTimeoutMs`: every query ends within it (plus the
+ * margin when the server is silent); without it only setup's DDL runs, which
+ * may wait for long transactions by design.
+ */
 export function createPool(options: {
   url: string;
   max: number;
@@ -14,9 +36,16 @@ export function createPool(options: {
     connectionString: options.url,
     max: options.max,
     application_name: options.applicationName,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
-    ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: TCP_KEEPALIVE_DELAY_MS,
+    ...(options.statementTimeoutMs === undefined
+      ? {}
+      : {
+          statement_timeout: options.statementTimeoutMs,
+          query_timeout: options.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
+        }),
   });
 }
 

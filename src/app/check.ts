@@ -24,7 +24,12 @@ export async function checkSetup(config: Config, logger: Logger): Promise<CheckR
   const notes: string[] = [];
   let databaseReady = false;
 
-  const pool = createPool({ url: config.database.url, max: 2, applicationName: 'pingpull-check' });
+  const pool = createPool({
+    url: config.database.url,
+    max: 2,
+    applicationName: 'pingpull-check',
+    statementTimeoutMs: config.database.statementTimeoutMs,
+  });
   pool.on('error', (error) => logger.debug({ err: error }, 'idle database connection failed'));
   try {
     const report = await checkDatabaseReport({ pool, source: config.source, replication: config.replication, logger });

@@ -41,7 +41,12 @@ export function createResources(config: Config, logger: Logger): AppResources {
     pool() {
       requireKeys(config, ['database.url'], 'to reach the user database');
       if (pool === undefined) {
-        pool = createPool({ url: config.database.url, max: config.database.poolSize, applicationName: 'pingpull' });
+        pool = createPool({
+          url: config.database.url,
+          max: config.database.poolSize,
+          applicationName: 'pingpull',
+          statementTimeoutMs: config.database.statementTimeoutMs,
+        });
         pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
       }
       return pool;

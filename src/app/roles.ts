@@ -107,6 +107,7 @@ export async function startConnectorRole(resources: AppResources): Promise<RoleH
   await ensureTopics(resources.kafka(), [config.kafka.topic, config.kafka.dlqTopic], config.kafka.partitions);
   const connector = startConnector({
     databaseUrl: config.database.url,
+    statementTimeoutMs: config.database.statementTimeoutMs,
     source: config.source,
     replication: config.replication,
     kafka: resources.kafka(),

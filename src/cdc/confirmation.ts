@@ -14,8 +14,8 @@ const FINAL_CONFIRM = { pollMs: 20, attempts: 250 } as const;
 
 export interface SlotConfirmationDeps {
   checkpoint: LsnCheckpoint;
-  /** Sends a standby status update (the library's own acknowledgement is off). */
-  sendStatus(lsn: Lsn): void;
+  /** Sends a standby status update (the library's own acknowledgement is off); `requestReply` asks for a keepalive. */
+  sendStatus(lsn: Lsn, requestReply: boolean): void;
   readSlot(): Promise<SlotPosition>;
   metrics: Pick<Metrics, 'sourceLagSeconds'>;
   logger: Logger;
@@ -47,12 +47,15 @@ export class SlotConfirmation {
     }, onError);
   }
 
-  /** Sends a standby status update for what Kafka holds; returns the LSN sent, if any. */
-  confirm(): Lsn | null {
+  /**
+   * Sends a standby status update for what Kafka holds; returns the LSN sent,
+   * if any. `requestReply` makes the server answer with a keepalive at once.
+   */
+  confirm(requestReply = false): Lsn | null {
     const { checkpoint } = this.deps;
     if (this.floor === null || checkpoint.published < this.floor) return null;
     const lsn = checkpoint.published;
-    this.deps.sendStatus(lsn);
+    this.deps.sendStatus(lsn, requestReply);
     checkpoint.markFlushed(lsn);
     return lsn;
   }

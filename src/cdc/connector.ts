@@ -17,6 +17,8 @@ export { HEARTBEAT_PREFIX } from './heartbeat.js';
 
 export interface ConnectorDeps {
   databaseUrl: string;
+  /** Longest a query of the connector may run (the replication stream is watched for silence instead). */
+  statementTimeoutMs?: number;
   source: Config['source'];
   replication: Config['replication'];
   kafka: Kafka;
@@ -47,6 +49,7 @@ export interface ConnectorPositions {
 }
 
 const APPLICATION_NAME = 'pingpull-connector';
+const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 
 /**
  * The CDC role: replication slot → Kafka. Sessions (session.ts) stream from
@@ -80,7 +83,12 @@ class Connector {
     this.logger = deps.logger.child({ role: 'connector', slot: deps.replication.slot });
     this.timers = deps.timers ?? systemTimers;
     this.random = deps.random ?? systemRandom;
-    this.pool = createPool({ url: deps.databaseUrl, max: 2, applicationName: APPLICATION_NAME });
+    this.pool = createPool({
+      url: deps.databaseUrl,
+      max: 2,
+      applicationName: APPLICATION_NAME,
+      statementTimeoutMs: deps.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+    });
     this.pool.on('error', (error) => this.logger.warn({ err: error }, 'idle database connection failed'));
     this.publisher = new ChangePublisher({
       kafka: deps.kafka,

@@ -15,6 +15,7 @@ import { runSessionTimers } from './heartbeat.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { recordPublished } from './published-metrics.js';
 import type { SlotCatalog } from './slot-catalog.js';
+import { silenceLimitMs, watchSilence } from './silence.js';
 import { ReplicationSession, classifyReplicationError } from './stream.js';
 import { TransactionHandler } from './transactions.js';
 
@@ -26,7 +27,10 @@ export interface SessionDeps {
   table: Pick<TableName, 'schema' | 'name'>;
   publisher: ChangePublisher;
   detector: ChangeDetector;
-  catalog: Pick<SlotCatalog, 'readSlot' | 'tableIsPublished' | 'unpublished' | 'publishedColumns'>;
+  catalog: Pick<
+    SlotCatalog,
+    'readSlot' | 'tableIsPublished' | 'unpublished' | 'publishedColumns' | 'walSenderTimeoutMs'
+  >;
   emitHeartbeat(): Promise<void>;
   /** Aborts when the connector stops. */
   stopSignal: AbortSignal;
@@ -53,6 +57,8 @@ export class ReplicationRun {
   private failure: unknown = null;
   /** Messages being handled: a keepalive's WAL end may only count when none is. */
   private handling = 0;
+  /** When the server last sent anything: a silent stream is taken for a dead connection. */
+  private lastHeard: number;
 
   constructor(
     private readonly deps: SessionDeps,
@@ -60,6 +66,7 @@ export class ReplicationRun {
     origin: EventOrigin,
   ) {
     const { replication, source } = deps;
+    this.lastHeard = deps.clock.now();
     this.checkpoint = new LsnCheckpoint(durable);
     this.stream = new ReplicationSession({
       databaseUrl: deps.databaseUrl,
@@ -88,7 +95,7 @@ export class ReplicationRun {
     );
     this.confirmation = new SlotConfirmation({
       checkpoint: this.checkpoint,
-      sendStatus: (lsn) => this.stream.confirm(lsn),
+      sendStatus: (lsn, requestReply) => this.stream.confirm(lsn, requestReply),
       readSlot: () => deps.catalog.readSlot(),
       metrics: deps.metrics,
       logger: deps.logger,
@@ -117,8 +124,12 @@ export class ReplicationRun {
     let timers: Promise<void> = Promise.resolve();
     try {
       await this.stream.run(this.durable, {
-        message: (lsn, message) => this.receive(lsn, message),
+        message: (lsn, message) => {
+          this.lastHeard = this.deps.clock.now();
+          return this.receive(lsn, message);
+        },
         keepalive: (walEnd, shouldRespond) => {
+          this.lastHeard = this.deps.clock.now();
           if (this.closed) return;
           this.confirmation.keepalive(walEnd, shouldRespond, this.handling === 0 && this.stream.drained());
         },
@@ -175,7 +186,8 @@ export class ReplicationRun {
     this.deps.logger.info({ from: formatLsn(this.durable) }, 'streaming changes from the replication slot');
     onStreaming();
     this.confirmation.learnFloor((error) => this.fail(error));
-    return runSessionTimers({
+    const silence = this.watchSilence();
+    const timers = runSessionTimers({
       statusIntervalMs: replication.statusIntervalMs,
       heartbeatMs: replication.heartbeatMs,
       signal: this.abort.signal,
@@ -187,6 +199,26 @@ export class ReplicationRun {
         if (!(await catalog.tableIsPublished().catch(() => true))) this.fail(catalog.unpublished());
       },
     });
+    return Promise.all([timers, silence]).then(() => undefined);
+  }
+
+  /** Fails the session when the server stays silent longer than its own wal_sender_timeout allows. */
+  private async watchSilence(): Promise<void> {
+    const { catalog, clock, timers } = this.deps;
+    try {
+      const walSenderTimeoutMs = await catalog.walSenderTimeoutMs();
+      this.lastHeard = Math.max(this.lastHeard, clock.now());
+      await watchSilence({
+        limitMs: silenceLimitMs(walSenderTimeoutMs),
+        lastHeard: () => this.lastHeard,
+        probe: () => this.confirmation.confirm(true),
+        signal: this.abort.signal,
+        clock,
+        timers,
+      });
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   private fail(error: unknown): void {

@@ -56,6 +56,16 @@ export class SlotCatalog {
     return result.rows[0]?.attnames ?? null;
   }
 
+  /** The server's wal_sender_timeout in ms (0: off), as a session on this database sees it. */
+  async walSenderTimeoutMs(): Promise<number> {
+    const result = await this.pool.query<{ setting: string; unit: string | null }>(
+      "SELECT setting, unit FROM pg_settings WHERE name = 'wal_sender_timeout'",
+    );
+    const row = result.rows[0];
+    const value = Number(row?.setting ?? 0);
+    return row?.unit === 's' ? value * 1000 : value;
+  }
+
   unpublished(): SchemaChangeError {
     return new SchemaChangeError(
       `publication ${this.publication} no longer carries ${this.table.schema}.${this.table.name} ` +

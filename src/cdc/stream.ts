@@ -1,4 +1,5 @@
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import { CONNECT_TIMEOUT_MS, TCP_KEEPALIVE_DELAY_MS } from '../db.js';
 import { ReplicationError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { keepTextColumns } from './pg-types.js';
@@ -52,7 +53,14 @@ export class ReplicationSession {
 
   constructor(private readonly options: StreamOptions) {
     this.service = new LogicalReplicationService(
-      { connectionString: options.databaseUrl, application_name: options.applicationName },
+      {
+        connectionString: options.databaseUrl,
+        application_name: options.applicationName,
+        // A half-open connection (failover, a dropped NAT entry) is noticed by the OS, not in ~15 min.
+        keepAlive: true,
+        keepAliveInitialDelayMillis: TCP_KEEPALIVE_DELAY_MS,
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      },
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
     );
   }
@@ -99,6 +107,10 @@ export class ReplicationSession {
       this.service.removeAllListeners();
       // A late client error must not become an uncaught exception.
       this.service.on('error', () => undefined);
+      // The library leaves its connection open when START_REPLICATION fails
+      // (a slot in use): a standby polling every few seconds would pile up
+      // idle walsenders. Whatever ended the session, its connection is closed.
+      await this.service.stop().catch(() => undefined);
     }
     // subscribe() also resolves when the server closes the stream.
     if (!this.ended) {
@@ -110,11 +122,12 @@ export class ReplicationSession {
    * Standby status update: everything before `lsn` is durable, so Postgres may
    * advance the slot's confirmed flush to it. The library reports `lsn + 1`,
    * which could skip a transaction whose commit record starts exactly at a
-   * commit end LSN, so it is given `lsn - 1`.
+   * commit end LSN, so it is given `lsn - 1`. `requestReply` asks the server
+   * to answer at once with a keepalive (a silent stream is probed with it).
    */
-  confirm(lsn: Lsn): void {
+  confirm(lsn: Lsn, requestReply = false): void {
     if (lsn <= 0n || this.ended) return;
-    void this.service.acknowledge(formatLsn(lsn - 1n));
+    void this.service.acknowledge(formatLsn(lsn - 1n), requestReply);
   }
 
   /**

@@ -41,7 +41,12 @@ export function resyncCommand() {
         if (!Number.isInteger(batchSize) || batchSize <= 0)
           throw new UsageError(`--batch-size must be a positive integer, got ${flags.batchSize}`);
 
-        const pool = createPool({ url: config.database.url, max: 1, applicationName: 'pingpull-resync' });
+        const pool = createPool({
+          url: config.database.url,
+          max: 1,
+          applicationName: 'pingpull-resync',
+          statementTimeoutMs: config.database.statementTimeoutMs,
+        });
         pool.on('error', (error) => context.logger.warn({ err: error }, 'idle database connection failed'));
         const progress = reporter(config.resync.progressEvery);
         const kafka = createKafka({

@@ -193,6 +193,14 @@ export const schema = {
       default: 10,
       env: 'PINGPULL_DATABASE_POOL_SIZE',
     },
+    statementTimeoutMs: {
+      doc:
+        'Longest a query of the connector, resync, status or check may run (statement_timeout); ' +
+        'the client gives up 5 s later on a server that does not answer. The replication stream is not a query',
+      format: 'nat',
+      default: 30_000,
+      env: 'PINGPULL_DATABASE_STATEMENT_TIMEOUT_MS',
+    },
   },
   source: {
     table: {

@@ -61,7 +61,12 @@ export async function readStatus(deps: {
 }): Promise<StatusReport> {
   const { config, logger } = deps;
   requireKeys(config, ['database.url'], 'to read the replication slot');
-  const pool = createPool({ url: config.database.url, max: 2, applicationName: 'pingpull-status' });
+  const pool = createPool({
+    url: config.database.url,
+    max: 2,
+    applicationName: 'pingpull-status',
+    statementTimeoutMs: config.database.statementTimeoutMs,
+  });
   pool.on('error', (error) => logger.debug({ err: error }, 'idle database connection failed'));
   const { kafka, probeLivefyre } = statusSources(config);
   try {
