@@ -10,7 +10,11 @@ import type { DecodedMessage, RowChange } from './decoder.js';
 import { HEARTBEAT_PREFIX } from './heartbeat.js';
 import { formatLsn, type Lsn } from './lsn.js';
 
-type OpenTransaction = TransactionContext & { index: number };
+/**
+ * `changes`: row changes (and truncates) of the transaction seen so far,
+ * counted before any filtering: with the commit LSN, a change's id in the WAL.
+ */
+type OpenTransaction = TransactionContext & { changes: number };
 
 export interface TransactionHandlerDeps {
   origin: EventOrigin;
@@ -50,7 +54,7 @@ export class TransactionHandler {
           commitLsn: decoded.commitLsn,
           commitTimeMs: decoded.commitTimeMs,
           previousCommitLsn: this.previousCommitLsn,
-          index: 0,
+          changes: 0,
         };
         break;
       case 'row':
@@ -81,6 +85,7 @@ export class TransactionHandler {
 
   private async publishRow(tx: OpenTransaction, change: RowChange): Promise<void> {
     const { logger, metrics, publisher, origin, clock } = this.deps;
+    const index = tx.changes++;
     if (change.missingId === true) {
       logger.warn(
         { lsn: formatLsn(change.lsn) },
@@ -90,8 +95,9 @@ export class TransactionHandler {
     }
     const detection = this.deps.detector.detect(change);
     if (detection.skipped) metrics.skippedUpdatesTotal.inc();
-    for (const profile of detection.changes) {
-      const draft = { ...profile, lsn: change.lsn, index: tx.index++ };
+    // An id change is two events (one user gone, one new): `part` tells them apart.
+    for (const [part, profile] of detection.changes.entries()) {
+      const draft = { ...profile, lsn: change.lsn, index, part };
       await publisher.enqueue(toChangeMessage(origin, tx, draft, clock.now()));
     }
   }
@@ -121,7 +127,7 @@ export class TransactionHandler {
       toChangeMessage(
         origin,
         tx,
-        { op: 't', key: '', before: null, after: null, changedFields: null, lsn, index: tx.index++ },
+        { op: 't', key: '', before: null, after: null, changedFields: null, lsn, index: tx.changes++, part: 0 },
         this.deps.clock.now(),
       ),
     );

@@ -39,7 +39,11 @@ export interface ChangeEvent {
 }
 
 export const HEADER_CHANGED = 'pingpull-changed';
-/** Commit LSN and position in the transaction: consumers drop duplicates by it. */
+/**
+ * `<commit LSN>:<change index>` (`.<part>` for the second event of an id
+ * change): where the change sits in the WAL, so it is the same every time the
+ * change is read again; consumers drop duplicates by it.
+ */
 export const HEADER_EVENT_ID = 'pingpull-event-id';
 export const HEADER_DLQ_REASON = 'pingpull-dlq-reason';
 export const HEADER_DLQ_ATTEMPTS = 'pingpull-dlq-attempts';
@@ -80,8 +84,10 @@ export interface EventDraft {
   changedFields: string[] | null;
   /** LSN of the change record. */
   lsn: Lsn;
-  /** Position of the event in its transaction (0-based). */
+  /** Position of the change among the row changes of its transaction (0-based), whether published or not. */
   index: number;
+  /** Which event of the change (an id change is two: the old id's delete, 0, and the new id's create, 1). */
+  part: number;
 }
 
 /** The Kafka message for a change: Debezium's envelope plus our headers. */
@@ -111,9 +117,13 @@ export function toChangeMessage(
     op: draft.op,
     ts_ms: nowMs,
   };
-  const headers: Record<string, string> = { [HEADER_EVENT_ID]: `${formatLsn(tx.commitLsn)}:${draft.index}` };
+  const headers: Record<string, string> = { [HEADER_EVENT_ID]: eventId(tx.commitLsn, draft.index, draft.part) };
   if (draft.changedFields !== null) headers[HEADER_CHANGED] = draft.changedFields.join(',');
   return { key: draft.key, value, headers };
+}
+
+export function eventId(commitLsn: Lsn, index: number, part: number): string {
+  return `${formatLsn(commitLsn)}:${index}${part === 0 ? '' : `.${part}`}`;
 }
 
 /** A row read by a resync rather than streamed: Debezium's snapshot read (`op: "r"`). */

@@ -14,6 +14,7 @@ describe('toChangeMessage', () => {
         changedFields: ['display_name'],
         lsn: 0x1f0n,
         index: 2,
+        part: 0,
       },
       1_500,
     );
@@ -39,7 +40,7 @@ describe('toChangeMessage', () => {
     const message = toChangeMessage(
       { slot: 's', db: 'd', schema: 'public', table: 'users' },
       { xid: 1, commitLsn: 1n, commitTimeMs: 1, previousCommitLsn: 0n },
-      { op: 'd', key: '1', before: { id: '1' }, after: null, changedFields: null, lsn: 1n, index: 0 },
+      { op: 'd', key: '1', before: { id: '1' }, after: null, changedFields: null, lsn: 1n, index: 0, part: 0 },
       1,
     );
     expect(Object.keys(message.headers)).toEqual([HEADER_EVENT_ID]);
