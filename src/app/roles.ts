@@ -32,6 +32,8 @@ export interface PullServerRoleOptions {
   pingerForbidden?: () => boolean | undefined;
   /** The TRUNCATEs a connector of this process streamed, for the status page. */
   connectorTruncates?: () => Promise<number | undefined>;
+  /** The change events Kafka refused for good (truncated or dead-lettered) in this process, for the status page. */
+  connectorRefusedEvents?: () => Promise<number | undefined>;
 }
 
 /**
@@ -47,6 +49,8 @@ export function pipelineRoles(): RoleStarter[] {
         pingerForbidden: () => pinger?.forbidden(),
         connectorTruncates: async () =>
           connector === undefined ? undefined : counterTotal(resources.metrics.truncatesTotal),
+        connectorRefusedEvents: async () =>
+          connector === undefined ? undefined : counterTotal(resources.metrics.refusedEventsTotal),
       }),
     async (resources) => (connector = await startConnectorRole(resources)),
     async (resources) => (pinger = await startPingerRole(resources)),
@@ -65,6 +69,9 @@ export async function startPullServerRole(
         pool: resources.pool(),
         ...(options.pingerForbidden === undefined ? {} : { pingerForbidden: options.pingerForbidden }),
         ...(options.connectorTruncates === undefined ? {} : { connectorTruncates: options.connectorTruncates }),
+        ...(options.connectorRefusedEvents === undefined
+          ? {}
+          : { connectorRefusedEvents: options.connectorRefusedEvents }),
         clock: systemClock,
         timers: systemTimers,
       })
@@ -112,6 +119,7 @@ export async function startConnectorRole(resources: AppResources): Promise<RoleH
     replication: config.replication,
     kafka: resources.kafka(),
     topic: config.kafka.topic,
+    deadLetterTopic: config.kafka.dlqTopic,
     logger,
     metrics,
     clock: systemClock,

@@ -23,6 +23,8 @@ export interface ConnectorDeps {
   replication: Config['replication'];
   kafka: Kafka;
   topic: string;
+  /** Where events Kafka refuses for good go (with the reason). */
+  deadLetterTopic?: string;
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
@@ -95,6 +97,9 @@ class Connector {
       topic: deps.topic,
       batchSize: deps.replication.batchSize,
       logger: this.logger,
+      deadLetterTopic: deps.deadLetterTopic,
+      metrics: deps.metrics,
+      clock: deps.clock,
     });
     this.detector = new ChangeDetector({
       idColumn: deps.source.idColumn,

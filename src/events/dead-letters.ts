@@ -3,10 +3,13 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Clock } from '../time.js';
 import type { RawMessage } from './consumer.js';
-import { HEADER_DLQ_ATTEMPTS, HEADER_DLQ_FAILED_AT, HEADER_DLQ_REASON, HEADER_DLQ_SOURCE } from './envelope.js';
-
-/** The last error, shortened, for people reading the dead letter topic. */
-const HEADER_DLQ_ERROR = 'pingpull-dlq-error';
+import {
+  HEADER_DLQ_ATTEMPTS,
+  HEADER_DLQ_ERROR,
+  HEADER_DLQ_FAILED_AT,
+  HEADER_DLQ_REASON,
+  HEADER_DLQ_SOURCE,
+} from './envelope.js';
 
 export interface DeadLetter {
   /** The consumed message: its key, value and headers go to the dead letter topic untouched. */

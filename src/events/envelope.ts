@@ -49,6 +49,14 @@ export const HEADER_DLQ_REASON = 'pingpull-dlq-reason';
 export const HEADER_DLQ_ATTEMPTS = 'pingpull-dlq-attempts';
 export const HEADER_DLQ_FAILED_AT = 'pingpull-dlq-failed-at';
 export const HEADER_DLQ_SOURCE = 'pingpull-dlq-source';
+/** The last error, shortened, for people reading the dead letter topic. */
+export const HEADER_DLQ_ERROR = 'pingpull-dlq-error';
+/**
+ * The row images a too-large event went out without (`before,after`): its
+ * user is still pinged and the pull reads the database, but a consumer of
+ * the topic must read the row itself.
+ */
+export const HEADER_TRUNCATED = 'pingpull-truncated';
 
 /** A message ready for Kafka: key is the user id. */
 export interface ChangeMessage {

@@ -1,7 +1,16 @@
-import { Partitioners, type Message, type Producer } from 'kafkajs';
+import { KafkaJSProtocolError, Partitioners, type Message, type Producer } from 'kafkajs';
 import { PublishError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ChangeMessage } from './envelope.js';
+import type { Metrics } from '../metrics/registry.js';
+import { systemClock, type Clock } from '../time.js';
+import {
+  HEADER_DLQ_ATTEMPTS,
+  HEADER_DLQ_ERROR,
+  HEADER_DLQ_FAILED_AT,
+  HEADER_DLQ_REASON,
+  HEADER_TRUNCATED,
+  type ChangeMessage,
+} from './envelope.js';
 import type { Kafka } from './kafka.js';
 
 /**
@@ -12,13 +21,27 @@ import type { Kafka } from './kafka.js';
  * One request at a time keeps a user's events in order through retries.
  * Memory is bounded: `enqueue` waits for Kafka when `batchSize` events are
  * already waiting.
+ *
+ * An event Kafka will never take (its `retriable` is false: too large for
+ * the topic's max.message.bytes, or refused otherwise) must not stall the
+ * stream behind it: a request refused so is sent again event by event; an
+ * event too large goes out without its row images (key and metadata only,
+ * header `pingpull-truncated`) so its user is still pinged, and what Kafka
+ * refuses even then goes to the dead letter topic with the reason.
  */
 export interface PublisherOptions {
   kafka: Kafka;
   topic: string;
   batchSize: number;
   logger: Logger;
+  /** Where refused events go; without it a refused event fails the publisher. */
+  deadLetterTopic?: string;
+  metrics?: Pick<Metrics, 'refusedEventsTotal'>;
+  clock?: Clock;
 }
+
+/** What became of an event Kafka refused: the `outcome` label of pingpull_refused_events_total. */
+export type RefusedOutcome = 'truncated' | 'dead_letter';
 
 export interface AckedBatch {
   /** Sequence number of the last event of the batch: every event up to it is in Kafka. */
@@ -111,31 +134,122 @@ export class ChangePublisher {
     this.buffer = [];
     const lastSeq = this.seq;
     const generation = this.generation;
-    this.inFlight = this.producer
-      .send({ topic: this.options.topic, acks: -1, messages: batch.map((entry) => entry.kafka) })
-      .then(
-        () => {
-          this.inFlight = null;
-          if (generation !== this.generation) return;
-          this.onAcked({ lastSeq, messages: batch.map((entry) => entry.message) });
-          // Events that arrived meanwhile go out now, as one request.
-          this.flush();
-        },
-        (error: unknown) => {
-          this.inFlight = null;
-          if (generation !== this.generation || this.failure !== null) return;
-          this.failure = new PublishError(
-            `Kafka did not acknowledge ${batch.length} change event(s) on ${this.options.topic}: ${(error as Error).message}`,
-            error,
-          );
-          this.options.logger.warn(
-            { err: error, topic: this.options.topic, events: batch.length },
-            'publishing to Kafka failed',
-          );
-          this.onFailed(this.failure);
-        },
-      );
+    this.inFlight = this.deliver(batch).then(
+      () => {
+        this.inFlight = null;
+        if (generation !== this.generation) return;
+        this.onAcked({ lastSeq, messages: batch.map((entry) => entry.message) });
+        // Events that arrived meanwhile go out now, as one request.
+        this.flush();
+      },
+      (error: unknown) => {
+        this.inFlight = null;
+        if (generation !== this.generation || this.failure !== null) return;
+        this.failure = new PublishError(
+          `Kafka did not acknowledge ${batch.length} change event(s) on ${this.options.topic}: ${(error as Error).message}`,
+          error,
+        );
+        this.options.logger.warn(
+          { err: error, topic: this.options.topic, events: batch.length },
+          'publishing to Kafka failed',
+        );
+        this.onFailed(this.failure);
+      },
+    );
   }
+
+  private async deliver(batch: readonly Buffered[]): Promise<void> {
+    try {
+      await this.send(
+        this.options.topic,
+        batch.map((entry) => entry.kafka),
+      );
+    } catch (error) {
+      // Kafka's limit is on a request's batch per partition, so a batch of
+      // events fine on their own may be refused too: each goes alone, in order.
+      if (!refusedForGood(error)) throw error;
+      for (const entry of batch) await this.deliverAlone(entry);
+    }
+  }
+
+  private async deliverAlone(entry: Buffered): Promise<void> {
+    const { logger, topic } = this.options;
+    let message = entry.kafka;
+    let refusal: unknown;
+    try {
+      return await this.send(topic, [message]);
+    } catch (error) {
+      if (!refusedForGood(error)) throw error;
+      refusal = error;
+    }
+    const lsn = entry.message.value?.source.lsn ?? null;
+    if (isTooLarge(refusal) && entry.message.value !== null) {
+      message = withoutRowImages(entry.message);
+      try {
+        await this.send(topic, [message]);
+        this.count('truncated');
+        logger.warn(
+          { topic, key: entry.message.key, lsn },
+          `a change event was larger than ${topic} accepts (max.message.bytes): published without its row images, ` +
+            'header pingpull-truncated; its user is still pinged. Raise the limit for the topic to keep them',
+        );
+        return;
+      } catch (error) {
+        if (!refusedForGood(error)) throw error;
+        refusal = error;
+      }
+    }
+    const dlq = this.options.deadLetterTopic;
+    if (dlq === undefined) throw refusal;
+    const reason = isTooLarge(refusal) ? 'too-large' : 'kafka-refused';
+    await this.send(dlq, [
+      {
+        ...message,
+        headers: {
+          ...message.headers,
+          [HEADER_DLQ_REASON]: reason,
+          [HEADER_DLQ_ATTEMPTS]: '1',
+          [HEADER_DLQ_FAILED_AT]: new Date((this.options.clock ?? systemClock).now()).toISOString(),
+          [HEADER_DLQ_ERROR]: (refusal as Error).message.slice(0, 500),
+        },
+      },
+    ]);
+    this.count('dead_letter');
+    logger.warn(
+      { topic, deadLetterTopic: dlq, key: entry.message.key, lsn, reason, err: (refusal as Error).message },
+      `Kafka refused a change event for good: it went to the dead letter topic ${dlq} (pingpull dead-letters lists it)`,
+    );
+  }
+
+  private async send(topic: string, messages: Message[]): Promise<void> {
+    await this.producer.send({ topic, acks: -1, messages });
+  }
+
+  private count(outcome: RefusedOutcome): void {
+    this.options.metrics?.refusedEventsTotal.inc({ outcome });
+  }
+}
+
+/**
+ * The broker answered, and no retry will change its answer. A request that
+ * ran out of retries (the broker away) is not this: kafkajs reports it as
+ * not retriable too, but it is no event's fault.
+ */
+function refusedForGood(error: unknown): boolean {
+  return error instanceof KafkaJSProtocolError && !error.retriable;
+}
+
+function isTooLarge(error: unknown): boolean {
+  return error instanceof KafkaJSProtocolError && error.type === 'MESSAGE_TOO_LARGE';
+}
+
+function withoutRowImages(message: ChangeMessage): Message {
+  const value = message.value === null ? null : { ...message.value, before: null, after: null };
+  return toKafkaMessage({
+    ...message,
+    value,
+    headers: { ...message.headers, [HEADER_TRUNCATED]: 'before,after' },
+  });
 }
 
 function toKafkaMessage(message: ChangeMessage): Message {

@@ -23,6 +23,8 @@ export interface Metrics {
   /** TRUNCATEs of the users table: no user is pinged for them. */
   readonly truncatesTotal: Counter;
   readonly deadLettersTotal: Counter<'reason'>;
+  /** Change events Kafka refused for good, by what was done instead (`truncated`, `dead_letter`). */
+  readonly refusedEventsTotal: Counter<'outcome'>;
   /** 1 for the slot's current `wal_status` (or `missing`), 0 for the others. */
   readonly replicationSlotWalStatus: Gauge<'status'>;
   /** 1 while a connector streams from the slot. */
@@ -119,6 +121,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'pingpull_dead_letters_total',
       help: 'Events sent to the dead letter topic, by reason',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    refusedEventsTotal: new Counter({
+      name: 'pingpull_refused_events_total',
+      help: 'Change events Kafka refused for good (e.g. over max.message.bytes), by outcome (truncated, dead_letter)',
+      labelNames: ['outcome'] as const,
       registers,
     }),
     replicationSlotWalStatus: new Gauge({

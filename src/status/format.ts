@@ -49,7 +49,8 @@ function figures(report: StatusReport, name: (typeof STAGES)[number]): string {
     }
     case 'deadLetters': {
       const d = report.deadLetters;
-      return `topic ${d.topic}: ${d.messages ?? '?'} message(s)`;
+      const refused = d.refusedEvents === null ? '' : `, ${d.refusedEvents} event(s) refused by Kafka`;
+      return `topic ${d.topic}: ${d.messages ?? '?'} message(s)${refused}`;
     }
     case 'livefyre': {
       const l = report.livefyre;

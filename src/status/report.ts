@@ -42,7 +42,12 @@ export interface StatusReport {
     partitions: PartitionLag[];
     consumerLagMessages: number | null;
   };
-  deadLetters: StageStatus & { topic: string; messages: number | null };
+  deadLetters: StageStatus & {
+    topic: string;
+    messages: number | null;
+    /** Change events Kafka refused (truncated or dead-lettered): known only inside a running connector, else null. */
+    refusedEvents: number | null;
+  };
   livefyre: StageStatus & {
     baseUrl: string;
     reachable: boolean | null;
@@ -69,6 +74,8 @@ export interface StatusDeps {
   pingerForbidden?: () => boolean | undefined;
   /** A running connector's count of TRUNCATEs, when there is one in this process. */
   connectorTruncates?: () => Promise<number | undefined>;
+  /** A running connector's count of events Kafka refused for good, when there is one in this process. */
+  connectorRefusedEvents?: () => Promise<number | undefined>;
   clock: Clock;
   timers: Timers;
 }
@@ -115,6 +122,7 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
   const livefyrePart = withTimeout(deps.probeLivefyre(), limit, timers);
   const [slot, lag, dead, livefyre] = await Promise.allSettled([slotPart, lagPart, deadPart, livefyrePart]);
   const truncates = (await deps.connectorTruncates?.().catch(() => undefined)) ?? null;
+  const refused = (await deps.connectorRefusedEvents?.().catch(() => undefined)) ?? null;
 
   const database = databaseStage(slot);
   const report: Omit<StatusReport, 'healthy'> = {
@@ -122,7 +130,7 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
     database,
     connector: { ...connectorStage(config, slot), truncates },
     kafka: kafkaStage(config, lag),
-    deadLetters: deadLetterStage(config, dead),
+    deadLetters: deadLetterStage(config, dead, refused),
     livefyre: livefyreStage(config, livefyre, deps.pingerForbidden?.()),
     thresholds: config.status,
   };
@@ -212,16 +220,24 @@ function kafkaStage(
 function deadLetterStage(
   config: StatusDeps['config'],
   dead: Settled<Awaited<ReturnType<KafkaLagReader['topicSize']>>>,
+  refusedEvents: number | null,
 ): StatusReport['deadLetters'] {
   const topic = config.kafka.dlqTopic;
-  if (dead.status === 'rejected') return stage([], describe(dead.reason), { topic, messages: null });
   const problems: string[] = [];
+  if (refusedEvents !== null && refusedEvents > 0) {
+    problems.push(
+      `Kafka refused ${refusedEvents} change event(s) (e.g. over max.message.bytes): published without row images ` +
+        'or dead-lettered, see the connector log',
+    );
+  }
+  if (dead.status === 'rejected')
+    return stage(problems, describe(dead.reason), { topic, messages: null, refusedEvents });
   if (dead.value.messages > config.status.maxDeadLetters) {
     problems.push(
       `the dead letter topic holds ${dead.value.messages} message(s) (more than ${config.status.maxDeadLetters}): see why in their headers`,
     );
   }
-  return stage(problems, null, { topic, messages: dead.value.messages });
+  return stage(problems, null, { topic, messages: dead.value.messages, refusedEvents });
 }
 
 function livefyreStage(

@@ -20,6 +20,7 @@ export function createStatusPage(deps: {
   pool: Pool;
   pingerForbidden?: () => boolean | undefined;
   connectorTruncates?: () => Promise<number | undefined>;
+  connectorRefusedEvents?: () => Promise<number | undefined>;
   clock: Clock;
   timers: Timers;
 }): { register(app: FastifyInstance): void; close(): Promise<void> } {
@@ -37,6 +38,7 @@ export function createStatusPage(deps: {
       probeLivefyre,
       ...(deps.pingerForbidden === undefined ? {} : { pingerForbidden: deps.pingerForbidden }),
       ...(deps.connectorTruncates === undefined ? {} : { connectorTruncates: deps.connectorTruncates }),
+      ...(deps.connectorRefusedEvents === undefined ? {} : { connectorRefusedEvents: deps.connectorRefusedEvents }),
       clock: deps.clock,
       timers: deps.timers,
     });

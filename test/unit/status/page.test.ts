@@ -36,7 +36,7 @@ function report(overrides: { lag?: number; error?: string | null } = {}): Status
       partitions: [{ partition: 0, endOffset: 10, committedOffset: 7, lag: 3 }],
       consumerLagMessages: 3,
     },
-    deadLetters: { ...stage, topic: 'internal.dlq', messages: 0 },
+    deadLetters: { ...stage, topic: 'internal.dlq', messages: 0, refusedEvents: null },
     livefyre: {
       ...stage,
       baseUrl: 'https://internal.quill.fyre.co',

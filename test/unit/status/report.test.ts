@@ -125,6 +125,14 @@ describe('collectStatus', () => {
     expect(formatStatus(report)).toContain('2 TRUNCATE(s) streamed');
   });
 
+  it('shows the change events Kafka refused, when a connector runs in the process', async () => {
+    expect((await collectStatus(deps())).deadLetters.refusedEvents).toBeNull();
+    const report = await collectStatus(deps({ connectorRefusedEvents: async () => 2 }));
+    expect(report.deadLetters).toMatchObject({ healthy: false, refusedEvents: 2 });
+    expect(report.deadLetters.problems[0]).toContain('Kafka refused 2 change event(s)');
+    expect(formatStatus(report)).toContain('2 event(s) refused by Kafka');
+  });
+
   it('names each crossed threshold and turns unhealthy', async () => {
     const slot: SlotRow = {
       ...healthySlot,
