@@ -1,4 +1,4 @@
-import { KafkaJSProtocolError, Partitioners, type Message, type Producer } from 'kafkajs';
+import { Partitioners, type Message, type Producer } from 'kafkajs';
 import { PublishError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -236,11 +236,13 @@ export class ChangePublisher {
  * not retriable too, but it is no event's fault.
  */
 function refusedForGood(error: unknown): boolean {
-  return error instanceof KafkaJSProtocolError && !error.retriable;
+  // By name: kafkajs is CommonJS, its error classes are no named ESM exports.
+  const { name, retriable } = (error ?? {}) as { name?: unknown; retriable?: unknown };
+  return name === 'KafkaJSProtocolError' && retriable === false;
 }
 
 function isTooLarge(error: unknown): boolean {
-  return error instanceof KafkaJSProtocolError && error.type === 'MESSAGE_TOO_LARGE';
+  return refusedForGood(error) && (error as { type?: unknown }).type === 'MESSAGE_TOO_LARGE';
 }
 
 function withoutRowImages(message: ChangeMessage): Message {
