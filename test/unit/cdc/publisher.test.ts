@@ -1,8 +1,9 @@
-import type { Kafka } from 'kafkajs';
+import type { Kafka, Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import type { ChangeMessage } from '../../../src/events/envelope.js';
 import { ChangePublisher, type AckedBatch } from '../../../src/events/publisher.js';
 import { createLogger } from '../../../src/log.js';
+import { createMetrics } from '../../../src/metrics/registry.js';
 // Aliased: flush is the publisher's own word for sending.
 import { flush as tick } from '../../helpers/fake-time.js';
 
@@ -96,5 +97,128 @@ describe('ChangePublisher', () => {
     await publisher.enqueue(message('d'));
     publisher.flush();
     expect(requests.map((r) => r.keys)).toEqual([['a'], ['d']]);
+  });
+});
+
+/** What kafkajs throws when the broker refuses a request for good. */
+function refusal(type: string): Error {
+  return Object.assign(new Error(`refused: ${type}`), { name: 'KafkaJSProtocolError', type, retriable: false });
+}
+
+describe('ChangePublisher and events Kafka refuses for good', () => {
+  /** A broker that refuses requests to `topic` holding a value longer than `limit` characters. */
+  function strictKafka(limit: Record<string, number>) {
+    const delivered: { topic: string; key: string | null; value: string | null; headers: Record<string, string> }[] =
+      [];
+    const producer = {
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      send: async ({ topic, messages }: { topic: string; messages: Message[] }) => {
+        const size = messages.reduce((sum, m) => sum + String(m.value ?? '').length, 0);
+        if (size > (limit[topic] ?? Infinity)) throw refusal('MESSAGE_TOO_LARGE');
+        for (const m of messages) {
+          delivered.push({
+            topic,
+            key: m.key as string | null,
+            value: m.value as string | null,
+            headers: m.headers as Record<string, string>,
+          });
+        }
+      },
+    };
+    return { kafka: { producer: () => producer } as unknown as Kafka, delivered };
+  }
+
+  function event(key: string, nick: string): ChangeMessage {
+    return {
+      key,
+      headers: { 'pingpull-event-id': `0/1:${key}` },
+      value: {
+        before: null,
+        after: { id: key, nick },
+        op: 'c',
+        ts_ms: 1,
+        source: {
+          version: '0',
+          connector: 'pingpull',
+          name: 's',
+          ts_ms: 1,
+          snapshot: 'false',
+          db: 'd',
+          sequence: '[]',
+          schema: 'public',
+          table: 'users',
+          txId: 1,
+          lsn: 1,
+          xmin: null,
+        },
+      },
+    };
+  }
+
+  it('sends a refused batch event by event; one too large goes without row images, in order', async () => {
+    const { kafka, delivered } = strictKafka({ t: 600 });
+    const metrics = createMetrics({ defaultMetrics: false });
+    const publisher = new ChangePublisher({
+      kafka,
+      topic: 't',
+      batchSize: 10,
+      logger: createLogger('silent'),
+      deadLetterTopic: 'dlq',
+      metrics,
+    });
+    const acked: number[] = [];
+    publisher.onAcked = (batch) => acked.push(batch.lastSeq);
+    await publisher.enqueue(event('1', 'a'));
+    await publisher.enqueue(event('2', 'x'.repeat(1_000)));
+    await publisher.enqueue(event('3', 'c'));
+    await publisher.drain();
+    expect(delivered.map((m) => [m.topic, m.key, m.headers['pingpull-truncated'] ?? null])).toEqual([
+      ['t', '1', null],
+      ['t', '2', 'before,after'],
+      ['t', '3', null],
+    ]);
+    expect(JSON.parse(delivered[1]?.value ?? '{}')).toMatchObject({ op: 'c', before: null, after: null });
+    expect(acked).toEqual([3]);
+    expect((await metrics.refusedEventsTotal.get()).values).toEqual([
+      expect.objectContaining({ labels: { outcome: 'truncated' }, value: 1 }),
+    ]);
+  });
+
+  it('dead-letters an event refused even without row images, with the reason', async () => {
+    const { kafka, delivered } = strictKafka({ t: 10 });
+    const publisher = new ChangePublisher({
+      kafka,
+      topic: 't',
+      batchSize: 10,
+      logger: createLogger('silent'),
+      deadLetterTopic: 'dlq',
+    });
+    await publisher.enqueue(event('1', 'a'));
+    await publisher.drain();
+    expect(delivered.map((m) => [m.topic, m.key, m.headers['pingpull-dlq-reason']])).toEqual([
+      ['dlq', '1', 'too-large'],
+    ]);
+  });
+
+  it('does not take a broker that is away for a refusal', async () => {
+    const { kafka, requests } = fakeKafka();
+    const publisher = new ChangePublisher({
+      kafka,
+      topic: 't',
+      batchSize: 10,
+      logger: createLogger('silent'),
+      deadLetterTopic: 'dlq',
+    });
+    const failures: Error[] = [];
+    publisher.onFailed = (error) => failures.push(error);
+    await publisher.enqueue(message('a'));
+    publisher.flush();
+    requests[0]?.settle(
+      Object.assign(new Error('retries exhausted'), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: false }),
+    );
+    await tick();
+    expect(failures).toHaveLength(1);
+    expect(requests).toHaveLength(1);
   });
 });
