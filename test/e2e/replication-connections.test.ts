@@ -97,6 +97,7 @@ describe('replication connections and SIGTERM', () => {
       const stopped = await terminate(standby);
       expect(stopped, standby.output()).toEqual({ code: 0, ms: expect.any(Number) });
       expect(stopped.ms).toBeLessThan(STOP_WITHIN_MS);
+      console.info(`replication-connections: ${command} as a standby stopped in ${stopped.ms} ms`);
       await waitFor(async () => (await walsenders()) === 1, { what: 'the standby walsender to go' });
     }
 
@@ -111,6 +112,7 @@ describe('replication connections and SIGTERM', () => {
     const stopped = await terminate(active);
     expect(stopped.code, active.output()).toBe(0);
     expect(stopped.ms).toBeLessThan(STOP_WITHIN_MS);
+    console.info(`replication-connections: run while streaming stopped in ${stopped.ms} ms`);
     expect(await walsenders()).toBe(0);
   }, 120_000);
 
@@ -126,5 +128,6 @@ describe('replication connections and SIGTERM', () => {
     const stopped = await terminate(failing);
     expect(stopped.code, failing.output()).toBe(0);
     expect(stopped.ms).toBeLessThan(STOP_WITHIN_MS);
+    console.info(`replication-connections: a failing connector stopped in ${stopped.ms} ms`);
   }, 60_000);
 });
