@@ -4,9 +4,12 @@ export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
 /**
- * TCP keepalives on every connection, the replication one too: a peer gone
- * without a word (failover, a dropped NAT entry) is noticed in about a minute
- * rather than after the OS's ~15 minutes of retransmissions.
+ * TCP keepalives on every connection, the replication one too: an idle
+ * connection is probed after this long, so a peer gone without a word
+ * (failover, a dropped NAT entry) is found by the OS instead of never. When
+ * the OS gives up still follows its own probe interval and count (Linux: 9
+ * probes 75 s apart), so queries also have timeouts and the replication
+ * stream a silence watch.
  */
 export const TCP_KEEPALIVE_DELAY_MS = 10_000;
 

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ConnectorHandle } from '../../src/cdc/connector.js';
 import { HEADER_DLQ_REASON, HEADER_TRUNCATED } from '../../src/events/envelope.js';
-import { createKafka, ensureTopics } from '../../src/events/kafka.js';
+import { createKafka, ensureTopics, plaintextConnection } from '../../src/events/kafka.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
@@ -76,7 +76,11 @@ describe('a change event Kafka refuses for good', () => {
   it('sends what Kafka refuses even without row images to the dead letter topic, with the reason', async () => {
     // A topic whose limit is below even a bare envelope.
     const topic = uniqueName('tiny');
-    const kafka = createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-tests', logger: createLogger('silent') });
+    const kafka = createKafka({
+      connection: plaintextConnection(kafkaBrokers()),
+      clientId: 'pingpull-tests',
+      logger: createLogger('silent'),
+    });
     await ensureTopics(kafka, [topic], 1, { configEntries: [{ name: 'max.message.bytes', value: '200' }] });
     const dlq = await createTopic(uniqueName('tiny_dlq'), 1);
     const { metrics, lines } = await run(topic, dlq, async (client) => {
