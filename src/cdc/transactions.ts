@@ -64,6 +64,8 @@ export class TransactionHandler {
         await this.publishTruncate(this.current(), decoded.lsn, decoded.cascade);
         break;
       case 'null-id':
+        // Not published, yet a row change: it keeps the event ids of the ones after it where they are.
+        this.current().changes += 1;
         this.skipNullId(decoded.op, decoded.lsn);
         break;
       case 'commit':
