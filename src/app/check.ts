@@ -5,6 +5,7 @@ import { createProbeKafka } from '../events/kafka.js';
 import { describeKafkaFailure } from '../events/kafka-failure.js';
 import { livefyreBaseUrl, probeLivefyre } from '../livefyre/client.js';
 import type { Logger } from '../log.js';
+import { buildProfileMapping } from '../mapping/index.js';
 
 export interface CheckReport {
   /** One line each, naming the setting to change. */
@@ -32,7 +33,13 @@ export async function checkSetup(config: Config, logger: Logger): Promise<CheckR
   });
   pool.on('error', (error) => logger.debug({ err: error }, 'idle database connection failed'));
   try {
-    const report = await checkDatabaseReport({ pool, source: config.source, replication: config.replication, logger });
+    const report = await checkDatabaseReport({
+      pool,
+      source: config.source,
+      mapping: buildProfileMapping(config),
+      replication: config.replication,
+      logger,
+    });
     problems.push(...report.problems);
     notes.push(...report.notes);
     databaseReady = report.problems.length === 0;

@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.js';
 import { requireKeys } from '../config/index.js';
+import { buildProfileMapping, type ProfileMapping } from '../mapping/index.js';
 import { createPool, type Pool } from '../db.js';
 import { createKafkaLagReader } from '../events/consumer-lag.js';
 import { createKafka, type Kafka } from '../events/kafka.js';
@@ -15,6 +16,8 @@ export interface AppResources {
   readonly config: Config;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** The one profile mapping every role reads: what is published, watched and answered. */
+  readonly mapping: ProfileMapping;
   pool(): Pool;
   kafka(): Kafka;
   livefyre(): LivefyreClient;
@@ -38,6 +41,7 @@ export function createResources(config: Config, logger: Logger): AppResources {
     config,
     logger,
     metrics,
+    mapping: buildProfileMapping(config),
     pool() {
       requireKeys(config, ['database.url'], 'to reach the user database');
       if (pool === undefined) {

@@ -1,6 +1,7 @@
 import { startConnector } from '../cdc/connector.js';
 import { requireKeys } from '../config/index.js';
 import { ensureTopics } from '../events/kafka.js';
+import { assertMappingFits } from '../mapping/index.js';
 import { startSlotLagCollector } from '../metrics/collectors.js';
 import { counterTotal } from '../metrics/registry.js';
 import { startMetricsServer } from '../metrics/server.js';
@@ -85,6 +86,7 @@ export async function startPullServerRole(
       pool: pullPool,
       source: config.source,
       pull: config.pull,
+      mapping: resources.mapping,
       livefyre: { network: config.livefyre.network, networkKey: config.livefyre.networkKey },
       logger,
       metrics,
@@ -111,11 +113,13 @@ export async function startPullServerRole(
 export async function startConnectorRole(resources: AppResources): Promise<RoleHandle> {
   const { config, logger, metrics } = resources;
   requireKeys(config, ['database.url'], 'to read the replication slot');
+  await assertMappingFits(resources.pool(), resources.mapping);
   await ensureTopics(resources.kafka(), [config.kafka.topic, config.kafka.dlqTopic], config.kafka.partitions);
   const connector = startConnector({
     databaseUrl: config.database.url,
     statementTimeoutMs: config.database.statementTimeoutMs,
     source: config.source,
+    mapping: resources.mapping,
     replication: config.replication,
     kafka: resources.kafka(),
     topic: config.kafka.topic,

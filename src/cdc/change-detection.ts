@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { Row } from '../events/envelope.js';
+import { fieldsOfColumns, type ProfileMapping } from '../mapping/index.js';
 import type { DecodedRow, RowChange, RowValue } from './decoder.js';
 import { LruMap } from './lru.js';
 
 /**
- * Decides which row changes are profile changes. Postgres sends an UPDATE
- * even when only unmapped columns changed (with the mapped columns'
+ * Decides which row changes are profile changes: a change to a column the
+ * mapping watches, in the users table or a related one. Postgres sends an
+ * UPDATE even when only unwatched columns changed (with the watched columns'
  * unchanged values), so:
- * - with the old row (REPLICA IDENTITY FULL) the mapped values are compared;
- * - otherwise a bounded memory of digests of what was last published per user
- *   is compared; a user not remembered is published (when unsure, publish).
+ * - with the old row (REPLICA IDENTITY FULL) the watched values are compared;
+ * - otherwise a bounded memory of digests of what was last published per row
+ *   is compared; a row not remembered is published (when unsure, publish).
  */
 export interface ProfileChange {
   op: 'c' | 'u' | 'd';
@@ -19,31 +21,63 @@ export interface ProfileChange {
   after: Row | null;
   /** Livefyre fields whose values changed; null when unknown. */
   changedFields: string[] | null;
+  /** The related table the change happened in; absent for the users table. */
+  table?: { schema: string; name: string };
 }
 
 export interface Detection {
   changes: ProfileChange[];
-  /** An update that changed no mapped column. */
+  /** An update that changed no watched column. */
   skipped: boolean;
 }
 
 export interface ChangeDetectorOptions {
-  idColumn: string;
-  /** Livefyre field → column. */
-  columns: Readonly<Record<string, string>>;
-  /** Users remembered (0: no memory, every update is published). */
+  mapping: ProfileMapping;
+  /** Rows remembered (0: no memory, every update is published). */
   knownUsers: number;
 }
 
-/** Per mapped column (in `fields` order), a digest of the value; undefined when not known. */
+/** Per watched column (in `columns` order), a digest of the value; undefined when not known. */
 type ProfileDigest = (string | undefined)[];
 
+/** One table's view: its id column, the columns it watches, and how a set of changed ones names fields. */
+interface WatchedTable {
+  idColumn: string;
+  columns: readonly string[];
+  /** Where remembered digests of this table's rows are kept apart from other tables'. */
+  memory: string;
+  /** null: the fields are not known (a related table feeds the profile through the pull's query). */
+  fields(changed: ReadonlySet<string>): string[] | null;
+  origin: { schema: string; name: string } | undefined;
+}
+
 export class ChangeDetector {
-  private readonly fields: readonly { field: string; column: string }[];
+  private readonly users: WatchedTable;
+  private readonly relatedTables: ReadonlyMap<string, WatchedTable>;
   private readonly known: LruMap<string, ProfileDigest>;
 
-  constructor(private readonly options: ChangeDetectorOptions) {
-    this.fields = Object.entries(options.columns).map(([field, column]) => ({ field, column }));
+  constructor(options: ChangeDetectorOptions) {
+    const { mapping } = options;
+    const columns = mapping.watched.map((watched) => watched.column);
+    this.users = {
+      idColumn: mapping.idColumn,
+      columns,
+      memory: 'users',
+      fields: (changed) => fieldsOfColumns(mapping, changed),
+      origin: undefined,
+    };
+    this.relatedTables = new Map(
+      mapping.related.map((related) => [
+        related.key,
+        {
+          idColumn: related.idColumn,
+          columns: related.columns,
+          memory: related.key,
+          fields: () => null,
+          origin: { schema: related.table.schema, name: related.table.name },
+        },
+      ]),
+    );
     this.known = new LruMap(options.knownUsers);
   }
 
@@ -57,107 +91,117 @@ export class ChangeDetector {
   }
 
   detect(change: RowChange): Detection {
+    const table = change.related === undefined ? this.users : this.relatedTables.get(change.related);
+    if (table === undefined) return { changes: [], skipped: false };
     switch (change.op) {
       case 'insert':
-        return { changes: [this.created(change.after as DecodedRow)], skipped: false };
+        return { changes: [this.created(table, change.after as DecodedRow)], skipped: false };
       case 'delete':
         if (change.before === null) return { changes: [], skipped: false };
-        return { changes: [this.deleted(change.before, change.beforeIsFull)], skipped: false };
+        return { changes: [this.deleted(table, change.before, change.beforeIsFull)], skipped: false };
       case 'update':
-        return this.updated(change);
+        return this.updated(table, change);
     }
   }
 
-  private created(after: DecodedRow): ProfileChange {
-    this.remember(after, undefined);
-    return {
+  private created(table: WatchedTable, after: DecodedRow): ProfileChange {
+    this.remember(table, after, undefined);
+    return this.change(table, {
       op: 'c',
       key: after.id,
       before: null,
-      after: this.toRow(after),
-      changedFields: this.fields.map(({ field }) => field),
-    };
+      after: this.toRow(table, after),
+      changedFields: table.fields(new Set(table.columns)),
+    });
   }
 
-  private deleted(before: DecodedRow, full: boolean): ProfileChange {
-    this.known.delete(before.id);
-    return {
+  private deleted(table: WatchedTable, before: DecodedRow, full: boolean): ProfileChange {
+    this.known.delete(memoryKey(table, before));
+    return this.change(table, {
       op: 'd',
       key: before.id,
-      before: full ? this.toRow(before) : { [this.options.idColumn]: before.id },
+      before: full ? this.toRow(table, before) : { [table.idColumn]: before.id },
       after: null,
       changedFields: null,
-    };
+    });
   }
 
-  private updated(change: RowChange): Detection {
+  private updated(table: WatchedTable, change: RowChange): Detection {
     const after = change.after as DecodedRow;
     const before = change.before;
     if (before !== null && before.id !== after.id) {
       // The user id changed: for Livefyre that is one user gone and another new.
-      return { changes: [this.deleted(before, change.beforeIsFull), this.created(after)], skipped: false };
+      return {
+        changes: [this.deleted(table, before, change.beforeIsFull), this.created(table, after)],
+        skipped: false,
+      };
     }
-    let changedFields: string[] | null;
+    let changedColumns: Set<string> | null;
     if (before !== null && change.beforeIsFull) {
-      changedFields = this.fields
-        .filter(({ column }) => {
+      changedColumns = new Set(
+        table.columns.filter((column) => {
           const next = after.values[column];
           return next !== undefined && !sameValue(before.values[column], next);
-        })
-        .map(({ field }) => field);
+        }),
+      );
     } else {
-      changedFields = this.changedAgainstMemory(after);
+      changedColumns = this.changedAgainstMemory(table, after);
     }
-    const previous = this.known.get(after.id);
-    this.remember(after, previous);
-    if (changedFields !== null && changedFields.length === 0) return { changes: [], skipped: true };
-    return {
-      changes: [
-        {
-          op: 'u',
-          key: after.id,
-          before: before !== null && change.beforeIsFull ? this.toRow(before) : null,
-          after: this.toRow(after),
-          changedFields,
-        },
-      ],
-      skipped: false,
-    };
+    const previous = this.known.get(memoryKey(table, after));
+    this.remember(table, after, previous);
+    if (changedColumns !== null && changedColumns.size === 0) return { changes: [], skipped: true };
+    const profileChange = this.change(table, {
+      op: 'u',
+      key: after.id,
+      before: before !== null && change.beforeIsFull ? this.toRow(table, before) : null,
+      after: this.toRow(table, after),
+      changedFields: changedColumns === null ? null : table.fields(changedColumns),
+    });
+    return { changes: [profileChange], skipped: false };
   }
 
-  /** Fields that differ from the remembered profile, or null when the user is not remembered. */
-  private changedAgainstMemory(after: DecodedRow): string[] | null {
-    const known = this.known.get(after.id);
+  private change(table: WatchedTable, change: ProfileChange): ProfileChange {
+    return table.origin === undefined ? change : { ...change, table: table.origin };
+  }
+
+  /** Watched columns that differ from the remembered row, or null when the row is not remembered. */
+  private changedAgainstMemory(table: WatchedTable, after: DecodedRow): Set<string> | null {
+    const known = this.known.get(memoryKey(table, after));
     if (known === undefined) return null;
-    const changed: string[] = [];
-    this.fields.forEach(({ field, column }, index) => {
+    const changed = new Set<string>();
+    table.columns.forEach((column, index) => {
       const next = after.values[column];
       if (next === undefined) return; // not sent: unchanged TOAST
       const previous = known[index];
-      if (previous === undefined || previous !== digest(next)) changed.push(field);
+      if (previous === undefined || previous !== digest(next)) changed.add(column);
     });
     return changed;
   }
 
-  private remember(row: DecodedRow, previous: ProfileDigest | undefined): void {
+  private remember(table: WatchedTable, row: DecodedRow, previous: ProfileDigest | undefined): void {
     this.known.set(
-      row.id,
-      this.fields.map(({ column }, index) => {
+      memoryKey(table, row),
+      table.columns.map((column, index) => {
         const value = row.values[column];
         return value === undefined ? previous?.[index] : digest(value);
       }),
     );
   }
 
-  /** The event row: id column and mapped columns; "not sent" values are left out, never null. */
-  private toRow(row: DecodedRow): Row {
-    const result: Row = { [this.options.idColumn]: row.id };
-    for (const { column } of this.fields) {
+  /** The event row: id column and watched columns; "not sent" values are left out, never null. */
+  private toRow(table: WatchedTable, row: DecodedRow): Row {
+    const result: Row = { [table.idColumn]: row.id };
+    for (const column of table.columns) {
       const value = row.values[column];
       if (value !== undefined) result[column] = value;
     }
     return result;
   }
+}
+
+/** A users row is remembered by user id; a related row by its own key (a user may have several). */
+function memoryKey(table: WatchedTable, row: DecodedRow): string {
+  return table.origin === undefined ? row.id : `${table.memory}\u0000${row.rowKey ?? row.id}`;
 }
 
 function sameValue(a: RowValue | undefined, b: RowValue): boolean {

@@ -1,9 +1,10 @@
 import type { Config } from '../config/index.js';
-import { createPool, parseTableName, type Pool, type TableName } from '../db.js';
+import { createPool, type Pool, type TableName } from '../db.js';
 import { PublishError } from '../errors.js';
 import type { Kafka } from '../events/kafka.js';
 import { ChangePublisher } from '../events/publisher.js';
 import type { Logger } from '../log.js';
+import { buildProfileMapping, type MappingConfig, type ProfileMapping } from '../mapping/index.js';
 import type { Metrics } from '../metrics/registry.js';
 import { systemRandom, systemTimers, type Clock, type Random, type Timers } from '../time.js';
 import { ChangeDetector } from './change-detection.js';
@@ -19,7 +20,9 @@ export interface ConnectorDeps {
   databaseUrl: string;
   /** Longest a query of the connector may run (the replication stream is watched for silence instead). */
   statementTimeoutMs?: number;
-  source: Config['source'];
+  source: MappingConfig['source'];
+  /** What is read from the stream and what counts as a profile change (built from `source` alone when absent). */
+  mapping?: ProfileMapping;
   replication: Config['replication'];
   kafka: Kafka;
   topic: string;
@@ -76,6 +79,7 @@ class Connector {
   private readonly publisher: ChangePublisher;
   private readonly detector: ChangeDetector;
   private readonly table: TableName;
+  private readonly mapping: ProfileMapping;
   private readonly catalog: SlotCatalog;
   private stopping = false;
   private current: ReplicationRun | null = null;
@@ -101,12 +105,9 @@ class Connector {
       metrics: deps.metrics,
       clock: deps.clock,
     });
-    this.detector = new ChangeDetector({
-      idColumn: deps.source.idColumn,
-      columns: deps.source.columns,
-      knownUsers: deps.replication.knownUsers,
-    });
-    this.table = parseTableName(deps.source.table);
+    this.mapping = deps.mapping ?? buildProfileMapping({ source: deps.source });
+    this.detector = new ChangeDetector({ mapping: this.mapping, knownUsers: deps.replication.knownUsers });
+    this.table = this.mapping.table;
     this.catalog = new SlotCatalog(this.pool, deps.replication.slot, deps.replication.publication, this.table);
   }
 
@@ -164,7 +165,7 @@ class Connector {
         databaseUrl: deps.databaseUrl,
         applicationName: APPLICATION_NAME,
         replication: deps.replication,
-        source: deps.source,
+        mapping: this.mapping,
         table,
         publisher: this.publisher,
         detector: this.detector,

@@ -1,5 +1,6 @@
 import type { Pgoutput } from 'pg-logical-replication';
 import { SchemaChangeError } from '../errors.js';
+import type { ProfileMapping, RelatedTable } from '../mapping/index.js';
 import { parseLsn, type Lsn } from './lsn.js';
 
 /**
@@ -19,6 +20,8 @@ export interface DecodedRow {
    * never null and never a change.
    */
   values: Record<string, RowValue | undefined>;
+  /** A related table's row: its replica identity's values, telling apart the rows of one user. */
+  rowKey?: string;
 }
 
 export interface RowChange {
@@ -30,6 +33,8 @@ export interface RowChange {
   /** Whether `before` holds every mapped column (REPLICA IDENTITY FULL). */
   beforeIsFull: boolean;
   after: DecodedRow | null;
+  /** The related table (its `source.related[i]` key) the row belongs to; absent for the users table. */
+  related?: string;
   /** A delete whose old row does not carry the user id (the id is not in the replica identity). */
   missingId?: boolean;
 }
@@ -45,15 +50,23 @@ export type DecodedMessage =
   | { kind: 'ignored' };
 
 export interface DecoderOptions {
-  schema: string;
-  table: string;
+  /** The users table and the related tables, and which of their columns are read. */
+  mapping: ProfileMapping;
+}
+
+/** How rows of one published table are read: the users table or a related one. */
+interface TableReading {
   idColumn: string;
-  /** Livefyre field → column. */
-  columns: Readonly<Record<string, string>>;
+  idKey: string;
+  columns: readonly string[];
+  /** The related table's key; undefined for the users table. */
+  related: string | undefined;
 }
 
 interface RelationPlan {
   ours: boolean;
+  reading: TableReading;
+  keyColumns: readonly string[];
   identityFull: boolean;
   /** Column (its current name) → its name in this stretch of the stream, for columns renamed since. */
   streamNames: ReadonlyMap<string, string>;
@@ -63,11 +76,17 @@ const NO_RENAMES: ReadonlyMap<string, string> = new Map();
 
 export class PgoutputDecoder {
   private readonly relations = new Map<number, RelationPlan>();
-  private readonly mappedColumns: readonly string[];
+  private readonly users: TableReading;
   private currentColumns: readonly string[] | null = null;
 
   constructor(private readonly options: DecoderOptions) {
-    this.mappedColumns = [...new Set(Object.values(options.columns))].filter((column) => column !== options.idColumn);
+    const { mapping } = options;
+    this.users = {
+      idColumn: mapping.idColumn,
+      idKey: 'source.idColumn',
+      columns: mapping.watched.map((watched) => watched.column),
+      related: undefined,
+    };
   }
 
   /**
@@ -106,7 +125,7 @@ export class PgoutputDecoder {
         if (!plan.ours) return { kind: 'ignored' };
         const after = this.row(plan, message.new);
         if (after === null) return { kind: 'null-id', op: 'insert', lsn: parseLsn(lsn) };
-        return { kind: 'row', change: { op: 'insert', lsn: parseLsn(lsn), before: null, beforeIsFull: false, after } };
+        return rowOf(plan, { op: 'insert', lsn: parseLsn(lsn), before: null, beforeIsFull: false, after });
       }
       case 'update': {
         const plan = this.planOf(message.relation);
@@ -118,18 +137,15 @@ export class PgoutputDecoder {
           // The id was set to NULL: for Livefyre the old user is gone.
           if (before === null) return { kind: 'null-id', op: 'update', lsn: parseLsn(lsn) };
           const beforeIsFull = message.old !== null;
-          return { kind: 'row', change: { op: 'delete', lsn: parseLsn(lsn), before, beforeIsFull, after: null } };
+          return rowOf(plan, { op: 'delete', lsn: parseLsn(lsn), before, beforeIsFull, after: null });
         }
-        return {
-          kind: 'row',
-          change: {
-            op: 'update',
-            lsn: parseLsn(lsn),
-            before,
-            beforeIsFull: message.old !== null && before !== null,
-            after,
-          },
-        };
+        return rowOf(plan, {
+          op: 'update',
+          lsn: parseLsn(lsn),
+          before,
+          beforeIsFull: message.old !== null && before !== null,
+          after,
+        });
       }
       case 'delete': {
         const plan = this.planOf(message.relation);
@@ -137,23 +153,22 @@ export class PgoutputDecoder {
         const old = message.old ?? message.key;
         const before = old === null ? null : this.row(plan, old);
         // A NULL id in the old row is a NULL user id; an absent one is outside the replica identity.
-        if (before === null && old !== null && old[this.streamName(plan, this.options.idColumn)] === null) {
+        if (before === null && old !== null && old[this.streamName(plan, plan.reading.idColumn)] === null) {
           return { kind: 'null-id', op: 'delete', lsn: parseLsn(lsn) };
         }
-        return {
-          kind: 'row',
-          change: {
-            op: 'delete',
-            lsn: parseLsn(lsn),
-            before,
-            beforeIsFull: message.old !== null && before !== null,
-            after: null,
-            ...(before === null ? { missingId: true } : {}),
-          },
-        };
+        return rowOf(plan, {
+          op: 'delete',
+          lsn: parseLsn(lsn),
+          before,
+          beforeIsFull: message.old !== null && before !== null,
+          after: null,
+          ...(before === null ? { missingId: true } : {}),
+        });
       }
       case 'truncate':
-        if (!message.relations.some((relation) => relation !== undefined && this.planOf(relation).ours))
+        if (
+          !message.relations.some((relation) => relation !== undefined && this.planOf(relation).reading === this.users)
+        )
           return { kind: 'ignored' };
         return { kind: 'truncate', lsn: parseLsn(lsn), cascade: message.cascade };
       case 'message':
@@ -177,31 +192,48 @@ export class PgoutputDecoder {
    * permanent error (not a retry loop).
    */
   private plan(relation: Pgoutput.MessageRelation): RelationPlan {
-    const ours = relation.schema === this.options.schema && relation.name === this.options.table;
+    const reading = this.readingOf(relation);
     const identityFull = relation.replicaIdentity === 'full';
-    if (!ours) return { ours, identityFull, streamNames: NO_RENAMES };
+    const keyColumns = relation.keyColumns;
+    if (reading === undefined)
+      return { ours: false, reading: this.users, keyColumns, identityFull, streamNames: NO_RENAMES };
     const names = relation.columns.map((column) => column.name);
-    const streamNames = this.renamesSince(names);
+    // Only the users table's columns are followed through renames (its current columns are what the catalog reads).
+    const streamNames = reading === this.users ? this.renamesSince(names) : NO_RENAMES;
     const present = new Set(names);
     const has = (column: string): boolean => present.has(streamNames.get(column) ?? column);
     const table = `${relation.schema}.${relation.name}`;
-    if (!has(this.options.idColumn)) {
+    if (!has(reading.idColumn)) {
       throw new SchemaChangeError(
-        `column ${this.options.idColumn} (source.idColumn) is no longer in the replication stream of ${table}: it was dropped or renamed. ` +
-          `Point source.idColumn at the new name (or restore the column), run pingpull setup, then start the connector again; ` +
+        `column ${reading.idColumn} (${reading.idKey}) is no longer in the replication stream of ${table}: it was dropped or renamed. ` +
+          `Point ${reading.idKey} at the new name (or restore the column), run pingpull setup, then start the connector again; ` +
           `the slot has not moved past the change, so nothing is lost`,
       );
     }
-    const missing = Object.entries(this.options.columns).filter(([, column]) => !has(column));
+    const missing = reading.columns.filter((column) => !has(column));
     if (missing.length > 0) {
-      const listed = missing.map(([field, column]) => `${column} (source.columns.${field})`).join(', ');
+      const listed = missing.map((column) => `${column} (${this.keysOf(reading, column)})`).join(', ');
       throw new SchemaChangeError(
         `mapped column${missing.length > 1 ? 's' : ''} ${listed} ${missing.length > 1 ? 'are' : 'is'} no longer in the replication stream of ${table}: dropped or renamed. ` +
-          `Update source.columns to the new column name (or remove the mapping, or restore the column), run pingpull setup, then start the connector again; ` +
+          `Update ${reading.related ?? 'source.columns'} to the new column name (or remove the mapping, or restore the column), run pingpull setup, then start the connector again; ` +
           `the slot has not moved past the change, so nothing is lost`,
       );
     }
-    return { ours, identityFull, streamNames };
+    return { ours: true, reading, keyColumns, identityFull, streamNames };
+  }
+
+  private readingOf(relation: Pgoutput.MessageRelation): TableReading | undefined {
+    const { mapping } = this.options;
+    if (relation.schema === mapping.table.schema && relation.name === mapping.table.name) return this.users;
+    const related = mapping.related.find(
+      (entry) => entry.table.schema === relation.schema && entry.table.name === relation.name,
+    );
+    return related === undefined ? undefined : relatedReading(related);
+  }
+
+  private keysOf(reading: TableReading, column: string): string {
+    if (reading.related !== undefined) return `${reading.related}.columns`;
+    return this.options.mapping.watched.find((watched) => watched.column === column)?.keys.join(', ') ?? column;
   }
 
   /**
@@ -212,7 +244,7 @@ export class PgoutputDecoder {
    */
   private renamesSince(names: readonly string[]): ReadonlyMap<string, string> {
     const current = this.currentColumns;
-    const wanted = [this.options.idColumn, ...this.mappedColumns];
+    const wanted = [this.users.idColumn, ...this.users.columns];
     if (current === null || current.length !== names.length || wanted.every((c) => names.includes(c))) {
       return NO_RENAMES;
     }
@@ -238,14 +270,33 @@ export class PgoutputDecoder {
     return plan.streamNames.get(column) ?? column;
   }
 
-  /** The row's user id and mapped values; null when the id is NULL or not sent (outside a key-only tuple). */
+  /** The row's user id and watched values; null when the id is NULL or not sent (outside a key-only tuple). */
   private row(plan: RelationPlan, tuple: Record<string, unknown>): DecodedRow | null {
-    const rawId = tuple[this.streamName(plan, this.options.idColumn)];
+    const { reading } = plan;
+    const rawId = tuple[this.streamName(plan, reading.idColumn)];
     if (rawId === undefined || rawId === null) return null;
     const values: Record<string, RowValue | undefined> = {};
-    for (const column of this.mappedColumns) values[column] = toRowValue(tuple[this.streamName(plan, column)]);
-    return { id: idToString(rawId), values };
+    for (const column of reading.columns) values[column] = toRowValue(tuple[this.streamName(plan, column)]);
+    const row: DecodedRow = { id: idToString(rawId), values };
+    if (reading.related !== undefined) {
+      row.rowKey = JSON.stringify(plan.keyColumns.map((column) => toRowValue(tuple[column]) ?? null));
+    }
+    return row;
   }
+}
+
+function relatedReading(related: RelatedTable): TableReading {
+  return {
+    idColumn: related.idColumn,
+    idKey: `${related.key}.idColumn`,
+    columns: related.columns,
+    related: related.key,
+  };
+}
+
+function rowOf(plan: RelationPlan, change: RowChange): DecodedMessage {
+  const related = plan.reading.related;
+  return { kind: 'row', change: related === undefined ? change : { ...change, related } };
 }
 
 /** pg parses int8 and numeric to strings and int2/int4 to numbers: both print as Postgres does. */

@@ -5,6 +5,7 @@ import { PingpullError, SessionEnded } from '../errors.js';
 import type { EventOrigin } from '../events/envelope.js';
 import type { ChangePublisher } from '../events/publisher.js';
 import type { Logger } from '../log.js';
+import type { ProfileMapping } from '../mapping/index.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Clock, Timers } from '../time.js';
 import type { ChangeDetector } from './change-detection.js';
@@ -23,7 +24,7 @@ export interface SessionDeps {
   databaseUrl: string;
   applicationName: string;
   replication: Config['replication'];
-  source: Pick<Config['source'], 'idColumn' | 'columns'>;
+  mapping: ProfileMapping;
   table: Pick<TableName, 'schema' | 'name'>;
   publisher: ChangePublisher;
   detector: ChangeDetector;
@@ -65,7 +66,7 @@ export class ReplicationRun {
     private readonly durable: Lsn,
     origin: EventOrigin,
   ) {
-    const { replication, source } = deps;
+    const { replication, mapping } = deps;
     this.lastHeard = deps.clock.now();
     this.checkpoint = new LsnCheckpoint(durable);
     this.stream = new ReplicationSession({
@@ -74,16 +75,11 @@ export class ReplicationRun {
       publication: replication.publication,
       applicationName: deps.applicationName,
     });
-    this.decoder = new PgoutputDecoder({
-      schema: deps.table.schema,
-      table: deps.table.name,
-      idColumn: source.idColumn,
-      columns: source.columns,
-    });
+    this.decoder = new PgoutputDecoder({ mapping });
     this.transactions = new TransactionHandler(
       {
         origin,
-        idColumn: source.idColumn,
+        idColumn: mapping.idColumn,
         checkpoint: this.checkpoint,
         publisher: deps.publisher,
         detector: deps.detector,

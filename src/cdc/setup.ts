@@ -3,6 +3,15 @@ import { parseTableName, quoteIdent, type Pool, type TableName } from '../db.js'
 import { DatabaseSetupError, ReplicaIdentityError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
+  buildProfileMapping,
+  publishedColumns,
+  relatedPublishedColumns,
+  surveyMapping,
+  type MappingConfig,
+  type ProfileMapping,
+  type RelatedShape,
+} from '../mapping/index.js';
+import {
   coversId,
   findIdentityIndex,
   hasNoIdentity,
@@ -21,7 +30,9 @@ import {
  */
 export interface DatabaseSetupOptions {
   pool: Pool;
-  source: Config['source'];
+  source: MappingConfig['source'] & Pick<Config['source'], 'updatedAtColumn'>;
+  /** What leaves the database: the publication's column lists (built from `source` alone when absent). */
+  mapping?: ProfileMapping;
   replication: Config['replication'];
   /** Run `ALTER TABLE ... REPLICA IDENTITY FULL` (exact change detection). */
   replicaIdentityFull?: boolean;
@@ -52,6 +63,8 @@ interface Survey {
   identity: TableIdentity | null;
   /** The unique index --replica-identity-index would use, looked up when the id is outside the identity. */
   identityIndex: IdentityIndex | null;
+  /** The tables of `source.related`, as the database has them. */
+  related: readonly RelatedShape[];
   publication: PublicationState | null;
   slot: SlotState | null;
 }
@@ -73,11 +86,6 @@ interface SlotState {
 
 const PUBLISH = 'insert, update, delete, truncate';
 
-/** The columns the connector needs, in a stable order: id first. */
-function watchedColumns(source: Config['source']): string[] {
-  return unique([source.idColumn, ...Object.values(source.columns)]);
-}
-
 /**
  * The column list the publication must carry. Postgres refuses UPDATE and
  * DELETE on the table when the list does not cover the replica identity:
@@ -87,10 +95,61 @@ function watchedColumns(source: Config['source']): string[] {
  */
 function publicationColumns(
   survey: Pick<Survey, 'replicaIdentity' | 'identityColumns'>,
-  source: Config['source'],
+  mapping: ProfileMapping,
 ): string[] | null {
   if (survey.replicaIdentity === 'f') return null;
-  return unique([...watchedColumns(source), ...survey.identityColumns]);
+  return unique([...publishedColumns(mapping), ...survey.identityColumns]);
+}
+
+interface PublishedTable {
+  table: TableName;
+  /** null: all columns (REPLICA IDENTITY FULL). */
+  columns: string[] | null;
+}
+
+/** Every table of the publication with its column list: the users table, then the related tables. */
+function publishedTables(
+  survey: Pick<Survey, 'table' | 'replicaIdentity' | 'identityColumns' | 'related'>,
+  mapping: ProfileMapping,
+): PublishedTable[] {
+  return [
+    { table: survey.table, columns: publicationColumns(survey, mapping) },
+    ...survey.related.map(({ related, shape }) => ({
+      table: related.table,
+      columns:
+        shape.replicaIdentity === 'f' ? null : unique([...relatedPublishedColumns(related), ...shape.identityColumns]),
+    })),
+  ];
+}
+
+function tableSpecs(tables: readonly PublishedTable[]): string {
+  return tables
+    .map(
+      ({ table, columns }) => `${table.qualified}${columns === null ? '' : ` (${columns.map(quoteIdent).join(', ')})`}`,
+    )
+    .join(', ');
+}
+
+function describeTables(tables: readonly PublishedTable[]): string {
+  return tables.map(({ table, columns }) => describeTable(table, columns)).join(', ');
+}
+
+/**
+ * What `setup` tells the operator leaves the database, table by table: the
+ * publication's column lists (the watched columns plus the key columns
+ * PostgreSQL requires), or all columns under REPLICA IDENTITY FULL.
+ */
+function leavingColumns(tables: readonly PublishedTable[]): string {
+  const described = tables.map(({ table, columns }) =>
+    columns === null
+      ? `${table.schema}.${table.name} (all columns: REPLICA IDENTITY FULL; the connector drops the unwatched ones before Kafka)`
+      : `${table.schema}.${table.name} (${columns.join(', ')})`,
+  );
+  return `columns that leave the database: ${described.join(', ')}`;
+}
+
+function mappingOf(options: DatabaseSetupOptions): ProfileMapping {
+  return options.mapping ?? buildProfileMapping({ source: options.source });
 }
 
 /** `check`'s findings: problems (each one actionable line; exit 1) and information (exit 0). */
@@ -101,6 +160,7 @@ export async function checkDatabaseReport(
   const survey = await surveyDatabase(options);
   const problems = [...survey.problems];
   const { replication, source } = options;
+  const mapping = mappingOf(options);
   problems.push(...identityProblemsOf(survey, source));
   problems.push(...updatedAtProblems(survey, source));
   if (survey.publication === null) {
@@ -108,11 +168,11 @@ export async function checkDatabaseReport(
       survey.columns.length > 0 && !mayCreatePublication(survey)
         ? `publication ${replication.publication} does not exist and role ${survey.role} cannot create it ` +
             `(${missingPublicationPrivileges(survey)}): have the table owner run ` +
-            `\`${ownerStatements(survey, source, replication.publication, null).join('; ')};\` then run pingpull setup`
+            `\`${ownerStatements(survey, mapping, replication.publication, null).join('; ')};\` then run pingpull setup`
         : `publication ${replication.publication} does not exist: run pingpull setup`,
     );
   } else if (survey.problems.length === 0) {
-    const drift = publicationDrift(survey, source);
+    const drift = publicationDrift(survey, mapping);
     if (drift !== null) problems.push(`${drift}: run pingpull setup`);
   }
   if (survey.slot === null) {
@@ -140,6 +200,7 @@ export async function checkDatabaseReport(
 
 export async function setupDatabase(options: DatabaseSetupOptions): Promise<string[]> {
   const { pool, source, replication, logger } = options;
+  const mapping = mappingOf(options);
   if (options.replicaIdentityFull === true && options.replicaIdentityIndex === true) {
     throw new UsageError('--replica-identity-full and --replica-identity-index exclude each other: choose one');
   }
@@ -166,13 +227,13 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
   const viaRootMissing = survey.identity?.partitioned === true && survey.publication?.viaRoot === false;
   const needsOwnership =
     survey.publication === null ||
-    publicationDrift(target, source) !== null ||
+    publicationDrift(target, mapping) !== null ||
     viaRootMissing ||
     identityChanges.length > 0;
   if (survey.columns.length > 0 && needsOwnership && !mayCreatePublication(survey)) {
     problems.push(
       `role ${survey.role} cannot create or change publication ${replication.publication} (${missingPublicationPrivileges(survey)}): ` +
-        `have the table owner run \`${ownerStatements(survey, source, replication.publication, wanted).join('; ')};\` then run pingpull setup again (it creates the slot)`,
+        `have the table owner run \`${ownerStatements(survey, mapping, replication.publication, wanted).join('; ')};\` then run pingpull setup again (it creates the slot)`,
     );
   }
   if (
@@ -189,9 +250,9 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
   }
 
   const done: string[] = [];
-  const table = survey.table;
-  const columns = publicationColumns(target, source);
-  const tableSpec = `${table.qualified}${columns === null ? '' : ` (${columns.map(quoteIdent).join(', ')})`}`;
+  const tables = publishedTables(target, mapping);
+  const columns = tables[0]?.columns ?? null;
+  const tableSpec = tableSpecs(tables);
   const publication = quoteIdent(replication.publication);
   const partitioned = survey.identity?.partitioned === true;
   const client = await pool.connect();
@@ -207,18 +268,18 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
       await client.query(
         `CREATE PUBLICATION ${publication} FOR TABLE ${tableSpec} WITH (${publicationParameters(partitioned)})`,
       );
-      done.push(`created publication ${replication.publication} FOR TABLE ${describeTable(table, columns)}`);
+      done.push(`created publication ${replication.publication} FOR TABLE ${describeTables(tables)}`);
     } else {
       // A column list on a partitioned table is refused unless it publishes via the root: that goes first.
       if (viaRootMissing) {
         await client.query(`ALTER PUBLICATION ${publication} SET (publish_via_partition_root = true)`);
         done.push(`publication ${replication.publication} now publishes via the partition root`);
       }
-      if (publicationDrift(target, source) !== null) {
+      if (publicationDrift(target, mapping) !== null) {
         await client.query(`ALTER PUBLICATION ${publication} SET TABLE ${tableSpec}`);
-        done.push(`changed publication ${replication.publication} to FOR TABLE ${describeTable(table, columns)}`);
+        done.push(`changed publication ${replication.publication} to FOR TABLE ${describeTables(tables)}`);
       } else {
-        done.push(`publication ${replication.publication} exists FOR TABLE ${describeTable(table, columns)}`);
+        done.push(`publication ${replication.publication} exists FOR TABLE ${describeTables(tables)}`);
       }
       if (!survey.publication.publishesAll) {
         await client.query(`ALTER PUBLICATION ${publication} SET (publish = '${PUBLISH}')`);
@@ -233,14 +294,15 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
     client.release();
   }
 
-  const extraKeys = (columns ?? []).filter((column) => !watchedColumns(source).includes(column));
+  done.push(leavingColumns(tables));
+  const extraKeys = (columns ?? []).filter((column) => !publishedColumns(mapping).includes(column));
   if (extraKeys.length > 0) {
     done.push(
       `the column list also carries replica identity column(s) ${extraKeys.join(', ')} (PostgreSQL requires them); they never reach Kafka`,
     );
   }
   if (target.replicaIdentity === 'f') {
-    const unmapped = survey.columns.filter((column) => !watchedColumns(source).includes(column));
+    const unmapped = survey.columns.filter((column) => !publishedColumns(mapping).includes(column));
     done.push(`replica identity FULL: updates that change no mapped column are skipped exactly`);
     if (unmapped.length > 0) {
       done.push(
@@ -347,20 +409,14 @@ async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
     );
     columns = attributes.rows.map((row) => row.attname);
     for (const row of attributes.rows) columnTypes.set(row.attname, row.type);
-    if (!columns.includes(source.idColumn)) {
-      problems.push(`column ${source.idColumn} does not exist in ${table.schema}.${table.name} (source.idColumn)`);
-    }
-    for (const [field, column] of Object.entries(source.columns)) {
-      if (!columns.includes(column)) {
-        problems.push(`column ${column} does not exist in ${table.schema}.${table.name} (source.columns.${field})`);
-      }
-    }
     identity = await readTableIdentity(pool, rel.oid);
     if (columns.includes(source.idColumn) && !identity.leaves.every((leaf) => coversId(leaf, source.idColumn))) {
       identityIndex = await findIdentityIndex(pool, identity, rel.oid, source.idColumn);
     }
   }
   const identityRelations = identity === null ? [] : [identity.root, ...identity.leaves];
+  const mapped = await surveyMapping(pool, mappingOf(options));
+  problems.push(...mapped.problems);
 
   const slot = await readSlot(pool, replication.slot);
   if (slot !== null && slot.database !== info.db) {
@@ -383,6 +439,7 @@ async function surveyDatabase(options: DatabaseSetupOptions): Promise<Survey> {
     identityColumns: unique(identityRelations.flatMap((r) => r.columns)),
     identity,
     identityIndex,
+    related: mapped.related,
     publication: await readPublication(pool, replication.publication),
     slot,
   };
@@ -457,28 +514,32 @@ function slotProblems(slot: SlotState, name: string): string[] {
 
 /** Why the publication differs from what the mapping needs, or null when it matches. */
 function publicationDrift(
-  survey: Pick<Survey, 'publication' | 'table' | 'replicaIdentity' | 'identityColumns' | 'identity'>,
-  source: Config['source'],
+  survey: Pick<Survey, 'publication' | 'table' | 'replicaIdentity' | 'identityColumns' | 'identity' | 'related'>,
+  mapping: ProfileMapping,
 ): string | null {
   const publication = survey.publication;
   if (publication === null) return 'publication is missing';
   if (survey.identity?.partitioned === true && !publication.viaRoot) {
     return `publication does not publish via the partition root of partitioned ${survey.table.schema}.${survey.table.name}`;
   }
-  const wanted = publicationColumns(survey, source);
+  const wantedTables = publishedTables(survey, mapping);
   const tables = publication.tables;
-  const ours = tables.find((t) => t.schema === survey.table.schema && t.name === survey.table.name);
-  if (ours === undefined || tables.length !== 1) {
-    return `publication does not carry exactly ${survey.table.schema}.${survey.table.name}`;
-  }
-  const same =
-    wanted === null
-      ? ours.columns === null
-      : ours.columns !== null &&
-        ours.columns.length === wanted.length &&
-        wanted.every((column) => ours.columns?.includes(column));
-  if (!same) {
-    return `publication carries ${ours.columns === null ? 'all columns' : `columns (${ours.columns.join(', ')})`}, expected ${wanted === null ? 'all columns' : `(${wanted.join(', ')})`}`;
+  const names = wantedTables.map(({ table }) => `${table.schema}.${table.name}`).join(', ');
+  if (tables.length !== wantedTables.length) return `publication does not carry exactly ${names}`;
+  for (const { table, columns: wanted } of wantedTables) {
+    const ours = tables.find((t) => t.schema === table.schema && t.name === table.name);
+    if (ours === undefined) return `publication does not carry exactly ${names}`;
+    const same =
+      wanted === null
+        ? ours.columns === null
+        : ours.columns !== null &&
+          ours.columns.length === wanted.length &&
+          wanted.every((column) => ours.columns?.includes(column));
+    if (!same) {
+      const which = wantedTables.length === 1 ? '' : `${table.schema}.${table.name} `;
+      const carried = ours.columns === null ? 'all columns' : `columns (${ours.columns.join(', ')})`;
+      return `publication carries ${which}${carried}, expected ${wanted === null ? 'all columns' : `(${wanted.join(', ')})`}`;
+    }
   }
   return null;
 }
@@ -486,12 +547,11 @@ function publicationDrift(
 /** The statements a table owner runs for a setup role that may not create or change the publication. */
 function ownerStatements(
   survey: Survey,
-  source: Config['source'],
+  mapping: ProfileMapping,
   publicationName: string,
   wanted: 'f' | IdentityIndex | null,
 ): string[] {
-  const columns = publicationColumns(targetSurvey(survey, wanted), source);
-  const spec = `${survey.table.qualified}${columns === null ? '' : ` (${columns.map(quoteIdent).join(', ')})`}`;
+  const spec = tableSpecs(publishedTables(targetSurvey(survey, wanted), mapping));
   const partitioned = survey.identity?.partitioned === true;
   const statements = survey.identity === null || wanted === null ? [] : identityStatements(survey.identity, wanted);
   const name = quoteIdent(publicationName);
@@ -546,13 +606,13 @@ function targetSurvey(survey: Survey, wanted: 'f' | IdentityIndex | null): Surve
   return { ...survey, replicaIdentity: 'i', identityColumns: wanted.columns };
 }
 
-function identityProblemsOf(survey: Survey, source: Config['source']): string[] {
+function identityProblemsOf(survey: Survey, source: DatabaseSetupOptions['source']): string[] {
   if (survey.identity === null || !survey.columns.includes(source.idColumn)) return [];
   return identityProblems(survey.table, survey.identity, source.idColumn, survey.identityIndex);
 }
 
 /** `resync --since` compares source.updatedAtColumn with a timestamp: any other type resends the wrong users. */
-function updatedAtProblems(survey: Survey, source: Config['source']): string[] {
+function updatedAtProblems(survey: Survey, source: DatabaseSetupOptions['source']): string[] {
   const column = source.updatedAtColumn;
   if (column === '' || survey.columns.length === 0) return [];
   const table = `${survey.table.schema}.${survey.table.name}`;

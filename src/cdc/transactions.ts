@@ -98,9 +98,11 @@ export class TransactionHandler {
     const detection = this.deps.detector.detect(change);
     if (detection.skipped) metrics.skippedUpdatesTotal.inc();
     // An id change is two events (one user gone, one new): `part` tells them apart.
-    for (const [part, profile] of detection.changes.entries()) {
+    for (const [part, { table, ...profile }] of detection.changes.entries()) {
       const draft = { ...profile, lsn: change.lsn, index, part };
-      await publisher.enqueue(toChangeMessage(origin, tx, draft, clock.now()));
+      // A related table's change says where it happened, as Debezium would; its key is still the user id.
+      const from = table === undefined ? origin : { ...origin, schema: table.schema, table: table.name };
+      await publisher.enqueue(toChangeMessage(from, tx, draft, clock.now()));
     }
   }
 

@@ -2,6 +2,7 @@ import { setupDatabase } from '../cdc/setup.js';
 import { teardownDatabase } from '../cdc/teardown.js';
 import { requireKeys } from '../config/index.js';
 import { createPool } from '../db.js';
+import { buildProfileMapping } from '../mapping/index.js';
 import { action, baseCommand, type CommandContext } from './context.js';
 
 async function withPool<T>(
@@ -33,6 +34,7 @@ export function setupCommand() {
           setupDatabase({
             pool,
             source: context.config.source,
+            mapping: buildProfileMapping(context.config),
             replication: context.config.replication,
             replicaIdentityFull: options.replicaIdentityFull === true,
             replicaIdentityIndex: options.replicaIdentityIndex === true,

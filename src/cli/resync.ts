@@ -3,6 +3,7 @@ import { requireKeys } from '../config/index.js';
 import { createPool } from '../db.js';
 import { ConfigError, ResyncError, UsageError } from '../errors.js';
 import { createKafka, ensureTopics } from '../events/kafka.js';
+import { buildProfileMapping } from '../mapping/index.js';
 import { runResync, type ResyncProgress, type ResyncSelection } from '../resync/index.js';
 import { action, baseCommand } from './context.js';
 
@@ -62,6 +63,7 @@ export function resyncCommand() {
             kafka,
             topic: config.kafka.topic,
             source: config.source,
+            mapping: buildProfileMapping(config),
             sourceName: config.replication.slot,
             batchSize,
             selection,

@@ -1,22 +1,86 @@
 import { readFileSync } from 'node:fs';
 import convict from 'convict';
 import { ConfigError } from '../errors.js';
-import { CROSS_KEY_RULES, schema, validateColumns, validatePullFields, type Config } from './schema.js';
+import {
+  CROSS_KEY_RULES,
+  schema,
+  validateColumns,
+  validatePullFields,
+  validateRelated,
+  type Config,
+} from './schema.js';
 import { readSecretFiles, secretKeys } from './secret-files.js';
 
-export { pullFieldEntries, type Config, type PullFieldSpec, type PullFields } from './schema.js';
+export {
+  columnEntries,
+  pullFieldEntries,
+  type Config,
+  type PullFieldSpec,
+  type PullFields,
+  type RelatedTableConfig,
+  type SourceColumns,
+} from './schema.js';
 
 convict.addFormat({
   name: 'profile-columns',
   validate: validateColumns,
-  coerce: (value: unknown) => (typeof value === 'string' ? parseJsonOrKeep(value) : value),
+  coerce: (value: unknown) => nestDottedKeys(typeof value === 'string' ? parseJsonOrKeep(value) : value),
 });
 
 convict.addFormat({
   name: 'pull-fields',
   validate: validatePullFields,
+  coerce: (value: unknown) => nestDottedKeys(typeof value === 'string' ? parseJsonOrKeep(value) : value),
+});
+
+convict.addFormat({
+  name: 'related-tables',
+  validate: validateRelated,
   coerce: (value: unknown) => (typeof value === 'string' ? parseJsonOrKeep(value) : value),
 });
+
+/**
+ * Keys whose value is one whole mapping: given in a file or the environment,
+ * it replaces the default instead of being merged into it (a merged default
+ * would publish columns the operator left out on purpose).
+ */
+const WHOLE_VALUE_KEYS = ['source.columns', 'pull.fields'] as const;
+
+/**
+ * Convict reads a dot inside a key as nesting and then cannot find the
+ * parameter: `{"name.first": "given"}` becomes `{"name": {"first": "given"}}`,
+ * the form the mapping reads either way.
+ */
+function nestDottedKeys(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const nested: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+    const dot = key.indexOf('.');
+    if (dot === -1) {
+      nested[key] = child;
+      continue;
+    }
+    const group = key.slice(0, dot);
+    const existing = nested[group];
+    const members = existing !== null && typeof existing === 'object' && !Array.isArray(existing) ? existing : {};
+    nested[group] = { ...members, [key.slice(dot + 1)]: child };
+  }
+  return nested;
+}
+
+/** Takes the whole-value keys out of a parsed file, so convict never merges them: they are set whole afterwards. */
+function takeWholeValues(parsed: unknown): Map<string, unknown> {
+  const taken = new Map<string, unknown>();
+  if (parsed === null || typeof parsed !== 'object') return taken;
+  for (const key of WHOLE_VALUE_KEYS) {
+    const [section, name] = key.split('.') as [string, string];
+    const holder = (parsed as Record<string, unknown>)[section];
+    if (holder === null || typeof holder !== 'object' || !Object.hasOwn(holder, name)) continue;
+    taken.set(key, nestDottedKeys((holder as Record<string, unknown>)[name]));
+    delete (holder as Record<string, unknown>)[name];
+  }
+  return taken;
+}
 
 function parseJsonOrKeep(text: string): unknown {
   try {
@@ -61,8 +125,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
     } catch (error) {
       throw new ConfigError([`--config: ${options.file} is not valid JSON: ${(error as Error).message}`]);
     }
+    const wholeValues = takeWholeValues(parsed);
     // convict re-applies the environment after a load: the environment wins over the file.
     conf.load(parsed as object);
+    for (const [key, value] of wholeValues) {
+      if (secrets.env[envName(key)] === undefined) conf.set(key, value);
+    }
   }
   for (const [key, value] of Object.entries(options.overrides ?? {})) {
     if (value !== undefined) conf.set(key, value);

@@ -8,11 +8,35 @@ export type PullFieldSpec = { readonly template: string } | { readonly constant:
 /** `pull.fields`: field → spec, or object field → member → spec. */
 export type PullFields = Readonly<Record<string, PullFieldSpec | Readonly<Record<string, PullFieldSpec>>>>;
 
+/** `source.columns`: field → column, or object field → member → column (as written in a file). */
+export type SourceColumns = Readonly<Record<string, string | Readonly<Record<string, string>>>>;
+
+/** One entry of `source.related`: a table whose columns feed the profile, and which column holds the user id. */
+export interface RelatedTableConfig {
+  readonly table: string;
+  readonly idColumn: string;
+  readonly columns: readonly string[];
+}
+
+/**
+ * `source.columns` flattened: members of the object fields come as
+ * `name.first`, whether written nested or dotted.
+ */
+export function columnEntries(columns: SourceColumns): Array<[string, unknown]> {
+  const entries: Array<[string, unknown]> = [];
+  for (const [field, column] of Object.entries(columns)) {
+    if (column !== null && typeof column === 'object' && !Array.isArray(column)) {
+      for (const [member, memberColumn] of Object.entries(column)) entries.push([`${field}.${member}`, memberColumn]);
+    } else entries.push([field, column]);
+  }
+  return entries;
+}
+
 export function validateColumns(value: unknown): void {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new Error('must be a JSON object of Livefyre profile field → column name');
   }
-  const entries = Object.entries(value as Record<string, unknown>);
+  const entries = columnEntries(value as SourceColumns);
   if (!entries.some(([field]) => field === 'display_name')) {
     throw new Error('must map the required Livefyre field "display_name"');
   }
@@ -25,6 +49,35 @@ export function validateColumns(value: unknown): void {
       throw new Error(`maps "${field}" to ${JSON.stringify(column)}, expected a column name`);
     }
   }
+}
+
+export function validateRelated(value: unknown): void {
+  if (!Array.isArray(value)) {
+    throw new Error('must be a JSON array of {"table": "schema.table", "idColumn": "...", "columns": ["..."]}');
+  }
+  const seen = new Set<string>();
+  value.forEach((entry: unknown, index) => {
+    const at = `entry ${index}`;
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
+      throw new Error(`${at} must be an object {"table", "idColumn", "columns"}`);
+    }
+    const { table, idColumn, columns, ...rest } = entry as Record<string, unknown>;
+    const unknown = Object.keys(rest);
+    if (unknown.length > 0) throw new Error(`${at} has unknown key(s) ${unknown.join(', ')}`);
+    tableFormat(table);
+    if (seen.has(String(table))) throw new Error(`${at} lists ${String(table)} a second time`);
+    seen.add(String(table));
+    if (typeof idColumn !== 'string' || !IDENTIFIER.test(idColumn)) {
+      throw new Error(`${at} ("${String(table)}"): idColumn must be a column name`);
+    }
+    if (
+      !Array.isArray(columns) ||
+      columns.length === 0 ||
+      !columns.every((c) => typeof c === 'string' && IDENTIFIER.test(c))
+    ) {
+      throw new Error(`${at} ("${String(table)}"): columns must be a non-empty array of column names`);
+    }
+  });
 }
 
 const TEMPLATE_PLACEHOLDER = /\{([^{}]*)\}/g;
@@ -216,10 +269,22 @@ export const schema = {
       env: 'PINGPULL_SOURCE_ID_COLUMN',
     },
     columns: {
-      doc: 'JSON object, Livefyre profile field → column. Only these columns (and the id) ever leave the database',
+      doc:
+        'JSON object, Livefyre profile field → column; members of name, email_notifications, display_rules nested ' +
+        '({"name": {"first": "given_name"}}) or dotted ("name.first"). Given anywhere, it replaces this default whole. ' +
+        'Only these columns, the id and the columns pull.fields templates and pull.imageVersionColumn name leave the database',
       format: 'profile-columns',
-      default: { display_name: 'display_name', email: 'email', image_url: 'avatar_url' } as Record<string, string>,
+      default: { display_name: 'display_name', email: 'email', image_url: 'avatar_url' } as SourceColumns,
       env: 'PINGPULL_SOURCE_COLUMNS',
+    },
+    related: {
+      doc:
+        'JSON array of {"table": "public.account_bios", "idColumn": "account_id", "columns": ["bio"]}: other tables ' +
+        'whose columns feed the profile (usually through pull.query); they are published with these columns and a ' +
+        'change to a row pings the user in its idColumn',
+      format: 'related-tables',
+      default: [] as readonly RelatedTableConfig[],
+      env: 'PINGPULL_SOURCE_RELATED',
     },
     updatedAtColumn: {
       doc: 'Optional timestamp column for `resync --since` ("" when the table has none)',

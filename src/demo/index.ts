@@ -71,6 +71,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     for (const line of await setupDatabase({
       pool: resources.pool(),
       source: config.source,
+      mapping: resources.mapping,
       replication: config.replication,
       logger: options.logger,
     })) {

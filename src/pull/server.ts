@@ -4,6 +4,7 @@ import type { Pool } from '../db.js';
 import { createTokenVerifier, importNetworkKey } from '../livefyre/token.js';
 import { isValidUserId } from '../livefyre/profile.js';
 import type { Logger } from '../log.js';
+import { buildProfileMapping, type ProfileMapping } from '../mapping/index.js';
 import type { Metrics } from '../metrics/registry.js';
 import { schema } from '../config/schema.js';
 import { systemTimers, type Clock, type Timers } from '../time.js';
@@ -21,6 +22,8 @@ export interface PullServerDeps {
   pool: Pool;
   source: Pick<Config['source'], 'table' | 'idColumn' | 'columns'>;
   pull: PullOptions;
+  /** What the answer is built from (built from `source` and `pull` when absent). */
+  mapping?: ProfileMapping;
   livefyre: { network: string; networkKey: string };
   logger: Logger;
   metrics: Pick<Metrics, 'pullRequestsTotal' | 'pullDurationSeconds'>;
@@ -151,15 +154,8 @@ function notFound(reply: FastifyReply): FastifyReply {
 
 /** The table's mapped columns, or the custom query; either way validated against the database now. */
 function prepareQuery(deps: PullServerDeps): Promise<ProfileQuery> {
-  const options = {
-    fields: deps.pull.fields ?? {},
-    relativeUrlBase: deps.pull.relativeUrlBase ?? '',
-    imageVersionColumn: deps.pull.imageVersionColumn ?? '',
-    displayNameFallback: deps.pull.displayNameFallback ?? schema.pull.displayNameFallback.default,
-    emailNotificationsDefault: deps.pull.emailNotificationsDefault ?? schema.pull.emailNotificationsDefault.default,
-  };
-  if (deps.pull.query !== undefined && deps.pull.query.trim() !== '') {
-    return prepareCustomQuery(deps.pool, deps.pull.query, options);
-  }
-  return prepareProfileQuery(deps.pool, deps.source, planProfile(deps.source.columns, options));
+  const mapping = deps.mapping ?? buildProfileMapping({ source: deps.source, pull: deps.pull });
+  const { query, ...options } = mapping.pull;
+  if (query !== '') return prepareCustomQuery(deps.pool, query, options);
+  return prepareProfileQuery(deps.pool, deps.source, planProfile(mapping.columns, options));
 }

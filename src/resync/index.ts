@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/index.js';
-import { parseTableName, quoteIdent, type Pool } from '../db.js';
+import { quoteIdent, type Pool } from '../db.js';
 import { toRowValue } from '../cdc/decoder.js';
 import { streamLikeTypes } from '../cdc/pg-types.js';
 import { ResyncError, type PublishError } from '../errors.js';
@@ -8,6 +8,7 @@ import { toSnapshotMessage, type ChangeMessage, type Row } from '../events/envel
 import type { Kafka } from '../events/kafka.js';
 import { ChangePublisher } from '../events/publisher.js';
 import type { Logger } from '../log.js';
+import { buildProfileMapping, publishedColumns, type MappingConfig, type ProfileMapping } from '../mapping/index.js';
 
 /**
  * `pingpull resync`: publishes `op: "r"` (snapshot read) events for existing
@@ -26,7 +27,9 @@ export interface ResyncOptions {
   pool: Pool;
   kafka: Kafka;
   topic: string;
-  source: Config['source'];
+  source: MappingConfig['source'] & Pick<Config['source'], 'updatedAtColumn'>;
+  /** The users table's watched columns are what each event carries (built from `source` alone when absent). */
+  mapping?: ProfileMapping;
   /** Names the source in events (`source.name`), like the connector: the replication slot. */
   sourceName: string;
   batchSize: number;
@@ -59,10 +62,10 @@ const ID_ALIAS = '__pingpull_id';
 
 export async function runResync(options: ResyncOptions): Promise<ResyncResult> {
   const { source, selection } = options;
-  const table = parseTableName(source.table);
-  const id = quoteIdent(source.idColumn);
-  const fields = Object.entries(source.columns);
-  const columns = [...new Set(fields.map(([, column]) => column))];
+  const mapping = options.mapping ?? buildProfileMapping({ source });
+  const { table } = mapping;
+  const id = quoteIdent(mapping.idColumn);
+  const columns = publishedColumns(mapping).slice(1);
   const select = [
     `${id}::text AS ${quoteIdent(ID_ALIAS)}`,
     ...columns.map((column) => `${quoteIdent(column)} AS ${quoteIdent(`c_${column}`)}`),
@@ -139,13 +142,13 @@ export async function runResync(options: ResyncOptions): Promise<ResyncResult> {
       for (const row of result.rows) {
         const userId = String(row[ID_ALIAS]);
         if (selection.kind === 'ids') seen.add(userId);
-        const after: Row = { [source.idColumn]: userId };
+        const after: Row = { [mapping.idColumn]: userId };
         for (const column of columns) {
           const value = toRowValue(row[`c_${column}`]);
           after[column] = value === undefined ? null : value;
         }
         await publisher.enqueue(
-          snapshotEvent(options, db, userId, after, snapshotMs, `resync-${runId}:${++seq}`, fields),
+          snapshotEvent(options, mapping, db, userId, after, snapshotMs, `resync-${runId}:${++seq}`),
         );
       }
       await publisher.drain();
@@ -171,16 +174,16 @@ export async function runResync(options: ResyncOptions): Promise<ResyncResult> {
 
 function snapshotEvent(
   options: ResyncOptions,
+  mapping: ProfileMapping,
   db: string,
   key: string,
   after: Row,
   snapshotMs: number,
   eventId: string,
-  fields: readonly [string, string][],
 ): ChangeMessage {
-  const table = parseTableName(options.source.table);
+  const { table } = mapping;
   return toSnapshotMessage(
     { slot: options.sourceName, db, schema: table.schema, table: table.name },
-    { key, after, readTimeMs: snapshotMs, eventId, changedFields: fields.map(([field]) => field) },
+    { key, after, readTimeMs: snapshotMs, eventId, changedFields: mapping.fields },
   );
 }

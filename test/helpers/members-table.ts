@@ -14,7 +14,7 @@ type Replication = Config['replication'];
 
 /** `public.members` keyed by `user_id`, mapping profile fields to `columns`. */
 export function membersSource<C extends Source['columns']>(columns: C): Source & { columns: C } {
-  return { table: 'public.members', idColumn: 'user_id', columns, updatedAtColumn: '' };
+  return { table: 'public.members', idColumn: 'user_id', columns, related: [], updatedAtColumn: '' };
 }
 
 export interface MembersDatabase {

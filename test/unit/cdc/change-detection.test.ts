@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ChangeDetector } from '../../../src/cdc/change-detection.js';
 import type { DecodedRow, RowChange } from '../../../src/cdc/decoder.js';
+import { buildProfileMapping } from '../../../src/mapping/index.js';
 
 const columns = { display_name: 'nick', email: 'mail' };
 
 function detector(knownUsers = 100) {
-  return new ChangeDetector({ idColumn: 'user_id', columns, knownUsers });
+  const mapping = buildProfileMapping({ source: { table: 'public.users', idColumn: 'user_id', columns } });
+  return new ChangeDetector({ mapping, knownUsers });
 }
 
 function row(id: string, values: DecodedRow['values']): DecodedRow {

@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { PgoutputDecoder, toRowValue, type DecodedMessage } from '../../../src/cdc/decoder.js';
+import { buildProfileMapping } from '../../../src/mapping/index.js';
 import { begin, commit, insert, relation, remove, update } from '../../helpers/pgoutput-messages.js';
 
 const options = {
-  schema: 'public',
-  table: 'users',
-  idColumn: 'user_id',
-  columns: { display_name: 'nick', email: 'mail', image_url: 'pic' },
+  mapping: buildProfileMapping({
+    source: {
+      table: 'public.users',
+      idColumn: 'user_id',
+      columns: { display_name: 'nick', email: 'mail', image_url: 'pic' },
+    },
+  }),
 };
 const columns = ['user_id', 'password_hash', 'pic', 'nick', 'mail'];
 

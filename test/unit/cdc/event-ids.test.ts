@@ -5,6 +5,7 @@ import type { DecodedMessage, RowChange } from '../../../src/cdc/decoder.js';
 import { TransactionHandler } from '../../../src/cdc/transactions.js';
 import { HEADER_EVENT_ID, type ChangeMessage } from '../../../src/events/envelope.js';
 import { createLogger } from '../../../src/log.js';
+import { buildProfileMapping } from '../../../src/mapping/index.js';
 import { createMetrics } from '../../../src/metrics/registry.js';
 
 const row = (id: string, nick: string) => ({ id, values: { nick } });
@@ -46,7 +47,10 @@ async function eventIds(messages: readonly DecodedMessage[], knownUsers: number)
         flush: () => undefined,
         lastSeq: 0,
       },
-      detector: new ChangeDetector({ idColumn: 'id', columns: { display_name: 'nick' }, knownUsers }),
+      detector: new ChangeDetector({
+        mapping: buildProfileMapping({ source: { table: 'users', idColumn: 'id', columns: { display_name: 'nick' } } }),
+        knownUsers,
+      }),
       metrics: createMetrics({ defaultMetrics: false }),
       clock: { now: () => 0 },
       logger: createLogger('silent'),

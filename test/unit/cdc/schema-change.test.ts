@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { PgoutputDecoder } from '../../../src/cdc/decoder.js';
 import { keepTextColumns, streamLikeTypes, TEXT_KEPT_TYPE_OIDS } from '../../../src/cdc/pg-types.js';
 import { SchemaChangeError } from '../../../src/errors.js';
+import { buildProfileMapping } from '../../../src/mapping/index.js';
 import { insert, relation } from '../../helpers/pgoutput-messages.js';
 
 const options = {
-  schema: 'public',
-  table: 'users',
-  idColumn: 'user_id',
-  columns: { display_name: 'nick', email: 'mail' },
+  mapping: buildProfileMapping({
+    source: { table: 'public.users', idColumn: 'user_id', columns: { display_name: 'nick', email: 'mail' } },
+  }),
 };
 
 describe('schema changes in the stream (Relation messages)', () => {
