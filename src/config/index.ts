@@ -36,7 +36,11 @@ convict.addFormat({
 convict.addFormat({
   name: 'related-tables',
   validate: validateRelated,
-  coerce: (value: unknown) => (typeof value === 'string' ? parseJsonOrKeep(value) : value),
+  // anything but an array stays text: convict would take an object's keys for nested settings
+  coerce: (value: unknown) => {
+    const parsed = typeof value === 'string' ? parseJsonOrKeep(value) : value;
+    return Array.isArray(parsed) ? parsed : value;
+  },
 });
 
 /**
