@@ -7,7 +7,9 @@ import { createResources, type AppResources } from '../../src/app/resources.js';
 import { pipelineRoles, type RoleHandle } from '../../src/app/roles.js';
 import { checkDatabaseReport, setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
+import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
+import { assertMappingFits, buildProfileMapping, surveyMapping } from '../../src/mapping/index.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { createTestDatabase, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -318,4 +320,56 @@ describe('a profile spread over two tables (source.related and pull.query)', () 
       'a related delete',
     );
   }, 60_000);
+});
+
+describe('the mapping checked against the database at start-up', () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    await pool.query('CREATE TABLE users (id bigint PRIMARY KEY, nick text)');
+    await pool.query('CREATE TABLE bios (bio_id serial PRIMARY KEY, user_id bigint, bio text)');
+    await pool.query('CREATE TABLE notes (user_ref uuid PRIMARY KEY, note text)');
+  });
+
+  afterAll(async () => {
+    await pool?.end();
+    await db?.drop();
+  });
+
+  const mappingWith = (related: Config['source']['related'], columns: Config['source']['columns'] = {}) =>
+    buildProfileMapping({
+      source: { table: 'users', idColumn: 'id', columns: { display_name: 'nick', ...columns }, related },
+      pull: { imageVersionColumn: 'avatar_at' },
+    });
+
+  it('names every problem with its key: columns, tables, id types, replica identity', async () => {
+    const mapping = mappingWith(
+      [
+        { table: 'bios', idColumn: 'user_id', columns: ['bio', 'mood'] },
+        { table: 'notes', idColumn: 'user_ref', columns: ['note'] },
+        { table: 'nowhere', idColumn: 'id', columns: ['x'] },
+      ],
+      { email: 'mail' },
+    );
+    const { problems } = await surveyMapping(pool, mapping);
+    expect(problems).toEqual([
+      'column mail does not exist in public.users (source.columns.email)',
+      'column avatar_at does not exist in public.users (pull.imageVersionColumn)',
+      expect.stringMatching(/^source\.related\[0\]: the replica identity of public\.bios does not include user_id/),
+      'column mood does not exist in public.bios (source.related[0].columns)',
+      'source.related[1].idColumn: public.notes.user_ref is uuid, which cannot hold the user ids of public.users.id (int8)',
+      'table public.nowhere does not exist (source.related[2].table)',
+    ]);
+    await expect(assertMappingFits(pool, mapping)).rejects.toThrow(ConfigError);
+  });
+
+  it('accepts a related table whose replica identity keeps the user id', async () => {
+    await pool.query('ALTER TABLE bios REPLICA IDENTITY FULL');
+    await pool.query('ALTER TABLE users ADD COLUMN avatar_at timestamptz');
+    const mapping = mappingWith([{ table: 'bios', idColumn: 'user_id', columns: ['bio'] }]);
+    await expect(assertMappingFits(pool, mapping)).resolves.toBeUndefined();
+  });
 });
