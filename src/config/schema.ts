@@ -550,7 +550,8 @@ export const schema = {
       doc:
         'JSON object, Livefyre profile field → {"template": "https://example.com/people/{username}"} or {"constant": value}; ' +
         'members of name, email_notifications, display_rules nested ({"name": {"formatted": {"template": "{first} {last}"}}}). ' +
-        'Placeholders are columns of source.table (or of pull.query); {id} is the user id. Read by the pull server only, never published',
+        'Placeholders are columns of source.table (or of pull.query); {id} is the user id. ' +
+        'Placeholder columns are watched: a change to one pings',
       format: 'pull-fields',
       default: {} as PullFields,
       env: 'PINGPULL_PULL_FIELDS',
@@ -573,7 +574,7 @@ export const schema = {
       doc:
         'Template over columns ({id} is the user id) giving the display name of users whose display name is NULL, ' +
         'empty or blank, as Livefyre requires one; display names are trimmed, HTML entities decoded and cut to ' +
-        "Livefyre's 150 characters",
+        "Livefyre's 150 characters; its columns are watched, like those of pull.fields templates",
       format: displayNameTemplateFormat,
       default: '{id}',
       env: 'PINGPULL_PULL_DISPLAY_NAME_FALLBACK',
@@ -587,7 +588,9 @@ export const schema = {
       env: 'PINGPULL_PULL_EMAIL_NOTIFICATIONS_DEFAULT',
     },
     imageVersionColumn: {
-      doc: 'Column that changes when the avatar changes (e.g. avatar_updated_at); appends ?v=<hash of URL and value> to image_url ("" off)',
+      doc:
+        'Column that changes when the avatar changes (e.g. avatar_updated_at); appends ?v=<hash of URL and value> ' +
+        'to image_url ("" off); watched, so a change to it alone pings',
       format: String,
       default: '',
       env: 'PINGPULL_PULL_IMAGE_VERSION_COLUMN',
