@@ -122,3 +122,20 @@ describe('ChangeDetector', () => {
     expect(d.detect(update(row('1', { nick: 'A', mail: 'm' }))).skipped).toBe(false);
   });
 });
+
+describe('ChangeDetector: columns the pull reads besides source.columns', () => {
+  const mapping = buildProfileMapping({
+    source: { table: 'public.users', idColumn: 'user_id', columns: { display_name: 'nick', image_url: 'pic' } },
+    pull: { fields: { profile_url: { template: 'https://example.com/{login}' } }, imageVersionColumn: 'pic_at' },
+  });
+
+  it('a change to the image version column alone is a change of image_url; to a template column, of its field', () => {
+    const d = new ChangeDetector({ mapping, knownUsers: 0 });
+    const before = row('1', { nick: 'A', pic: 'p.png', login: 'a', pic_at: '1' });
+    const newPic = d.detect(update(row('1', { nick: 'A', pic: 'p.png', login: 'a', pic_at: '2' }), before, true));
+    expect(newPic.changes[0]).toMatchObject({ changedFields: ['image_url'] });
+    expect(newPic.changes[0]?.after).toEqual({ user_id: '1', nick: 'A', pic: 'p.png', login: 'a', pic_at: '2' });
+    const newLogin = d.detect(update(row('1', { nick: 'A', pic: 'p.png', login: 'b', pic_at: '1' }), before, true));
+    expect(newLogin.changes[0]).toMatchObject({ changedFields: ['profile_url'] });
+  });
+});
