@@ -99,7 +99,19 @@ describe('buildProfileMapping', () => {
       fields: {},
       relativeUrlBase: 'https://cdn.example.com/',
       imageVersionColumn: 'v',
+      displayNameFallback: '{id}',
+      emailNotificationsDefault: 'never',
       query: 'SELECT 1',
     });
+  });
+
+  it('watches the columns of the display-name fallback template as feeding display_name', () => {
+    const mapping = buildProfileMapping({ source, pull: { displayNameFallback: '{login} ({id})' } });
+    expect(mapping.watched).toContainEqual({
+      column: 'login',
+      fields: ['display_name'],
+      keys: ['pull.displayNameFallback'],
+    });
+    expect(publishedColumns(mapping)).toEqual(['account_id', 'screen_name', 'login']);
   });
 });
