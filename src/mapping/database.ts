@@ -1,5 +1,5 @@
 import { quoteIdent, type Pool } from '../db.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, SchemaChangeError } from '../errors.js';
 import type { ProfileMapping, RelatedTable } from './mapping.js';
 
 /** What the database says about one table the mapping reads. */
@@ -22,6 +22,8 @@ export interface MappingSurvey {
   readonly users: TableShape;
   readonly related: readonly RelatedShape[];
   readonly problems: readonly string[];
+  /** Columns of the users table the mapping names and the table lacks, with the keys naming them. */
+  readonly missingUsersColumns: readonly { column: string; keys: string }[];
 }
 
 /**
@@ -32,18 +34,20 @@ export interface MappingSurvey {
  */
 export async function surveyMapping(pool: Pick<Pool, 'query'>, mapping: ProfileMapping): Promise<MappingSurvey> {
   const problems: string[] = [];
+  const missingUsersColumns: { column: string; keys: string }[] = [];
   const { table } = mapping;
   const users = await readTableShape(pool, table.qualified);
   const missing = (column: string, where: string, key: string): string =>
     `column ${column} does not exist in ${where} (${key})`;
   if (users.columns.length > 0) {
     const usersName = `${table.schema}.${table.name}`;
-    if (!users.columns.includes(mapping.idColumn))
-      problems.push(missing(mapping.idColumn, usersName, 'source.idColumn'));
-    for (const watched of mapping.watched) {
-      if (!users.columns.includes(watched.column)) {
-        problems.push(missing(watched.column, usersName, watched.keys.join(', ')));
-      }
+    const named = [{ column: mapping.idColumn, keys: 'source.idColumn' }].concat(
+      mapping.watched.map((watched) => ({ column: watched.column, keys: watched.keys.join(', ') })),
+    );
+    for (const { column, keys } of named) {
+      if (users.columns.includes(column)) continue;
+      problems.push(missing(column, usersName, keys));
+      missingUsersColumns.push({ column, keys });
     }
   }
   const related: RelatedShape[] = [];
@@ -78,7 +82,7 @@ export async function surveyMapping(pool: Pick<Pool, 'query'>, mapping: ProfileM
       if (!shape.columns.includes(column)) problems.push(missing(column, name, `${entry.key}.columns`));
     }
   }
-  return { users, related, problems };
+  return { users, related, problems, missingUsersColumns };
 }
 
 /** Start-up: a mapping the database cannot serve stops the role with every problem named. */
@@ -86,6 +90,16 @@ export async function assertMappingFits(pool: Pick<Pool, 'query'>, mapping: Prof
   const survey = await surveyMapping(pool, mapping);
   if (survey.users.columns.length === 0) {
     throw new ConfigError([`source.table: table ${mapping.table.schema}.${mapping.table.name} does not exist`]);
+  }
+  const missing = survey.missingUsersColumns;
+  if (missing.length > 0) {
+    // A column there when the mapping was written was dropped or renamed: the same error as in the stream.
+    const names = missing.map(({ column, keys }) => `${column} (${keys})`).join(', ');
+    throw new SchemaChangeError(
+      `mapped column${missing.length > 1 ? 's' : ''} ${names} ${missing.length > 1 ? 'are' : 'is'} not in ` +
+        `${mapping.table.schema}.${mapping.table.name}: dropped or renamed. Update the mapping to the new column name ` +
+        '(or remove it, or restore the column), run pingpull setup, then start again',
+    );
   }
   if (survey.problems.length > 0) throw new ConfigError([...survey.problems]);
 }

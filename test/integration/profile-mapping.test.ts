@@ -7,7 +7,7 @@ import { createResources, type AppResources } from '../../src/app/resources.js';
 import { pipelineRoles, type RoleHandle } from '../../src/app/roles.js';
 import { checkDatabaseReport, setupDatabase, teardownDatabase } from '../../src/cdc/setup.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError, SchemaChangeError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { assertMappingFits, buildProfileMapping, surveyMapping } from '../../src/mapping/index.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
@@ -363,7 +363,17 @@ describe('the mapping checked against the database at start-up', () => {
       'source.related[1].idColumn: public.notes.user_ref is uuid, which cannot hold the user ids of public.users.id (int8)',
       'table public.nowhere does not exist (source.related[2].table)',
     ]);
-    await expect(assertMappingFits(pool, mapping)).rejects.toThrow(ConfigError);
+    // a users column gone is a schema change (exit 1, as in the stream); the rest is configuration (exit 2)
+    await expect(assertMappingFits(pool, mapping)).rejects.toThrow(SchemaChangeError);
+    const relatedOnly = buildProfileMapping({
+      source: {
+        table: 'users',
+        idColumn: 'id',
+        columns: { display_name: 'nick' },
+        related: [{ table: 'notes', idColumn: 'user_ref', columns: ['note'] }],
+      },
+    });
+    await expect(assertMappingFits(pool, relatedOnly)).rejects.toThrow(ConfigError);
   });
 
   it('accepts a related table whose replica identity keeps the user id', async () => {
