@@ -175,7 +175,7 @@ describe('a mapping from a config file, on the users table alone', () => {
     const done = await setupDatabase(options);
     const watched = ['account_id', 'screen_name', 'given_name', 'login', 'avatar_path', 'avatar_changed_at'];
     expect(done.join('\n')).toContain(
-      'columns that leave the database (the mapping watches them): public.accounts ' +
+      'columns that leave the database: public.accounts ' +
         '(account_id, screen_name, avatar_path, given_name, login, avatar_changed_at)',
     );
     expect((await publishedColumns(p)).accounts).toEqual(watched);
