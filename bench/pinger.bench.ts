@@ -52,6 +52,7 @@ const settings: Config['pinger'] = {
   stopGraceMs: 2_000,
   heartbeatIntervalMs: 1_000,
   sessionTimeoutMs: 30_000,
+  pullConfirmMs: 0,
 };
 
 function changeEvent(id: string, n: number): string {
@@ -158,6 +159,7 @@ async function drain(
           clientId: 'pingpull-bench',
           topic,
           dlqTopic,
+          pullsTopic: '',
           groupId: `${name}_group`,
           partitions: PARTITIONS,
         },

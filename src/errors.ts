@@ -22,6 +22,7 @@ export const ErrorCode = {
   LIVEFYRE_FORBIDDEN: 'ERR_LIVEFYRE_FORBIDDEN',
   RESYNC: 'ERR_RESYNC',
   STAGE_TIMEOUT: 'ERR_STAGE_TIMEOUT',
+  NOT_PULLED: 'ERR_NOT_PULLED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -179,6 +180,18 @@ export class LivefyreError extends PingpullError {
     super(options.status === 403 ? ErrorCode.LIVEFYRE_FORBIDDEN : ErrorCode.LIVEFYRE, message, options);
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** A ping got its 200, but the pull server did not serve that user within pinger.pullConfirmMs. */
+export class NotPulledError extends PingpullError {
+  constructor(confirmMs: number, attempts: number) {
+    super(
+      ErrorCode.NOT_PULLED,
+      `no pull of the user within ${confirmMs} ms after ping ${attempts} (is the pull URL registered? ` +
+        'see pingpull register-pull-url)',
+      { retriable: true },
+    );
   }
 }
 

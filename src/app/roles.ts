@@ -1,6 +1,7 @@
 import { startConnector } from '../cdc/connector.js';
 import { requireKeys } from '../config/index.js';
 import { ensureTopics } from '../events/kafka.js';
+import { connectPullsWriter, ensurePullsTopic, type PullsWriter } from '../events/pulls.js';
 import { assertMappingFits } from '../mapping/index.js';
 import { startSlotLagCollector } from '../metrics/collectors.js';
 import { counterTotal } from '../metrics/registry.js';
@@ -77,6 +78,7 @@ export async function startPullServerRole(
         timers: systemTimers,
       })
     : undefined;
+  const pulls = await recordServedPulls(resources);
   // Pulls get their own pool with a statement timeout: they never wait behind resync or lag queries.
   const pullPool = createPullPool(config.database.url, config.pull);
   pullPool.on('error', (error) => logger.warn({ err: error }, 'idle pull connection failed'));
@@ -91,10 +93,11 @@ export async function startPullServerRole(
       logger,
       metrics,
       clock: systemClock,
+      ...(pulls === undefined ? {} : { onServed: (userId: string) => pulls.served(userId) }),
       routes: statusPage === undefined ? [] : [statusPage.register],
     });
   } catch (error) {
-    await Promise.allSettled([pullPool.end(), statusPage?.close()]);
+    await Promise.allSettled([pullPool.end(), statusPage?.close(), pulls?.disconnect()]);
     throw error;
   }
   const address = await app.listen({ host: config.pull.host, port: config.pull.port });
@@ -106,8 +109,17 @@ export async function startPullServerRole(
     await app.close();
     await statusPage?.close();
     await pullPool.end();
+    await pulls?.disconnect();
   };
   return { name: 'pull-server', address, stop, done: new Promise(() => undefined) };
+}
+
+/** The pull server's half of the pull confirmation loop (src/pinger/awaiting-pulls.ts), unless it is off. */
+async function recordServedPulls(resources: AppResources): Promise<PullsWriter | undefined> {
+  const { config, logger } = resources;
+  if (config.pinger.pullConfirmMs === 0) return undefined;
+  await ensurePullsTopic(resources.kafka(), config.kafka.pullsTopic, config.kafka.partitions);
+  return connectPullsWriter({ kafka: resources.kafka(), topic: config.kafka.pullsTopic, clock: systemClock, logger });
 }
 
 export async function startConnectorRole(resources: AppResources): Promise<RoleHandle> {

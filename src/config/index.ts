@@ -145,6 +145,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   } catch (error) {
     problems.push(...splitConvictMessage((error as Error).message));
   }
+  if (conf.get('kafka.pullsTopic') === '') conf.set('kafka.pullsTopic', `${conf.get('kafka.topic')}.pulls`);
   const config = conf.getProperties() as Config;
   problems.push(...crossKeyProblems(config, problems));
   if (problems.length > 0) throw new ConfigError(problems.map(redactValues));

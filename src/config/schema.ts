@@ -370,6 +370,14 @@ export const schema = {
       default: 'pingpull.profile-changes.dlq',
       env: 'PINGPULL_KAFKA_DLQ_TOPIC',
     },
+    pullsTopic: {
+      doc:
+        'Compacted topic of the pull confirmation loop, keyed by user id: pings awaiting their pull and pulls served ' +
+        '("" means kafka.topic + ".pulls")',
+      format: String,
+      default: '',
+      env: 'PINGPULL_KAFKA_PULLS_TOPIC',
+    },
     groupId: {
       doc: 'Consumer group of the pingers',
       format: String,
@@ -495,6 +503,14 @@ export const schema = {
       format: positive('milliseconds'),
       default: 60_000,
       env: 'PINGPULL_PINGER_FORBIDDEN_PAUSE_MS',
+    },
+    pullConfirmMs: {
+      doc:
+        'A ping not followed by a 200 pull of that user within this window is sent again (same backoff and ' +
+        'maxAttempts as a failed ping; then a not_pulled dead letter); 0 turns the pull confirmation loop off',
+      format: 'nat',
+      default: 900_000,
+      env: 'PINGPULL_PINGER_PULL_CONFIRM_MS',
     },
     commitIntervalMs: {
       doc: 'How often offsets of pinged or dead-lettered events are committed (events after the last commit are pinged again after a crash)',

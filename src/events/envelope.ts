@@ -173,7 +173,14 @@ export function toSnapshotMessage(origin: EventOrigin, read: SnapshotRead): Chan
 }
 
 /** Why an event went to the dead letter topic; also the `reason` label of pingpull_dead_letters_total. */
-export type DeadLetterReason = 'invalid-key' | 'invalid-json' | 'invalid-envelope' | 'rejected' | 'max-attempts';
+export type DeadLetterReason =
+  | 'invalid-key'
+  | 'invalid-json'
+  | 'invalid-envelope'
+  | 'rejected'
+  | 'max-attempts'
+  /** The ping got its 200 every time, but no pull of the user followed within pinger.pullConfirmMs. */
+  | 'not_pulled';
 
 export type DecodedChange =
   | { kind: 'ping'; userId: string; commitTsMs: number | undefined }

@@ -33,6 +33,11 @@ export interface Metrics {
   readonly replicationSlotSafeWalSizeBytes: Gauge;
   /** Messages held in the dead letter topic (end minus start offsets). */
   readonly deadLetterMessages: Gauge<'topic'>;
+  /** Pings of this pinger's pulls-topic partitions waiting for their pull. */
+  readonly pingsAwaitingPull: Gauge;
+  readonly oldestAwaitingPullSeconds: Gauge;
+  readonly pingToPullSeconds: Histogram;
+  readonly repingsTotal: Counter;
   /** Failed reads of the lag collectors, by what they read (`postgres`, `kafka`). */
   readonly lagCollectionErrorsTotal: Counter<'source'>;
 }
@@ -149,6 +154,27 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'pingpull_dead_letter_messages',
       help: 'Messages held in the dead letter topic (end offset minus start offset, summed over partitions)',
       labelNames: ['topic'] as const,
+      registers,
+    }),
+    pingsAwaitingPull: new Gauge({
+      name: 'pingpull_pings_awaiting_pull',
+      help: "Pings that got Livefyre's 200 and wait for the pull of their user (in this pinger's partitions)",
+      registers,
+    }),
+    oldestAwaitingPullSeconds: new Gauge({
+      name: 'pingpull_oldest_awaiting_pull_seconds',
+      help: 'Age of the oldest ping still waiting for its pull, since its first ping (0 when none waits)',
+      registers,
+    }),
+    pingToPullSeconds: new Histogram({
+      name: 'pingpull_ping_to_pull_seconds',
+      help: 'From a ping to the served pull that confirmed it; the count is the confirmed pulls',
+      buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 900, 1800],
+      registers,
+    }),
+    repingsTotal: new Counter({
+      name: 'pingpull_repings_total',
+      help: 'Pings sent again because no pull followed within pinger.pullConfirmMs',
       registers,
     }),
     lagCollectionErrorsTotal: new Counter({

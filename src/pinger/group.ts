@@ -9,6 +9,7 @@ import type { Clock, Timers } from '../time.js';
 import type { DeadLetterDrain } from './dead-letter-drain.js';
 import type { OffsetManager } from './offset-manager.js';
 import type { PingerCore } from './pinger.js';
+import type { PullConfirmation } from './pull-confirmation.js';
 import type { PendingEvent, PingerRunner } from './runner.js';
 
 export type PingerStatus = 'starting' | 'running' | 'forbidden' | 'stopping' | 'stopped' | 'failed';
@@ -41,6 +42,8 @@ export interface PingerGroupDeps {
   runner: PingerRunner;
   offsets: OffsetManager;
   deadLetters: DeadLetterDrain<PendingEvent>;
+  /** The pull confirmation loop, unless pinger.pullConfirmMs is 0. */
+  confirmation?: PullConfirmation;
 }
 
 /**
@@ -73,6 +76,7 @@ export class PingerGroup {
     this.started = this.connect().then(
       () => {
         this.consumer?.crashed.catch((error: unknown) => this.halt(error));
+        this.deps.confirmation?.crashed.catch((error: unknown) => this.halt(error));
       },
       (error: unknown) => {
         this.deps.logger.error({ err: error }, 'the pinger could not start');
@@ -113,6 +117,7 @@ export class PingerGroup {
       metrics: this.deps.metrics,
     });
     this.deps.deadLetters.start(this.producer);
+    await this.deps.confirmation?.start(this.producer);
     this.consumer = await startChangeConsumer({
       kafka,
       groupId: config.kafka.groupId,
@@ -160,6 +165,7 @@ export class PingerGroup {
     this.deps.runner.wakeAll();
     offsets.stop();
     await this.deps.core.stop(config.pinger.stopGraceMs);
+    await this.deps.confirmation?.stop();
     await this.deps.deadLetters.close(config.pinger.stopGraceMs);
     await offsets.commit();
     await this.consumer?.disconnect();

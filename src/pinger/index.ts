@@ -8,7 +8,10 @@ import { DeadLetterDrain } from './dead-letter-drain.js';
 import { PingerGroup, type PingerState } from './group.js';
 import { OffsetManager } from './offset-manager.js';
 import { PingerCore } from './pinger.js';
+import { AwaitingPulls } from './awaiting-pulls.js';
+import { PullConfirmation } from './pull-confirmation.js';
 import { PingerRunner, type PendingEvent } from './runner.js';
+import { createRetryPolicy } from '../retry.js';
 
 export { pingNow, type PingNowResult } from './ping-now.js';
 export type { PingerState, PingerStatus } from './group.js';
@@ -18,7 +21,16 @@ export interface PingerDeps {
   config: Pick<Config, 'kafka' | 'pinger'>;
   client: Pick<LivefyreClient, 'ping'>;
   logger: Logger;
-  metrics: Pick<Metrics, 'pingsTotal' | 'endToEndSeconds' | 'deadLettersTotal'>;
+  metrics: Pick<
+    Metrics,
+    | 'pingsTotal'
+    | 'endToEndSeconds'
+    | 'deadLettersTotal'
+    | 'pingsAwaitingPull'
+    | 'oldestAwaitingPullSeconds'
+    | 'pingToPullSeconds'
+    | 'repingsTotal'
+  >;
   clock: Clock;
   timers: Timers;
   random: Random;
@@ -39,10 +51,12 @@ export interface PingerHandle {
  * The pinger role: Kafka change events → coalesced, rate-limited pings.
  * The runner takes the consumer's batches, the core pings, the offset manager
  * commits only what was pinged OK or dead-lettered, the drain writes the dead
- * letters, and the group runs them from start to stop.
+ * letters, the pull confirmation (unless pinger.pullConfirmMs is 0) pings
+ * again what was not pulled, and the group runs them from start to stop.
  */
 export function startPinger(deps: PingerDeps): PingerHandle {
   const { config, logger, timers } = deps;
+  const confirmation = config.pinger.pullConfirmMs > 0 ? pullConfirmation(deps, () => core) : undefined;
   const offsets = new OffsetManager({ commitIntervalMs: config.pinger.commitIntervalMs, timers });
   const deadLetters: DeadLetterDrain<PendingEvent> = new DeadLetterDrain({
     topic: config.kafka.dlqTopic,
@@ -62,7 +76,13 @@ export function startPinger(deps: PingerDeps): PingerHandle {
     timers,
     random: deps.random,
     onPinged: (events) => runner.finished(events),
-    onGaveUp: (events, reason, attempts, error) => deadLetters.add(events, reason, attempts, error),
+    onGaveUp: (events, reason, attempts, error) => {
+      deadLetters.add(events, reason, attempts, error);
+      confirmation?.settle((events[0] as PendingEvent).message.key?.toString('utf8') ?? '');
+    },
+    ...(confirmation === undefined
+      ? {}
+      : { beforePing: (userId, events) => confirmation.beforePing(userId, (events.at(-1) as PendingEvent).message) }),
   });
   const runner = new PingerRunner({
     offsets,
@@ -83,7 +103,36 @@ export function startPinger(deps: PingerDeps): PingerHandle {
     runner,
     offsets,
     deadLetters,
+    ...(confirmation === undefined ? {} : { confirmation }),
   });
   group.start();
   return { stop: () => group.stop(), done: group.done, state: () => group.state() };
+}
+
+function pullConfirmation(deps: PingerDeps, core: () => PingerCore<PendingEvent>): PullConfirmation {
+  const { config } = deps;
+  const awaiting = new AwaitingPulls({
+    confirmMs: config.pinger.pullConfirmMs,
+    policy: createRetryPolicy({
+      baseMs: config.pinger.retryBaseMs,
+      maxMs: config.pinger.retryMaxMs,
+      maxAttempts: config.pinger.maxAttempts,
+    }),
+    retryMs: config.pinger.retryBaseMs,
+    forbiddenPauseMs: config.pinger.forbiddenPauseMs,
+    rePing: (userId) => core().pingOnce(userId),
+    metrics: deps.metrics,
+    logger: deps.logger,
+    clock: deps.clock,
+    timers: deps.timers,
+    random: deps.random,
+  });
+  return new PullConfirmation({
+    kafka: deps.kafka,
+    config,
+    awaiting,
+    logger: deps.logger,
+    clock: deps.clock,
+    timers: deps.timers,
+  });
 }

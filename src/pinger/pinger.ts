@@ -27,6 +27,11 @@ export interface PingerCoreDeps<T extends Pingable> {
   onPinged(events: readonly T[]): void;
   /** Events whose ping failed for good. */
   onGaveUp(events: readonly T[], reason: DeadLetterReason, attempts: number, error: string): void;
+  /**
+   * Called before each ping, which waits for it: the pull confirmation loop
+   * records that the ping awaits its pull. A failure fails the attempt.
+   */
+  beforePing?(userId: string, events: readonly T[]): Promise<void>;
 }
 
 export interface PingerCoreState {
@@ -129,6 +134,26 @@ export class PingerCore<T extends Pingable> {
     });
   }
 
+  /**
+   * One ping outside the coalescing, within the rate and concurrency
+   * ceilings (a re-ping of the pull confirmation loop); throws what the ping
+   * threw. Sends nothing once the pinger stops.
+   */
+  async pingOnce(userId: string): Promise<void> {
+    const release = await this.throttle.acquire();
+    if (release === undefined) return;
+    const controller = new AbortController();
+    this.inFlight.add(controller);
+    try {
+      await this.deps.client.ping(userId, controller.signal);
+      this.lastOkMs = this.deps.clock.now();
+    } finally {
+      release();
+      this.inFlight.delete(controller);
+      if (this.inFlight.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
   private due(userId: string): void {
     if (this.stopping) return;
     const forbidden = this.forbidden;
@@ -158,6 +183,7 @@ export class PingerCore<T extends Pingable> {
     const controller = new AbortController();
     this.inFlight.add(controller);
     try {
+      await this.deps.beforePing?.(userId, started.items);
       await this.deps.client.ping(userId, controller.signal);
       this.succeeded(userId);
     } catch (error) {

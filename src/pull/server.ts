@@ -29,6 +29,11 @@ export interface PullServerDeps {
   metrics: Pick<Metrics, 'pullRequestsTotal' | 'pullDurationSeconds'>;
   clock: Clock;
   timers?: Timers;
+  /**
+   * Told of every pull answered with the user's final answer (200, or 404
+   * for an id that is no user): the pull confirmation loop's evidence.
+   */
+  onServed?: (userId: string) => void;
   /** More routes on the same server (the status page). */
   routes?: ReadonlyArray<(app: FastifyInstance) => void>;
 }
@@ -99,7 +104,7 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
     if (typeof id !== 'string' || !isValidUserId(id)) {
       return reply.code(400).send({ error: 'invalid_id', message: 'user ids must match ^[a-zA-Z0-9_.-]+$' });
     }
-    if (!query.accepts(id)) return notFound(reply);
+    if (!query.accepts(id)) return served(id, notFound(reply));
     let outcome;
     try {
       outcome = await gate.run((client) => query.read(client, id));
@@ -114,8 +119,14 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
       else reply.log.warn({ inFlight: gate.inFlight }, 'pull timed out');
       return reply.code(503).header('retry-after', String(OVERLOAD_RETRY_AFTER_SECONDS)).send();
     }
-    if (outcome.value === undefined) return notFound(reply);
-    return reply.code(200).send(profileFromRow(plan, outcome.value));
+    if (outcome.value === undefined) return served(id, notFound(reply));
+    return served(id, reply.code(200).send(profileFromRow(plan, outcome.value)));
+  }
+
+  // A 404 counts too: pinging again cannot change the answer for a deleted user.
+  function served(id: string, reply: FastifyReply): FastifyReply {
+    deps.onServed?.(id);
+    return reply;
   }
 
   const routeOptions = {

@@ -27,6 +27,7 @@ const pingerSettings: Config['pinger'] = {
   stopGraceMs: 2_000,
   heartbeatIntervalMs: 1_000,
   sessionTimeoutMs: 30_000,
+  pullConfirmMs: 0,
 };
 
 function changeEvent(id: string): string {
@@ -84,6 +85,7 @@ async function rig(context: TestContext) {
       clientId: 'pingpull-dlq-test',
       topic,
       dlqTopic,
+      pullsTopic: '',
       groupId,
       partitions: 3,
     },
@@ -103,7 +105,7 @@ async function rig(context: TestContext) {
     const result = await runCli(args, env, 90_000);
     return { ...result, context: `${args.join(' ')} → ${result.code}\n${result.stdout}\n${result.stderr}` };
   };
-  return { topic, dlqTopic, groupId, kafka, sim, producer, env, endTotal, okUsers, cli };
+  return { topic, dlqTopic, pullsTopic: '', groupId, kafka, sim, producer, env, endTotal, okUsers, cli };
 }
 
 describe('pingpull dead-letters', () => {

@@ -27,6 +27,7 @@ const settings: Config['pinger'] = {
   stopGraceMs: 1_000,
   heartbeatIntervalMs: 1_000,
   sessionTimeoutMs: 30_000,
+  pullConfirmMs: 0,
 };
 
 describe('pinger failures', () => {
@@ -47,6 +48,7 @@ describe('pinger failures', () => {
           clientId: 'pingpull-unreachable-test',
           topic: 'changes',
           dlqTopic: 'changes.dlq',
+          pullsTopic: '',
           groupId: 'g',
           partitions: 1,
         },
@@ -77,7 +79,15 @@ describe('pinger failures', () => {
     const log = capturingLogger();
     const handle = start(
       {
-        kafka: { ...plaintextConnection(kafkaBrokers()), clientId: 'x', topic, dlqTopic, groupId, partitions: 1 },
+        kafka: {
+          ...plaintextConnection(kafkaBrokers()),
+          clientId: 'x',
+          topic,
+          dlqTopic,
+          pullsTopic: '',
+          groupId,
+          partitions: 1,
+        },
         pinger: settings,
       },
       metrics,

@@ -28,6 +28,7 @@ const basePinger: Config['pinger'] = {
   stopGraceMs: 2_000,
   heartbeatIntervalMs: 1_000,
   sessionTimeoutMs: 30_000,
+  pullConfirmMs: 0,
 };
 
 const logger = createLogger('silent');
@@ -109,6 +110,7 @@ class Rig {
           clientId: 'pingpull-pinger-test',
           topic: this.topic,
           dlqTopic: this.dlqTopic,
+          pullsTopic: '',
           groupId: this.groupId,
           partitions: 3,
         },

@@ -19,6 +19,7 @@ const settings: Config['pinger'] = {
   stopGraceMs: 5_000,
   heartbeatIntervalMs: 1_000,
   sessionTimeoutMs: 30_000,
+  pullConfirmMs: 0,
 };
 
 interface Event {

@@ -1,0 +1,227 @@
+import type { FastifyInstance } from 'fastify';
+import type { Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import type { Config } from '../../src/config/index.js';
+import { createPool, type Pool } from '../../src/db.js';
+import { createKafka, type Kafka } from '../../src/events/kafka.js';
+import { connectPullsWriter, ensurePullsTopic, type PullsWriter } from '../../src/events/pulls.js';
+import { createLivefyreClient, type LivefyreClient } from '../../src/livefyre/client.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
+import type { PingerHandle } from '../../src/pinger/index.js';
+import { buildPullServer } from '../../src/pull/index.js';
+import { startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { systemClock } from '../../src/time.js';
+import { changeEventJson, startTestPinger } from '../helpers/pinger-rig.js';
+import { createTestDatabase, createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { NETWORK, NETWORK_KEY } from '../helpers/tokens.js';
+import { createUsersTable, SOURCE } from '../helpers/users-fixture.js';
+import { waitFor } from '../helpers/wait.js';
+
+const logger = createLogger('silent');
+
+const PINGER: Config['pinger'] = {
+  ratePerSecond: 500,
+  concurrency: 10,
+  coalesceMs: 50,
+  maxAttempts: 4,
+  retryBaseMs: 100,
+  retryMaxMs: 300,
+  forbiddenPauseMs: 60_000,
+  pullConfirmMs: 1_500,
+  commitIntervalMs: 100,
+  maxPendingEvents: 10_000,
+  stopGraceMs: 1_000,
+  heartbeatIntervalMs: 1_000,
+  sessionTimeoutMs: 10_000,
+};
+
+/** Livefyre's stored profiles: what the simulator pulled and validated. */
+const delivered = (sim: Simulator, id: string): boolean => sim.profile(id) !== undefined;
+
+describe('the pull confirmation loop, on Kafka, Postgres, the pull server and the simulator', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  let kafka: Kafka;
+  let producer: Producer;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await createUsersTable(db.url);
+    pool = createPool({ url: db.url, max: 4, applicationName: 'pingpull-test' });
+    kafka = createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-pull-confirm-test', logger });
+    producer = kafka.producer();
+    await producer.connect();
+  });
+
+  afterAll(async () => {
+    await producer?.disconnect();
+    await pool?.end();
+    await db?.drop();
+  });
+
+  interface Loop {
+    sim: Simulator;
+    client: LivefyreClient;
+    config: Pick<Config, 'kafka' | 'pinger'>;
+    metrics: Metrics;
+    pullBase: string;
+    register(): Promise<void>;
+    change(id: string): Promise<void>;
+    startPinger(): PingerHandle;
+  }
+
+  /** Own topics, group, simulator, pull server (recording its pulls in the pulls topic); all stopped at the end. */
+  async function loop(context: TestContext, pinger: Partial<Config['pinger']> = {}): Promise<Loop> {
+    const topic = await createTopic(uniqueName('confirm'), 2);
+    const kafkaConfig: Config['kafka'] = {
+      brokers: kafkaBrokers(),
+      clientId: 'pingpull-pull-confirm-test',
+      topic,
+      dlqTopic: await createTopic(uniqueName('confirm_dlq'), 1),
+      pullsTopic: `${topic}.pulls`,
+      groupId: uniqueName('confirm_group'),
+      partitions: 2,
+    };
+    await ensurePullsTopic(kafka, kafkaConfig.pullsTopic, 2);
+    const writer: PullsWriter = await connectPullsWriter({
+      kafka,
+      topic: kafkaConfig.pullsTopic,
+      clock: systemClock,
+      logger,
+    });
+    const server: FastifyInstance = await buildPullServer({
+      pool,
+      source: SOURCE,
+      pull: { path: '/livefyre/profiles' },
+      livefyre: { network: NETWORK, networkKey: NETWORK_KEY },
+      logger,
+      metrics: createMetrics({ defaultMetrics: false }),
+      clock: systemClock,
+      onServed: (id) => writer.served(id),
+    });
+    const pullBase = await server.listen({ host: '127.0.0.1', port: 0 });
+    const sim = await startSimulator({ network: NETWORK, networkKey: NETWORK_KEY, pullDelayMs: 50, logger });
+    const client = createLivefyreClient({
+      network: NETWORK,
+      networkKey: NETWORK_KEY,
+      baseUrl: sim.url,
+      timeoutMs: 2_000,
+    });
+    const metrics = createMetrics({ defaultMetrics: false });
+    const pingers: PingerHandle[] = [];
+    const config = { kafka: kafkaConfig, pinger: { ...PINGER, ...pinger } };
+    context.onTestFinished(async () => {
+      for (const handle of pingers) await handle.stop();
+      await client.close();
+      await sim.close();
+      await server.close();
+      await writer.disconnect();
+    });
+    return {
+      sim,
+      client,
+      config,
+      metrics,
+      pullBase,
+      async register() {
+        expect((await client.registerPullUrl(`${pullBase}/livefyre/profiles/{id}`)).status).toBe(204);
+      },
+      async change(id) {
+        await producer.send({ topic, messages: [{ key: id, value: changeEventJson(id) }] });
+      },
+      startPinger() {
+        const handle = startTestPinger({ kafka, config, client, metrics });
+        pingers.push(handle);
+        return handle;
+      },
+    };
+  }
+
+  /** A counter's total, or a histogram's count. */
+  const counter = async (metrics: Metrics, name: string): Promise<number> => {
+    const values = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name)?.values ?? [];
+    const counts = values.filter((v) => (v as { metricName?: string }).metricName === `${name}_count`);
+    return (counts.length > 0 ? counts : values).reduce((sum, v) => sum + v.value, 0);
+  };
+
+  it('delivers a change pinged before the pull URL was registered, once it is registered', async (context) => {
+    const l = await loop(context);
+    l.startPinger();
+    await l.change('1042');
+    await waitFor(() => l.sim.pulls().some((p) => p.id === '1042' && p.outcome === 'no_pull_url'), {
+      timeoutMs: 20_000,
+      what: 'a pull without a registered URL',
+    });
+    await l.register();
+    await waitFor(() => delivered(l.sim, '1042'), { timeoutMs: 20_000, what: 'the profile at Livefyre' });
+    expect(await counter(l.metrics, 'pingpull_repings_total')).toBeGreaterThanOrEqual(1);
+    expect(l.sim.invalidProfiles()).toEqual([]);
+  });
+
+  it('pings again after a lost pull, and the change is delivered', async (context) => {
+    const l = await loop(context);
+    await l.register();
+    l.sim.losePulls({ id: '7' });
+    l.startPinger();
+    await l.change('7');
+    await waitFor(() => delivered(l.sim, '7'), { timeoutMs: 20_000, what: 'the profile at Livefyre' });
+    expect(
+      l.sim
+        .pulls()
+        .filter((p) => p.id === '7')
+        .map((p) => p.outcome),
+    ).toEqual(['lost', 'stored']);
+    expect(l.sim.pings().filter((p) => p.id === '7' && p.status === 200).length).toBe(2);
+  });
+
+  it('confirms a served pull without pinging again', async (context) => {
+    const l = await loop(context, { pullConfirmMs: 1_000 });
+    await l.register();
+    l.startPinger();
+    await l.change('8');
+    await waitFor(() => delivered(l.sim, '8'), { timeoutMs: 20_000, what: 'the profile at Livefyre' });
+    await waitFor(async () => (await counter(l.metrics, 'pingpull_ping_to_pull_seconds')) === 1, {
+      timeoutMs: 10_000,
+      what: 'the confirmed pull',
+    });
+    // well past the deadline: no re-ping came
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(l.sim.pings().filter((p) => p.id === '8').length).toBe(1);
+    expect(await counter(l.metrics, 'pingpull_repings_total')).toBe(0);
+  });
+
+  it('a pinger started after the first one stopped still waits for the pull and pings again', async (context) => {
+    const l = await loop(context);
+    await l.register();
+    l.sim.losePulls({ id: '1042' });
+    const first = l.startPinger();
+    await l.change('1042');
+    await waitFor(() => l.sim.pulls().some((p) => p.id === '1042' && p.outcome === 'lost'), {
+      timeoutMs: 20_000,
+      what: 'the lost pull',
+    });
+    await first.stop();
+    l.startPinger();
+    await waitFor(() => delivered(l.sim, '1042'), { timeoutMs: 20_000, what: 'the profile at Livefyre' });
+  });
+
+  it('dead-letters a change as not_pulled once the ping budget is spent', async (context) => {
+    const l = await loop(context, { maxAttempts: 2, pullConfirmMs: 500 });
+    l.startPinger();
+    await l.change('9');
+    const consumer = kafka.consumer({ groupId: uniqueName('confirm_dlq_reader') });
+    await consumer.connect();
+    context.onTestFinished(() => consumer.disconnect());
+    const reasons: string[] = [];
+    await consumer.subscribe({ topic: l.config.kafka.dlqTopic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        reasons.push(`${message.key?.toString()}:${message.headers?.['pingpull-dlq-reason']?.toString()}`);
+      },
+    });
+    await waitFor(() => reasons.length > 0, { timeoutMs: 20_000, what: 'a dead letter' });
+    expect(reasons).toEqual(['9:not_pulled']);
+    expect(l.sim.pings().filter((p) => p.id === '9' && p.status === 200).length).toBe(2);
+  });
+});
