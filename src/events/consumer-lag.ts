@@ -1,5 +1,6 @@
 import type { Admin } from 'kafkajs';
 import type { Kafka as KafkaClient } from './kafka.js';
+import { decodePullsSummary } from './pulls.js';
 
 export interface PartitionLag {
   partition: number;
@@ -26,6 +27,15 @@ export interface TopicSize {
   messages: number;
 }
 
+export interface AwaitedPulls {
+  topic: string;
+  exists: boolean;
+  /** Pings waiting for their pull, as the owners of the pulls topic's partitions last committed. */
+  awaiting: number;
+  /** The first ping of the oldest wait, epoch milliseconds; null when nothing waits. */
+  oldestFirstPingedAtMs: number | null;
+}
+
 /**
  * Reads consumer lag and topic sizes with the admin API only: no consumer
  * joins a group, nothing is committed, so it is safe beside running pingers.
@@ -33,6 +43,8 @@ export interface TopicSize {
 export interface KafkaLagReader {
   consumerLag(topic: string, groupId: string): Promise<TopicLag>;
   topicSize(topic: string): Promise<TopicSize>;
+  /** The pull confirmation loop's summary: the pulls group's commit metadata (src/pinger/awaiting-pulls.ts). */
+  awaitedPulls(topic: string, groupId: string): Promise<AwaitedPulls>;
   close(): Promise<void>;
 }
 
@@ -96,6 +108,23 @@ export function createKafkaLagReader(kafka: KafkaClient): KafkaLagReader {
         exists: true,
         messages: offsets.reduce((sum, p) => sum + Math.max(0, Number(p.high) - Number(p.low)), 0),
       };
+    },
+    async awaitedPulls(topic, groupId) {
+      const client = await connected();
+      const none = { topic, awaiting: 0, oldestFirstPingedAtMs: null };
+      if (!(await existing(client, topic))) return { ...none, exists: false };
+      const groups = await client.fetchOffsets({ groupId, topics: [topic] });
+      const result: AwaitedPulls = { ...none, exists: true };
+      for (const entry of groups.find((group) => group.topic === topic)?.partitions ?? []) {
+        const summary = decodePullsSummary(entry.metadata);
+        if (summary === undefined) continue;
+        result.awaiting += summary.awaiting;
+        const oldest = summary.oldestFirstPingedAtMs;
+        if (oldest !== null && (result.oldestFirstPingedAtMs === null || oldest < result.oldestFirstPingedAtMs)) {
+          result.oldestFirstPingedAtMs = oldest;
+        }
+      }
+      return result;
     },
     async close() {
       const current = admin ?? (await connecting?.catch(() => undefined));

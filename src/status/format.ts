@@ -5,6 +5,7 @@ const LABELS: Record<(typeof STAGES)[number], string> = {
   connector: 'connector',
   kafka: 'kafka',
   deadLetters: 'dead letters',
+  pulls: 'pulls',
   livefyre: 'livefyre',
 };
 
@@ -51,6 +52,11 @@ function figures(report: StatusReport, name: (typeof STAGES)[number]): string {
       const d = report.deadLetters;
       const refused = d.refusedEvents === null ? '' : `, ${d.refusedEvents} event(s) refused by Kafka`;
       return `topic ${d.topic}: ${d.messages ?? '?'} message(s)${refused}`;
+    }
+    case 'pulls': {
+      const p = report.pulls;
+      if (p.confirmMs === 0) return 'pull confirmation off (pinger.pullConfirmMs = 0)';
+      return `${p.awaiting ?? '?'} ping(s) awaiting their pull, oldest ${seconds(p.oldestAgeSeconds)}`;
     }
     case 'livefyre': {
       const l = report.livefyre;

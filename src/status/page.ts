@@ -25,6 +25,7 @@ export interface PublicStatus {
     };
     kafka: PublicStage & { consumerLagMessages: number | null; partitions: Array<{ partition: number; lag: number }> };
     deadLetters: PublicStage & { messages: number | null };
+    pulls: PublicStage & { awaiting: number | null; oldestAgeSeconds: number | null };
     livefyre: PublicStage & { reachable: boolean | null; forbidden: boolean | null };
   };
   /** Recent readings, oldest first: what the chart draws. */
@@ -70,6 +71,11 @@ export function publicStatus(report: StatusReport, history: HistoryPoint[]): Pub
         partitions: report.kafka.partitions.map(({ partition, lag }) => ({ partition, lag })),
       },
       deadLetters: { ...stage('deadLetters'), messages: report.deadLetters.messages },
+      pulls: {
+        ...stage('pulls'),
+        awaiting: report.pulls.awaiting,
+        oldestAgeSeconds: report.pulls.oldestAgeSeconds,
+      },
       livefyre: { ...stage('livefyre'), reachable: report.livefyre.reachable, forbidden: report.livefyre.forbidden },
     },
     history,
@@ -187,6 +193,8 @@ async function refresh() {
     row('kafka', st.kafka, 'consumer lag ' + text(st.kafka.consumerLagMessages) +
       (st.kafka.partitions.length ? ' (' + st.kafka.partitions.map((p) => 'p' + p.partition + '=' + p.lag).join(' ') + ')' : '')),
     row('dead letters', st.deadLetters, text(st.deadLetters.messages) + ' message(s)'),
+    row('pulls', st.pulls, text(st.pulls.awaiting) + ' ping(s) awaiting their pull, oldest ' +
+      text(st.pulls.oldestAgeSeconds === null ? null : Math.round(st.pulls.oldestAgeSeconds)) + ' s'),
     row('livefyre', st.livefyre, (st.livefyre.reachable ? 'reachable' : 'unreachable') +
       (st.livefyre.forbidden === null ? '' : st.livefyre.forbidden ? ', key refused (403)' : ', key accepted')),
   );

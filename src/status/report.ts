@@ -1,7 +1,8 @@
 import type { Config } from '../config/index.js';
 import type { Pool } from '../db.js';
 import { StageTimeoutError } from '../errors.js';
-import type { KafkaLagReader, PartitionLag } from '../events/consumer-lag.js';
+import type { AwaitedPulls, KafkaLagReader, PartitionLag } from '../events/consumer-lag.js';
+import { pullsGroupId } from '../events/pulls.js';
 import { livefyreBaseUrl, type LivefyreProbe } from '../livefyre/client.js';
 import { readSlotLag, type SlotLag } from '../metrics/slot-lag.js';
 import type { SourceLagEstimator } from '../metrics/source-lag.js';
@@ -48,6 +49,15 @@ export interface StatusReport {
     /** Change events Kafka refused (truncated or dead-lettered): known only inside a running connector, else null. */
     refusedEvents: number | null;
   };
+  /** The pull confirmation loop: pings whose 200 is not yet followed by a served pull. */
+  pulls: StageStatus & {
+    topic: string;
+    /** pinger.pullConfirmMs; 0: the loop is off and nothing is read. */
+    confirmMs: number;
+    awaiting: number | null;
+    /** Since the first ping of the oldest wait. */
+    oldestAgeSeconds: number | null;
+  };
   livefyre: StageStatus & {
     baseUrl: string;
     reachable: boolean | null;
@@ -59,10 +69,12 @@ export interface StatusReport {
   thresholds: Config['status'];
 }
 
-export const STAGES = ['database', 'connector', 'kafka', 'deadLetters', 'livefyre'] as const;
+export const STAGES = ['database', 'connector', 'kafka', 'deadLetters', 'pulls', 'livefyre'] as const;
 
 export interface StatusDeps {
-  config: Pick<Config, 'replication' | 'kafka' | 'livefyre' | 'status'>;
+  config: Pick<Config, 'replication' | 'kafka' | 'livefyre' | 'status'> & {
+    pinger: Pick<Config['pinger'], 'pullConfirmMs'>;
+  };
   pool: Pool;
   kafka: KafkaLagReader;
   /** Long-lived for the status page (it learns across requests), fresh for one `pingpull status`. */
@@ -120,7 +132,21 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
   const lagPart = withTimeout(deps.kafka.consumerLag(config.kafka.topic, config.kafka.groupId), limit, timers);
   const deadPart = withTimeout(deps.kafka.topicSize(config.kafka.dlqTopic), limit, timers);
   const livefyrePart = withTimeout(deps.probeLivefyre(), limit, timers);
-  const [slot, lag, dead, livefyre] = await Promise.allSettled([slotPart, lagPart, deadPart, livefyrePart]);
+  const pullsPart =
+    config.pinger.pullConfirmMs === 0
+      ? Promise.resolve(undefined)
+      : withTimeout(
+          deps.kafka.awaitedPulls(config.kafka.pullsTopic, pullsGroupId(config.kafka.groupId)),
+          limit,
+          timers,
+        );
+  const [slot, lag, dead, livefyre, pulls] = await Promise.allSettled([
+    slotPart,
+    lagPart,
+    deadPart,
+    livefyrePart,
+    pullsPart,
+  ]);
   const truncates = (await deps.connectorTruncates?.().catch(() => undefined)) ?? null;
   const refused = (await deps.connectorRefusedEvents?.().catch(() => undefined)) ?? null;
 
@@ -131,6 +157,7 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
     connector: { ...connectorStage(config, slot), truncates },
     kafka: kafkaStage(config, lag),
     deadLetters: deadLetterStage(config, dead, refused),
+    pulls: pullsStage(config, pulls, deps.clock.now()),
     livefyre: livefyreStage(config, livefyre, deps.pingerForbidden?.()),
     thresholds: config.status,
   };
@@ -238,6 +265,27 @@ function deadLetterStage(
     );
   }
   return stage(problems, null, { topic, messages: dead.value.messages, refusedEvents });
+}
+
+function pullsStage(
+  config: StatusDeps['config'],
+  pulls: Settled<AwaitedPulls | undefined>,
+  nowMs: number,
+): StatusReport['pulls'] {
+  const confirmMs = config.pinger.pullConfirmMs;
+  const figures = { topic: config.kafka.pullsTopic, confirmMs, awaiting: null, oldestAgeSeconds: null };
+  if (pulls.status === 'rejected') return stage([], describe(pulls.reason), figures);
+  if (pulls.value === undefined) return stage([], null, figures);
+  const oldest = pulls.value.oldestFirstPingedAtMs;
+  const ageMs = oldest === null ? 0 : Math.max(0, nowMs - oldest);
+  const problems: string[] = [];
+  if (ageMs > confirmMs) {
+    problems.push(
+      `a ping has waited ${Math.round(ageMs / 1000)} s for its pull (pinger.pullConfirmMs is ${confirmMs / 1000} s): ` +
+        'is the pull URL registered (pingpull register-pull-url) and the pull server reachable from Livefyre?',
+    );
+  }
+  return stage(problems, null, { ...figures, awaiting: pulls.value.awaiting, oldestAgeSeconds: ageMs / 1000 });
 }
 
 function livefyreStage(

@@ -279,7 +279,14 @@ describe('lag and health as a user sees them', () => {
     expect(response.status).toBe(200);
     const body = await response.text();
     const page = JSON.parse(body) as { healthy: boolean; stages: Record<string, unknown>; history: unknown[] };
-    expect(Object.keys(page.stages).sort()).toEqual(['connector', 'database', 'deadLetters', 'kafka', 'livefyre']);
+    expect(Object.keys(page.stages).sort()).toEqual([
+      'connector',
+      'database',
+      'deadLetters',
+      'kafka',
+      'livefyre',
+      'pulls',
+    ]);
     expect(page.history.length).toBeGreaterThan(0);
     for (const secret of [
       NETWORK_KEY,

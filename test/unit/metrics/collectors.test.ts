@@ -58,6 +58,7 @@ describe('startKafkaLagCollector', () => {
         total: 7,
       }),
       topicSize: async (topic) => ({ topic, exists: true, messages: 2 }),
+      awaitedPulls: async (topic) => ({ topic, exists: true, awaiting: 0, oldestFirstPingedAtMs: null }),
       close: async () => {
         closed = true;
       },
@@ -87,6 +88,7 @@ describe('startKafkaLagCollector', () => {
     const failing: KafkaLagReader = {
       consumerLag: async () => Promise.reject(new Error('broker down')),
       topicSize: async () => Promise.reject(new Error('broker down')),
+      awaitedPulls: async () => Promise.reject(new Error('broker down')),
       close: async () => undefined,
     };
     await startKafkaLagCollector({

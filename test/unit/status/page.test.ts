@@ -37,6 +37,7 @@ function report(overrides: { lag?: number; error?: string | null } = {}): Status
       consumerLagMessages: 3,
     },
     deadLetters: { ...stage, topic: 'internal.dlq', messages: 0, refusedEvents: null },
+    pulls: { ...stage, topic: 'internal.pulls', confirmMs: 900_000, awaiting: 2, oldestAgeSeconds: 30 },
     livefyre: {
       ...stage,
       baseUrl: 'https://internal.quill.fyre.co',

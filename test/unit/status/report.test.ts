@@ -44,7 +44,12 @@ function fakePool(rows: () => SlotRow[] | Promise<SlotRow[]>): Pool {
   return { query: async () => ({ rows: await rows() }) } as unknown as Pool;
 }
 
-function fakeKafka(lag: Partial<TopicLag> = {}, deadLetters = 0, fail?: Error): KafkaLagReader {
+function fakeKafka(
+  lag: Partial<TopicLag> = {},
+  deadLetters = 0,
+  fail?: Error,
+  awaited: { awaiting: number; oldestFirstPingedAtMs: number | null } = { awaiting: 0, oldestFirstPingedAtMs: null },
+): KafkaLagReader {
   return {
     consumerLag: async (topic) => {
       if (fail) throw fail;
@@ -59,6 +64,10 @@ function fakeKafka(lag: Partial<TopicLag> = {}, deadLetters = 0, fail?: Error): 
     topicSize: async (topic) => {
       if (fail) throw fail;
       return { topic, exists: true, messages: deadLetters };
+    },
+    awaitedPulls: async (topic) => {
+      if (fail) throw fail;
+      return { topic, exists: true, ...awaited };
     },
     close: async () => undefined,
   };
@@ -131,6 +140,27 @@ describe('collectStatus', () => {
     expect(report.deadLetters).toMatchObject({ healthy: false, refusedEvents: 2 });
     expect(report.deadLetters.problems[0]).toContain('Kafka refused 2 change event(s)');
     expect(formatStatus(report)).toContain('2 event(s) refused by Kafka');
+  });
+
+  it('shows the pings awaiting their pull, and fails once the oldest waited longer than pinger.pullConfirmMs', async () => {
+    const clock = { now: () => 1_780_000_000_000 };
+    const young = { awaiting: 3, oldestFirstPingedAtMs: clock.now() - 60_000 };
+    const fine = await collectStatus(deps({ clock, kafka: fakeKafka({}, 0, undefined, young) }));
+    expect(fine.pulls).toMatchObject({ healthy: true, topic: 'changes.pulls', awaiting: 3, oldestAgeSeconds: 60 });
+    expect(formatStatus(fine)).toMatch(/^pulls +ok +3 ping\(s\) awaiting their pull, oldest 60 s$/m);
+
+    const old = { awaiting: 1, oldestFirstPingedAtMs: clock.now() - 901_000 };
+    const late = await collectStatus(deps({ clock, kafka: fakeKafka({}, 0, undefined, old) }));
+    expect(late.healthy).toBe(false);
+    expect(late.pulls.problems[0]).toContain('a ping has waited 901 s for its pull');
+    expect(late.pulls.problems[0]).toContain('register-pull-url');
+  });
+
+  it('reads nothing of the pulls when the pull confirmation loop is off', async () => {
+    const off = { ...config, pinger: { ...config.pinger, pullConfirmMs: 0 } };
+    const report = await collectStatus(deps({ config: off, kafka: fakeKafka({}, 0, undefined) }));
+    expect(report.pulls).toMatchObject({ healthy: true, confirmMs: 0, awaiting: null });
+    expect(formatStatus(report)).toContain('pull confirmation off');
   });
 
   it('names each crossed threshold and turns unhealthy', async () => {
@@ -224,7 +254,8 @@ describe('formatStatus', () => {
     expect(lines[3]).toBe('kafka         FAIL  topic changes, group pingers: lag 2000 (p0=2000)');
     expect(lines[4]).toBe('                    - consumer lag above 1000 messages');
     expect(lines[5]).toBe('dead letters  ok    topic changes.dlq: 0 message(s)');
-    expect(lines[6]).toBe(
+    expect(lines[6]).toBe('pulls         ok    0 ping(s) awaiting their pull, oldest 0 s');
+    expect(lines[7]).toBe(
       'livefyre      ok    https://unit.quill.fyre.co: reachable (HTTP 404), key: checked only by pings',
     );
   });
