@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import type { Config } from '../../src/config/index.js';
@@ -12,6 +14,7 @@ import type { PingerHandle } from '../../src/pinger/index.js';
 import { buildPullServer } from '../../src/pull/index.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { systemClock } from '../../src/time.js';
+import { spawnCli } from '../helpers/cli.js';
 import { changeEventJson, startTestPinger } from '../helpers/pinger-rig.js';
 import { createTestDatabase, createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { NETWORK, NETWORK_KEY } from '../helpers/tokens.js';
@@ -204,6 +207,55 @@ describe('the pull confirmation loop, on Kafka, Postgres, the pull server and th
     await first.stop();
     l.startPinger();
     await waitFor(() => delivered(l.sim, '1042'), { timeoutMs: 20_000, what: 'the profile at Livefyre' });
+  });
+
+  it('kill -9 of the pinger between the ping and the pull still ends delivered', async (context) => {
+    const built = fileURLToPath(new URL('../../dist/pinger/awaiting-pulls.js', import.meta.url));
+    const source = fileURLToPath(new URL('../../src/pinger/awaiting-pulls.ts', import.meta.url));
+    if (statSync(built).mtimeMs < statSync(source).mtimeMs) {
+      throw new Error('dist/ is older than src/: run `npm run build` (npm test does it) before this test');
+    }
+    const l = await loop(context, { sessionTimeoutMs: 6_000 });
+    await l.register();
+    l.sim.losePulls({ id: '1042' });
+    const { kafka: k, pinger: p } = l.config;
+    const child = spawnCli(['pinger'], {
+      PINGPULL_KAFKA_TOPIC: k.topic,
+      PINGPULL_KAFKA_DLQ_TOPIC: k.dlqTopic,
+      PINGPULL_KAFKA_PULLS_TOPIC: k.pullsTopic,
+      PINGPULL_KAFKA_GROUP_ID: k.groupId,
+      PINGPULL_LIVEFYRE_NETWORK: NETWORK,
+      PINGPULL_LIVEFYRE_NETWORK_KEY: NETWORK_KEY,
+      PINGPULL_LIVEFYRE_BASE_URL: l.sim.url,
+      PINGPULL_PINGER_PULL_CONFIRM_MS: String(p.pullConfirmMs),
+      PINGPULL_PINGER_COMMIT_INTERVAL_MS: '100',
+      PINGPULL_PINGER_SESSION_TIMEOUT_MS: '6000',
+      PINGPULL_METRICS_PORT: '0',
+      PINGPULL_LOG_LEVEL: 'warn',
+    });
+    context.onTestFinished(() => void child.stop(1_000));
+    await l.change('1042');
+    await waitFor(() => l.sim.pulls().some((pull) => pull.id === '1042' && pull.outcome === 'lost'), {
+      timeoutMs: 30_000,
+      what: `the lost pull (pinger output: ${child.output()})`,
+    });
+    // the change's offset is committed: after the kill only the pulls topic remembers the ping
+    const admin = kafka.admin();
+    await admin.connect();
+    context.onTestFinished(() => admin.disconnect());
+    await waitFor(
+      async () => {
+        const offsets = (await admin.fetchOffsets({ groupId: k.groupId, topics: [k.topic] }))[0]?.partitions ?? [];
+        return offsets.reduce((sum, entry) => sum + Math.max(0, Number(entry.offset)), 0) === 1;
+      },
+      { timeoutMs: 10_000, what: 'the committed change' },
+    );
+    child.child.kill('SIGKILL');
+    const pingsBefore = l.sim.pings().filter((ping) => ping.id === '1042').length;
+    l.startPinger();
+    await waitFor(() => delivered(l.sim, '1042'), { timeoutMs: 30_000, what: 'the profile at Livefyre' });
+    expect(pingsBefore).toBe(1);
+    expect(l.sim.pings().filter((ping) => ping.id === '1042').length).toBe(2);
   });
 
   it('dead-letters a change as not_pulled once the ping budget is spent', async (context) => {
