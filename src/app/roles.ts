@@ -6,6 +6,7 @@ import { assertMappingFits } from '../mapping/index.js';
 import { startSlotLagCollector } from '../metrics/collectors.js';
 import { counterTotal } from '../metrics/registry.js';
 import { startMetricsServer } from '../metrics/server.js';
+import { livefyreBaseUrl, registeredPullUrl } from '../livefyre/client.js';
 import { startPinger } from '../pinger/index.js';
 import { buildPullServer } from '../pull/index.js';
 import { createPullPool } from '../pull/pool.js';
@@ -172,11 +173,25 @@ export async function startPingerRole(resources: AppResources): Promise<PingerRo
     random: systemRandom,
   });
   const lag = resources.holdKafkaLagCollector();
+  void warnWithoutPullUrl(resources);
   const stop = async (): Promise<void> => {
     await pinger.stop();
     await lag.stop();
   };
   return { name: 'pinger', stop, done: pinger.done, forbidden: () => pinger.state().forbidden };
+}
+
+/** Pings are pulled from the registered pull URL only: say so at start when Livefyre (the simulator) has none. */
+async function warnWithoutPullUrl(resources: AppResources): Promise<void> {
+  const { config, logger } = resources;
+  const registered = await registeredPullUrl(livefyreBaseUrl(config.livefyre), config.livefyre.timeoutMs);
+  if (registered.known && registered.template === null) {
+    logger.warn(
+      { baseUrl: livefyreBaseUrl(config.livefyre) },
+      'Livefyre reports no registered pull URL: pings get 200 but nothing is pulled until ' +
+        '`pingpull register-pull-url <template>` runs',
+    );
+  }
 }
 
 export async function startMetricsRole(resources: AppResources): Promise<RoleHandle | undefined> {

@@ -163,6 +163,33 @@ export async function probeLivefyre(baseUrl: string, timeoutMs: number): Promise
   }
 }
 
+/**
+ * The pull URL template registered at Livefyre's side, where that can be
+ * asked: the simulator shows it at `GET /sim/pull-url`; Livefyre itself has
+ * no documented way to read it back, so the answer there is `unknown`.
+ */
+export async function registeredPullUrl(
+  baseUrl: string,
+  timeoutMs: number,
+): Promise<{ known: true; template: string | null } | { known: false }> {
+  try {
+    const response = await request(new URL('/sim/pull-url', baseUrl), {
+      method: 'GET',
+      reset: true,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      return { known: false };
+    }
+    const body = (await response.body.json()) as { template?: unknown };
+    if (body.template === null) return { known: true, template: null };
+    return typeof body.template === 'string' ? { known: true, template: body.template } : { known: false };
+  } catch {
+    return { known: false };
+  }
+}
+
 function describeFailure(error: unknown): string {
   if (error instanceof Error) return error.message === '' ? error.name : error.message;
   return String(error);

@@ -7,7 +7,7 @@ import type { Config } from '../../src/config/index.js';
 import { createPool, type Pool } from '../../src/db.js';
 import { createKafka, type Kafka } from '../../src/events/kafka.js';
 import { connectPullsWriter, ensurePullsTopic, type PullsWriter } from '../../src/events/pulls.js';
-import { createLivefyreClient, type LivefyreClient } from '../../src/livefyre/client.js';
+import { createLivefyreClient, registeredPullUrl, type LivefyreClient } from '../../src/livefyre/client.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import type { PingerHandle } from '../../src/pinger/index.js';
@@ -156,7 +156,15 @@ describe('the pull confirmation loop, on Kafka, Postgres, the pull server and th
       timeoutMs: 20_000,
       what: 'a pull without a registered URL',
     });
+    // what `run` warns about at start
+    expect(await registeredPullUrl(l.sim.url, 2_000)).toEqual({ known: true, template: null });
     await l.register();
+    expect(await registeredPullUrl(l.sim.url, 2_000)).toEqual({
+      known: true,
+      template: `${l.pullBase}/livefyre/profiles/{id}`,
+    });
+    // a server that is not the simulator cannot be asked
+    expect(await registeredPullUrl(l.pullBase, 2_000)).toEqual({ known: false });
     await waitFor(() => delivered(l.sim, '1042'), { timeoutMs: 20_000, what: 'the profile at Livefyre' });
     expect(await counter(l.metrics, 'pingpull_repings_total')).toBeGreaterThanOrEqual(1);
     expect(l.sim.invalidProfiles()).toEqual([]);
