@@ -85,7 +85,9 @@ async function checkKafka(config: Config): Promise<{ problems: string[]; notes: 
     await admin.connect();
     const existing = new Set(await admin.listTopics());
     const notes = [`Kafka at ${config.kafka.brokers} answers`];
-    for (const name of [topic, dlqTopic]) {
+    const wanted = [topic, dlqTopic];
+    if (config.pinger.pullConfirmMs > 0) wanted.push(config.kafka.pullsTopic);
+    for (const name of wanted) {
       resource = { topic: name };
       const found = await admin.fetchTopicMetadata({ topics: [name] }).then(
         () => true,
@@ -94,7 +96,13 @@ async function checkKafka(config: Config): Promise<{ problems: string[]; notes: 
           throw error;
         },
       );
-      if (!found) notes.push(`topic ${name} does not exist yet: the connector, the pinger or resync create it`);
+      if (!found) {
+        const creators =
+          name === config.kafka.pullsTopic
+            ? 'the pinger or the pull server create it'
+            : 'the connector, the pinger or resync create it';
+        notes.push(`topic ${name} does not exist yet: ${creators}`);
+      }
     }
     resource = { groupId };
     await admin.describeGroups([groupId]);

@@ -1,7 +1,6 @@
 import { startConnector } from '../cdc/connector.js';
 import { requireKeys } from '../config/index.js';
 import { ensureTopics } from '../events/kafka.js';
-import { connectPullsWriter, ensurePullsTopic, type PullsWriter } from '../events/pulls.js';
 import { assertMappingFits } from '../mapping/index.js';
 import { startSlotLagCollector } from '../metrics/collectors.js';
 import { counterTotal } from '../metrics/registry.js';
@@ -11,6 +10,7 @@ import { startPinger } from '../pinger/index.js';
 import { buildPullServer } from '../pull/index.js';
 import { createPullPool } from '../pull/pool.js';
 import { createStatusPage } from '../status/service.js';
+import { recordServedPulls } from './served-pulls.js';
 import { systemClock, systemRandom, systemTimers } from '../time.js';
 import type { AppResources } from './resources.js';
 
@@ -79,7 +79,10 @@ export async function startPullServerRole(
         timers: systemTimers,
       })
     : undefined;
-  const pulls = await recordServedPulls(resources);
+  const pulls =
+    config.pinger.pullConfirmMs === 0
+      ? undefined
+      : recordServedPulls({ kafka: () => resources.kafka(), config, logger, clock: systemClock, timers: systemTimers });
   // Pulls get their own pool with a statement timeout: they never wait behind resync or lag queries.
   const pullPool = createPullPool(config.database.url, config.pull);
   pullPool.on('error', (error) => logger.warn({ err: error }, 'idle pull connection failed'));
@@ -98,7 +101,7 @@ export async function startPullServerRole(
       routes: statusPage === undefined ? [] : [statusPage.register],
     });
   } catch (error) {
-    await Promise.allSettled([pullPool.end(), statusPage?.close(), pulls?.disconnect()]);
+    await Promise.allSettled([pullPool.end(), statusPage?.close(), pulls?.stop()]);
     throw error;
   }
   const address = await app.listen({ host: config.pull.host, port: config.pull.port });
@@ -110,17 +113,9 @@ export async function startPullServerRole(
     await app.close();
     await statusPage?.close();
     await pullPool.end();
-    await pulls?.disconnect();
+    await pulls?.stop();
   };
   return { name: 'pull-server', address, stop, done: new Promise(() => undefined) };
-}
-
-/** The pull server's half of the pull confirmation loop (src/pinger/awaiting-pulls.ts), unless it is off. */
-async function recordServedPulls(resources: AppResources): Promise<PullsWriter | undefined> {
-  const { config, logger } = resources;
-  if (config.pinger.pullConfirmMs === 0) return undefined;
-  await ensurePullsTopic(resources.kafka(), config.kafka.pullsTopic, config.kafka.partitions);
-  return connectPullsWriter({ kafka: resources.kafka(), topic: config.kafka.pullsTopic, clock: systemClock, logger });
 }
 
 export async function startConnectorRole(resources: AppResources): Promise<RoleHandle> {

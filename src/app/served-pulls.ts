@@ -1,0 +1,61 @@
+import type { Config } from '../config/index.js';
+import type { Kafka } from '../events/kafka.js';
+import { connectPullsWriter, ensurePullsTopic, type PullsWriter } from '../events/pulls.js';
+import type { Logger } from '../log.js';
+import { sleep, type Clock, type Timers } from '../time.js';
+
+/** How long the pull server waits before it tries Kafka again. */
+const RECONNECT_MS = 5_000;
+
+export interface ServedPulls {
+  served(userId: string): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * The pull server's half of the pull confirmation loop (src/pinger/awaiting-pulls.ts):
+ * every pull answered goes to the pulls topic. Kafka is reached in the
+ * background, so pulls are served while it is away; the pulls not recorded
+ * meanwhile only cost pings sent again.
+ */
+export function recordServedPulls(deps: {
+  kafka: () => Kafka;
+  config: Pick<Config, 'kafka'>;
+  logger: Logger;
+  clock: Clock;
+  timers: Timers;
+}): ServedPulls {
+  const { config, logger } = deps;
+  const stopped = new AbortController();
+  let writer: PullsWriter | undefined;
+  void (async () => {
+    while (!stopped.signal.aborted) {
+      try {
+        await ensurePullsTopic(deps.kafka(), config.kafka.pullsTopic, config.kafka.partitions);
+        const connected = await connectPullsWriter({
+          kafka: deps.kafka(),
+          topic: config.kafka.pullsTopic,
+          clock: deps.clock,
+          logger,
+        });
+        if (stopped.signal.aborted) await connected.disconnect();
+        else writer = connected;
+        return;
+      } catch (error) {
+        logger.warn(
+          { err: error, topic: config.kafka.pullsTopic, retryInMs: RECONNECT_MS },
+          'the pull server cannot record pulls in Kafka yet; their pings will be sent again',
+        );
+        await sleep(RECONNECT_MS, stopped.signal, deps.timers);
+      }
+    }
+  })();
+  return {
+    served: (userId) => writer?.served(userId),
+    async stop() {
+      // A connection still being made is closed as soon as it is made: stopping does not wait for Kafka.
+      stopped.abort();
+      await writer?.disconnect();
+    },
+  };
+}
