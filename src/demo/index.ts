@@ -79,12 +79,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     }
     for (const start of pipelineRoles()) {
       const role = await start(resources);
-      if (role !== undefined) roles.push(role);
+      if (role === undefined) continue;
+      roles.push(role);
+      // As the README's attaching steps say: the pull URL is registered before anything is pinged.
+      if (role.name === 'pull-server') {
+        const template = `${role.address}${config.pull.path}/{id}`;
+        await resources.livefyre().registerPullUrl(template);
+        out(`simulator at ${simulator.url}; pull URL registered: ${template}`);
+      }
     }
-    const pullAddress = roles.find((role) => role.name === 'pull-server')?.address;
-    const template = `${pullAddress}${config.pull.path}/{id}`;
-    await resources.livefyre().registerPullUrl(template);
-    out(`simulator at ${simulator.url}; pull URL registered: ${template}`);
     out(
       `editing one profile every ${options.intervalMs} ms${options.durationMs === undefined ? ' (Ctrl-C stops)' : ''}\n`,
     );
