@@ -132,6 +132,33 @@ describe('pingpull end to end', () => {
     expect(pings.some((ping) => ping.id === '4')).toBe(false);
   }, 60_000);
 
+  it('confirms the pulls it caused: status shows no ping left awaiting its pull', async () => {
+    const pulls = await waitFor(
+      async () => {
+        const status = await runCli(['status', '--json'], env);
+        const report = JSON.parse(status.stdout) as {
+          pulls: { healthy: boolean; awaiting: number | null; oldestAgeSeconds: number | null };
+        };
+        return report.pulls.awaiting === 0 ? report.pulls : undefined;
+      },
+      { what: 'every ping confirmed by its pull', timeoutMs: 30_000 },
+    );
+    expect(pulls).toMatchObject({ healthy: true, awaiting: 0, oldestAgeSeconds: 0 });
+    // the figure comes from the pinger owning the pulls topic, not from an empty group
+    const kafka = new Kafka({ clientId: 'e2e-admin', brokers: kafkaBrokers().split(','), logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const [offsets] = await admin.fetchOffsets({
+        groupId: `${env.PINGPULL_KAFKA_GROUP_ID}-pulls`,
+        topics: [`${env.PINGPULL_KAFKA_TOPIC}.pulls`],
+      });
+      expect(offsets?.partitions.some((p) => p.metadata?.startsWith('pingpull-pulls:'))).toBe(true);
+    } finally {
+      await admin.disconnect();
+    }
+  }, 60_000);
+
   it('serves a blank display name as the id, which Livefyre accepts', async () => {
     await client.query(`UPDATE members SET nick = '  ' WHERE member_id = 13`);
     const stored = await waitFor(
