@@ -1,6 +1,6 @@
 import { Partitioners, type Consumer, type IHeaders, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Logger } from '../log.js';
-import type { Clock } from '../time.js';
+import { sleep, type Clock } from '../time.js';
 import type { RawMessage } from './consumer.js';
 import { ensureTopics } from './kafka.js';
 
@@ -221,6 +221,7 @@ export async function startPullsConsumer(options: {
     maxWaitTimeInMs: 1_000,
   });
   let rejectCrash: (error: unknown) => void = () => undefined;
+  let stopped = false;
   const crashed = new Promise<never>((_, reject) => {
     rejectCrash = reject;
   });
@@ -229,13 +230,25 @@ export async function startPullsConsumer(options: {
     logger.error({ err: event.payload.error, restart: event.payload.restart }, 'kafka pulls consumer crashed');
     if (!event.payload.restart) rejectCrash(event.payload.error);
   });
+  let generation = 0;
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
+    generation += 1;
+    const joined = generation;
     options.onJoin();
     const partitions = event.payload.memberAssignment[topic] ?? [];
-    void readRanges(kafka, topic, options.groupId, partitions).then(
-      (ranges) => options.onAssigned({ partitions: ranges }),
-      (error: unknown) => logger.warn({ err: error }, 'reading the offsets of the pulls topic failed'),
-    );
+    // Until the ranges are known no deadline is judged: try until they are, or until a newer join.
+    void (async () => {
+      while (joined === generation && !stopped) {
+        try {
+          const ranges = await readRanges(kafka, topic, options.groupId, partitions);
+          if (joined === generation) options.onAssigned({ partitions: ranges });
+          return;
+        } catch (error) {
+          logger.warn({ err: error }, 'reading the offsets of the pulls topic failed; trying again');
+          await sleep(1_000);
+        }
+      }
+    })();
   });
   await consumer.connect();
   try {
@@ -260,7 +273,10 @@ export async function startPullsConsumer(options: {
         logger.debug({ err: error }, 'committing the pulls group failed; committed again later');
       }
     },
-    disconnect: () => consumer.disconnect(),
+    async disconnect() {
+      stopped = true;
+      await consumer.disconnect();
+    },
     crashed,
   };
 }

@@ -217,6 +217,32 @@ describe('the pull confirmation loop, on Kafka, Postgres, the pull server and th
     await waitFor(() => delivered(l.sim, '1042'), { timeoutMs: 20_000, what: 'the profile at Livefyre' });
   });
 
+  it('two pingers in one group share the waits: every lost pull is pinged again once and delivered', async (context) => {
+    const l = await loop(context);
+    await l.register();
+    const ids = ['1042', '7', '8', '9', '10'];
+    for (const id of ids) l.sim.losePulls({ id });
+    l.startPinger();
+    l.startPinger();
+    for (const id of ids) await l.change(id);
+    await waitFor(() => ids.every((id) => delivered(l.sim, id)), { timeoutMs: 30_000, what: 'every profile' }).catch(
+      (error: unknown) => {
+        console.info(JSON.stringify(l.sim.pulls().map((p) => [p.id, p.outcome])));
+        console.info(JSON.stringify(l.sim.pings().map((p) => [p.id, p.status])));
+        throw error;
+      },
+    );
+    for (const id of ids) {
+      expect(
+        l.sim
+          .pulls()
+          .filter((p) => p.id === id)
+          .map((p) => p.outcome),
+      ).toEqual(['lost', 'stored']);
+    }
+    expect(l.sim.invalidProfiles()).toEqual([]);
+  });
+
   it('kill -9 of the pinger between the ping and the pull still ends delivered', async (context) => {
     const built = fileURLToPath(new URL('../../dist/pinger/awaiting-pulls.js', import.meta.url));
     const source = fileURLToPath(new URL('../../src/pinger/awaiting-pulls.ts', import.meta.url));
