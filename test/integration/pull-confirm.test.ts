@@ -5,7 +5,7 @@ import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import type { Config } from '../../src/config/index.js';
 import { createPool, type Pool } from '../../src/db.js';
-import { createKafka, type Kafka } from '../../src/events/kafka.js';
+import { createKafka, plaintextConnection, type Kafka } from '../../src/events/kafka.js';
 import { connectPullsWriter, ensurePullsTopic, type PullsWriter } from '../../src/events/pulls.js';
 import { createLivefyreClient, registeredPullUrl, type LivefyreClient } from '../../src/livefyre/client.js';
 import { createLogger } from '../../src/log.js';
@@ -52,7 +52,11 @@ describe('the pull confirmation loop, on Kafka, Postgres, the pull server and th
     db = await createTestDatabase();
     await createUsersTable(db.url);
     pool = createPool({ url: db.url, max: 4, applicationName: 'pingpull-test' });
-    kafka = createKafka({ brokers: kafkaBrokers(), clientId: 'pingpull-pull-confirm-test', logger });
+    kafka = createKafka({
+      connection: plaintextConnection(kafkaBrokers()),
+      clientId: 'pingpull-pull-confirm-test',
+      logger,
+    });
     producer = kafka.producer();
     await producer.connect();
   });
@@ -78,7 +82,7 @@ describe('the pull confirmation loop, on Kafka, Postgres, the pull server and th
   async function loop(context: TestContext, pinger: Partial<Config['pinger']> = {}): Promise<Loop> {
     const topic = await createTopic(uniqueName('confirm'), 2);
     const kafkaConfig: Config['kafka'] = {
-      brokers: kafkaBrokers(),
+      ...plaintextConnection(kafkaBrokers()),
       clientId: 'pingpull-pull-confirm-test',
       topic,
       dlqTopic: await createTopic(uniqueName('confirm_dlq'), 1),
