@@ -1,4 +1,6 @@
 import { startConnector } from '../cdc/connector.js';
+import { classifyReplicationError } from '../cdc/stream.js';
+import { PingpullError } from '../errors.js';
 import { requireKeys } from '../config/index.js';
 import { ensureTopics } from '../events/kafka.js';
 import { assertMappingFits } from '../mapping/index.js';
@@ -118,10 +120,27 @@ export async function startPullServerRole(
   return { name: 'pull-server', address, stop, done: new Promise(() => undefined) };
 }
 
+/**
+ * A mapping the table cannot serve stops the role at once. A database that is
+ * away does not: the connector's reconnect loop waits for it, and a mapped
+ * column missing by then still stops the stream at its first Relation message.
+ */
+async function checkMappingAtStart(resources: AppResources): Promise<void> {
+  try {
+    await assertMappingFits(resources.pool(), resources.mapping);
+  } catch (error) {
+    if (error instanceof PingpullError || !classifyReplicationError(error).retriable) throw error;
+    resources.logger.warn(
+      { reason: error instanceof Error ? error.message : String(error) },
+      'cannot check the mapping against the database yet; the connector retries',
+    );
+  }
+}
+
 export async function startConnectorRole(resources: AppResources): Promise<RoleHandle> {
   const { config, logger, metrics } = resources;
   requireKeys(config, ['database.url'], 'to read the replication slot');
-  await assertMappingFits(resources.pool(), resources.mapping);
+  await checkMappingAtStart(resources);
   await ensureTopics(resources.kafka(), [config.kafka.topic, config.kafka.dlqTopic], config.kafka.partitions);
   const connector = startConnector({
     databaseUrl: config.database.url,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { waitFor } from './wait.js';
 import { ensureTopics } from '../../src/events/kafka.js';
 
 // Test files run in parallel against one cluster and one broker, so each
@@ -66,6 +67,19 @@ async function dropTestDatabase(name: string): Promise<void> {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+    // FORCE terminates sessions still connected, and a pool that is still
+    // closing its clients then meets a FATAL nobody listens for (an uncaught
+    // error that fails the whole run): give ended pools a moment to leave.
+    await waitFor(
+      async () => {
+        const { rows } = await c.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
+          [name],
+        );
+        return rows[0]?.n === 0;
+      },
+      { timeoutMs: 5_000, what: `sessions of ${name} to close` },
+    ).catch(() => undefined);
     await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
   });
 }
