@@ -54,6 +54,7 @@ export function resyncCommand() {
           connection: config.kafka,
           clientId: `${config.kafka.clientId}-resync`,
           logger: context.logger,
+          patience: 'one-shot',
         });
         try {
           // A resync may come before any connector ran (the initial load): the topics may not exist yet.

@@ -3,6 +3,7 @@ import type { Pool } from '../db.js';
 import { StageTimeoutError } from '../errors.js';
 import type { AwaitedPulls, KafkaLagReader, PartitionLag } from '../events/consumer-lag.js';
 import { pullsGroupId } from '../events/pulls.js';
+import { describeKafkaFailure } from '../events/kafka-failure.js';
 import { livefyreBaseUrl, type LivefyreProbe } from '../livefyre/client.js';
 import { readSlotLag, type SlotLag } from '../metrics/slot-lag.js';
 import type { SourceLagEstimator } from '../metrics/source-lag.js';
@@ -111,6 +112,14 @@ function withTimeout<T>(work: Promise<T>, ms: number, timers: Timers): Promise<T
 function describe(error: unknown): string {
   if (error instanceof Error) return error.message === '' ? error.name : error.message;
   return String(error);
+}
+
+function describeKafka(error: unknown, config: StatusDeps['config']): string {
+  const failure = describeKafkaFailure(error, config.kafka, {
+    topic: config.kafka.topic,
+    groupId: config.kafka.groupId,
+  });
+  return failure.layer === 'other' ? describe(error) : failure.line;
 }
 
 /** Reads every stage from Postgres, Kafka and Livefyre directly: no pingpull process needs to run. */
@@ -223,7 +232,7 @@ function kafkaStage(
 ): StatusReport['kafka'] {
   const names = { topic: config.kafka.topic, groupId: config.kafka.groupId };
   if (lag.status === 'rejected') {
-    return stage([], describe(lag.reason), {
+    return stage([], describeKafka(lag.reason, config), {
       reachable: false,
       ...names,
       topicExists: null,
@@ -258,7 +267,7 @@ function deadLetterStage(
     );
   }
   if (dead.status === 'rejected')
-    return stage(problems, describe(dead.reason), { topic, messages: null, refusedEvents });
+    return stage(problems, describeKafka(dead.reason, config), { topic, messages: null, refusedEvents });
   if (dead.value.messages > config.status.maxDeadLetters) {
     problems.push(
       `the dead letter topic holds ${dead.value.messages} message(s) (more than ${config.status.maxDeadLetters}): see why in their headers`,
