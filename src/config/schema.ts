@@ -475,9 +475,9 @@ export const schema = {
       env: 'PINGPULL_PINGER_COALESCE_MS',
     },
     maxAttempts: {
-      doc: 'Attempts of a ping before its events go to the dead letter topic',
+      doc: 'Attempts of a ping before its events go to the dead letter topic; with the default delays 34 attempts span more than an hour (see Riding out a Livefyre outage)',
       format: 'positive-number',
-      default: 8,
+      default: 34,
       env: 'PINGPULL_PINGER_MAX_ATTEMPTS',
     },
     retryBaseMs: {
@@ -487,9 +487,9 @@ export const schema = {
       env: 'PINGPULL_PINGER_RETRY_BASE_MS',
     },
     retryMaxMs: {
-      doc: 'Longest retry delay',
+      doc: 'Longest retry delay (also of dead letter writes)',
       format: 'positive-number',
-      default: 60_000,
+      default: 300_000,
       env: 'PINGPULL_PINGER_RETRY_MAX_MS',
     },
     forbiddenPauseMs: {
