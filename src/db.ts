@@ -87,21 +87,27 @@ const SOCKET_REASONS: Record<string, string> = {
  * such as `database.url: cannot reach 127.0.0.1:5 (connection refused)`.
  */
 export function describeDatabaseUnreachable(error: unknown, url: string): string | undefined {
+  const address = databaseAddress(url);
+  if (address === undefined) return undefined;
   for (let current = error; current instanceof Error; current = current.cause) {
-    const { code } = current as NodeJS.ErrnoException;
+    const { code, port } = current as NodeJS.ErrnoException & { port?: number };
+    // Another service refusing (Livefyre, say) is not the database: the socket error must name its port.
+    const socketReason = code === undefined || port !== address.port ? undefined : SOCKET_REASONS[code];
     const reason =
-      (code === undefined ? undefined : SOCKET_REASONS[code]) ??
-      (/connection timeout|timeout expired/i.test(current.message) ? 'no answer in time' : undefined);
-    if (reason !== undefined) return `database.url: cannot reach ${databaseAddress(url)} (${reason})`;
+      socketReason ??
+      (/Connection terminated due to connection timeout|timeout expired/i.test(current.message)
+        ? 'no answer in time'
+        : undefined);
+    if (reason !== undefined) return `database.url: cannot reach ${address.host}:${address.port} (${reason})`;
   }
   return undefined;
 }
 
-function databaseAddress(url: string): string {
+function databaseAddress(url: string): { host: string; port: number } | undefined {
   try {
     const { hostname, port } = new URL(url);
-    return `${hostname || 'localhost'}:${port || '5432'}`;
+    return { host: hostname || 'localhost', port: Number(port || '5432') };
   } catch {
-    return 'the configured address';
+    return undefined;
   }
 }
