@@ -693,6 +693,12 @@ export const schema = {
       default: 5_000,
       env: 'PINGPULL_STATUS_TIMEOUT_MS',
     },
+    pingerMetricsUrls: {
+      doc: "Comma-separated /metrics URLs of the pingers, read by `status` to learn whether Livefyre refuses the pinger's key (empty: http://127.0.0.1:<metrics.port>/metrics)",
+      format: String,
+      default: '',
+      env: 'PINGPULL_STATUS_PINGER_METRICS_URLS',
+    },
     page: {
       doc: 'Serve the status page (GET /status, /status.json: lag and health figures only) on the pull server',
       format: 'switch',

@@ -25,6 +25,7 @@ export interface PingerDeps {
     Metrics,
     | 'pingsTotal'
     | 'endToEndSeconds'
+    | 'livefyreTokenRefused'
     | 'deadLettersTotal'
     | 'pingsAwaitingPull'
     | 'oldestAwaitingPullSeconds'

@@ -354,7 +354,12 @@ function livefyreStage(
   const problems: string[] = [];
   if (config.livefyre.network === '' || config.livefyre.networkKey === '')
     problems.push('livefyre.network and livefyre.networkKey must be set to ping');
-  if (forbidden === true) problems.push('Livefyre answers 403 to pings: the network key is wrong or not a system key');
+  if (forbidden === true) {
+    problems.push(
+      "livefyre.networkKey is refused: Livefyre answers 403 to the pinger's pings (a wrong key, or not the " +
+        "network's system key); pinging is paused until it is fixed",
+    );
+  }
   if (probe.status === 'rejected') return stage(problems, describe(probe.reason), figures);
   return stage(problems, probe.value.error, {
     ...figures,

@@ -152,11 +152,9 @@ describe('pingpull ping', () => {
   it('says which ids have no row in the table, and pings them only with --force', async (context) => {
     const sim = await simulator(context);
     const { database, pool } = await createMembersDatabase('user_id text PRIMARY KEY, nick text', 1);
-    context.onTestFinished(async () => {
-      await pool.end();
-      await database.drop();
-    });
+    context.onTestFinished(() => database.drop());
     await pool.query(`INSERT INTO members VALUES ('m1', 'one')`);
+    await pool.end();
     const env = {
       ...livefyreEnv(sim),
       PINGPULL_DATABASE_URL: database.url,
