@@ -219,7 +219,6 @@ function pathFormat(value: unknown): void {
   }
 }
 
-
 /**
  * The configuration schema: the single source of truth for keys, defaults,
  * environment variables and documentation (the README reference is checked
