@@ -121,7 +121,9 @@ export function createKafkaLagReader(kafka: KafkaClient): KafkaLagReader {
         topic,
         exists: true,
         messages: offsets.reduce((sum, p) => sum + Math.max(0, Number(p.high) - Number(p.low)), 0),
-        partitions: offsets.map(({ partition, low, high }) => ({ partition, low, high })),
+        partitions: offsets
+          .map(({ partition, low, high }) => ({ partition, low, high }))
+          .sort((a, b) => a.partition - b.partition),
       };
     },
     async awaitedPulls(topic, groupId) {
