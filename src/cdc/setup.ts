@@ -521,17 +521,6 @@ function describeHolder(pid: number | null, application: string | null, address:
   return `${walsender}, held by application_name "${application ?? ''}" from ${from}`;
 }
 
-/** Postgres refuses UPDATE and DELETE on a published table without a replica identity. */
-function identityProblems(survey: Survey): string[] {
-  const { replicaIdentity, identityColumns, table } = survey;
-  if (replicaIdentity === 'n' || (replicaIdentity === 'd' && identityColumns.length === 0)) {
-    return [
-      `${table.schema}.${table.name} has no primary key (replica identity ${replicaIdentity === 'n' ? 'NOTHING' : 'DEFAULT'}): once published, UPDATE and DELETE on it would fail; add a primary key or run setup with --replica-identity-full`,
-    ];
-  }
-  return [];
-}
-
 function slotProblems(slot: SlotState, name: string): string[] {
   const problems: string[] = [];
   if (slot.plugin !== 'pgoutput') {

@@ -23,11 +23,11 @@ describe('the example configurations in config/', () => {
     const compose = parse(readFileSync(`${root}docker-compose.yml`, 'utf8'), { merge: true }) as {
       'x-pingpull-env': Record<string, string>;
     };
+    // Secrets stay out of the file: compose reads them from files (PINGPULL_*_FILE).
+    const plain = Object.entries(compose['x-pingpull-env']).filter(([name]) => !name.endsWith('_FILE'));
     const fromFile = loadConfig({ file: `${root}config/compose.json`, env: {} });
-    const fromCompose = loadConfig({
-      env: { ...compose['x-pingpull-env'], PINGPULL_LIVEFYRE_NETWORK_KEY: '' },
-    });
-    for (const { key } of configKeys().filter(({ key }) => key !== 'livefyre.networkKey')) {
+    const fromCompose = loadConfig({ env: Object.fromEntries(plain) });
+    for (const { key } of configKeys().filter(({ sensitive }) => sensitive !== true)) {
       expect(lookup(fromFile, key), key).toEqual(lookup(fromCompose, key));
     }
   });
