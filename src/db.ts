@@ -70,3 +70,44 @@ export function parseTableName(table: string): TableName {
 export function quoteIdent(identifier: string): string {
   return `"${identifier.replaceAll('"', '""')}"`;
 }
+
+const SOCKET_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'connection timed out',
+  ECONNRESET: 'connection reset',
+};
+
+/**
+ * When `error` (or an error it wraps) means the database could not be
+ * reached, one line naming the key and the address (never the password),
+ * such as `database.url: cannot reach 127.0.0.1:5 (connection refused)`.
+ */
+export function describeDatabaseUnreachable(error: unknown, url: string): string | undefined {
+  const address = databaseAddress(url);
+  if (address === undefined) return undefined;
+  for (let current = error; current instanceof Error; current = current.cause) {
+    const { code, port } = current as NodeJS.ErrnoException & { port?: number };
+    // Another service refusing (Livefyre, say) is not the database: the socket error must name its port.
+    const socketReason = code === undefined || port !== address.port ? undefined : SOCKET_REASONS[code];
+    const reason =
+      socketReason ??
+      (/Connection terminated due to connection timeout|timeout expired/i.test(current.message)
+        ? 'no answer in time'
+        : undefined);
+    if (reason !== undefined) return `database.url: cannot reach ${address.host}:${address.port} (${reason})`;
+  }
+  return undefined;
+}
+
+function databaseAddress(url: string): { host: string; port: number } | undefined {
+  try {
+    const { hostname, port } = new URL(url);
+    return { host: hostname || 'localhost', port: Number(port || '5432') };
+  } catch {
+    return undefined;
+  }
+}

@@ -25,7 +25,32 @@ const REDACT = [
 
 /** One JSON line per event on stderr (stdout belongs to command output). */
 export function createLogger(level: string, destination: DestinationStream = pino.destination(2)): Logger {
-  return pino({ level, base: { pid: process.pid }, redact: { paths: REDACT, censor: '[redacted]' } }, destination);
+  return pino(
+    {
+      level,
+      base: { pid: process.pid },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      serializers: { err: STACK_LEVELS.has(level) ? pino.stdSerializers.err : errorWithoutStack },
+    },
+    destination,
+  );
+}
+
+/** Stack traces are for whoever debugs; an operator at the default level reads what failed and why. */
+const STACK_LEVELS = new Set(['debug', 'trace']);
+
+function errorWithoutStack(error: Error): unknown {
+  return withoutStacks(pino.stdSerializers.err(error));
+}
+
+/** The serialised error and the errors it carries (kafkajs's originalError, for one), minus every stack. */
+function withoutStacks(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key]) => key !== 'stack')
+      .map(([key, child]) => [key, withoutStacks(child)]),
+  );
 }
 
 /** Removes `lftoken` (and any other credential parameter) from a URL before it is logged. */

@@ -1,6 +1,6 @@
 import { checkDatabaseReport } from '../cdc/setup.js';
 import { requireKeys, type Config } from '../config/index.js';
-import { createPool } from '../db.js';
+import { createPool, describeDatabaseUnreachable } from '../db.js';
 import { createProbeKafka } from '../events/kafka.js';
 import { describeKafkaFailure } from '../events/kafka-failure.js';
 import { livefyreBaseUrl, probeLivefyre } from '../livefyre/client.js';
@@ -44,7 +44,7 @@ export async function checkSetup(config: Config, logger: Logger): Promise<CheckR
     notes.push(...report.notes);
     databaseReady = report.problems.length === 0;
   } catch (error) {
-    problems.push(databaseProblem(error));
+    problems.push(describeDatabaseUnreachable(error, config.database.url) ?? databaseProblem(error));
   } finally {
     await pool.end();
   }

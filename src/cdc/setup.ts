@@ -81,6 +81,8 @@ interface SlotState {
   database: string | null;
   active: boolean;
   activePid: number | null;
+  /** Who holds the slot, in words: the walsender pid and its client. */
+  holder: string;
   walStatus: string | null;
 }
 
@@ -182,7 +184,7 @@ export async function checkDatabaseReport(
     if (survey.slot.active) {
       // A running connector holds its slot: that is the healthy state, not a problem.
       notes.push(
-        `replication slot ${replication.slot} is streaming to process ${survey.slot.activePid ?? '?'} (a connector is running; another one would wait as a standby)`,
+        `replication slot ${replication.slot} is streaming to ${survey.slot.holder} (a connector is running; another one would wait as a standby)`,
       );
     } else {
       notes.push(
@@ -242,7 +244,7 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
     (survey.slot.walStatus === 'lost' || survey.slot.walStatus === 'unreserved')
   ) {
     problems.push(
-      `replication slot ${replication.slot} must be recreated but process ${survey.slot.activePid ?? '?'} is reading it: stop the connector(s), then pingpull teardown && pingpull setup && pingpull resync --all`,
+      `replication slot ${replication.slot} must be recreated but ${survey.slot.holder} is reading it: stop the connector(s), then pingpull teardown && pingpull setup && pingpull resync --all`,
     );
   }
   if (problems.length > 0) {
@@ -334,10 +336,11 @@ export async function setupDatabase(options: DatabaseSetupOptions): Promise<stri
     }
   } else {
     done.push(
-      `replication slot ${replication.slot} exists (${survey.slot.active ? `in use by process ${survey.slot.activePid ?? '?'}` : 'idle'})`,
+      `replication slot ${replication.slot} exists (${survey.slot.active ? `in use by ${survey.slot.holder}` : 'idle'})`,
     );
   }
-  logger.info({ actions: done }, 'database setup done');
+  // The command prints each line to the person; the log keeps them for debugging only.
+  logger.debug({ actions: done }, 'database setup done');
   return done;
 }
 
@@ -485,7 +488,14 @@ export async function readSlot(pool: Pool, name: string): Promise<SlotState | nu
     active: boolean;
     active_pid: number | null;
     wal_status: string | null;
-  }>('SELECT plugin, database, active, active_pid, wal_status FROM pg_replication_slots WHERE slot_name = $1', [name]);
+    application_name: string | null;
+    client_addr: string | null;
+  }>(
+    `SELECT s.plugin, s.database, s.active, s.active_pid, s.wal_status, a.application_name, a.client_addr::text
+       FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
+      WHERE s.slot_name = $1`,
+    [name],
+  );
   const row = result.rows[0];
   if (row === undefined) return null;
   return {
@@ -493,8 +503,22 @@ export async function readSlot(pool: Pool, name: string): Promise<SlotState | nu
     database: row.database,
     active: row.active,
     activePid: row.active_pid,
+    holder: describeHolder(row.active_pid, row.application_name, row.client_addr),
     walStatus: row.wal_status,
   };
+}
+
+/**
+ * The pid PostgreSQL reports for an active slot is its walsender, the
+ * server process streaming the slot to a client: say so, and which client
+ * (application_name, address) holds it. A role without pg_read_all_stats
+ * sees neither for another role's session.
+ */
+function describeHolder(pid: number | null, application: string | null, address: string | null): string {
+  const walsender = `process ${pid ?? '?'} (the walsender: PostgreSQL's server process streaming the slot to a client)`;
+  if (application === null && address === null) return `${walsender}, client not visible to this role`;
+  const from = address === null ? 'a local socket' : address;
+  return `${walsender}, held by application_name "${application ?? ''}" from ${from}`;
 }
 
 function slotProblems(slot: SlotState, name: string): string[] {

@@ -24,7 +24,8 @@ export async function teardownDatabase(options: TeardownOptions): Promise<Teardo
   const slot = await dropSlot(pool, replication.slot, options.force === true);
   const publication = await dropPublication(pool, replication.publication);
   const report = { lines: [...slot.lines, publication.line], complete: slot.gone && publication.gone };
-  logger.info({ actions: report.lines, complete: report.complete }, 'database teardown done');
+  // The command prints each line to the person; the log keeps them for debugging only.
+  logger.debug({ actions: report.lines, complete: report.complete }, 'database teardown done');
   return report;
 }
 
@@ -41,11 +42,11 @@ async function dropSlot(pool: Pool, name: string, force: boolean): Promise<{ lin
     if (slot.active) {
       if (!force) {
         throw new DatabaseSetupError(
-          `replication slot ${name} is in use by process ${slot.activePid ?? '?'}: stop the connector first, or teardown with --force to terminate it`,
+          `replication slot ${name} is in use by ${slot.holder}: stop the connector first, or teardown with --force to terminate it`,
         );
       }
       await pool.query('SELECT pg_terminate_backend($1)', [slot.activePid]);
-      lines.push(`terminated process ${slot.activePid ?? '?'} reading slot ${name}`);
+      lines.push(`terminated ${slot.holder} reading slot ${name}`);
       await waitUntilInactive(pool, name);
     }
     try {

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { describeServiceFailure } from '../app/failure.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { exitCodeFor, ConfigError, PingpullError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -41,8 +42,9 @@ export function action<A extends unknown[], O extends object>(
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
     let logger: Logger | undefined;
+    let config: Config | undefined;
     try {
-      const config = loadConfig({ file: options.config, overrides: { 'log.level': options.logLevel } });
+      config = loadConfig({ file: options.config, overrides: { 'log.level': options.logLevel } });
       logger = createLogger(config.log.level);
       const context: CommandContext = {
         config,
@@ -53,7 +55,7 @@ export function action<A extends unknown[], O extends object>(
       const code = await run(context, options, ...positional);
       process.exitCode = code ?? 0;
     } catch (error) {
-      reportFailure(error, logger);
+      reportFailure(error, logger, config);
       process.exitCode = exitCodeFor(error);
     } finally {
       process.off('SIGTERM', onSignal);
@@ -62,9 +64,15 @@ export function action<A extends unknown[], O extends object>(
   };
 }
 
-function reportFailure(error: unknown, logger: Logger | undefined): void {
+function reportFailure(error: unknown, logger: Logger | undefined, config: Config | undefined): void {
   if (error instanceof ConfigError) {
     process.stderr.write(`pingpull: ${error.message}\n`);
+    return;
+  }
+  const unreachable = config === undefined ? undefined : describeServiceFailure(error, config);
+  if (unreachable !== undefined) {
+    process.stderr.write(`pingpull: ${unreachable}\n`);
+    logger?.debug({ err: error }, 'command failed');
     return;
   }
   const message = error instanceof Error ? error.message : String(error);

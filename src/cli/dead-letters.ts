@@ -52,6 +52,7 @@ function listCommand(): Command {
           connection: config.kafka,
           clientId: `${config.kafka.clientId}-dead-letters`,
           logger,
+          patience: 'one-shot',
         });
         const marks = await fetchGroupMarks(kafka, replayGroupId(groupId), dlqTopic);
         const scan = await scanDeadLetters({
@@ -124,6 +125,7 @@ function replayCommand(): Command {
           connection: config.kafka,
           clientId: `${config.kafka.clientId}-dead-letters`,
           logger,
+          patience: 'one-shot',
         });
         const scan = await scanDeadLetters({
           kafka,

@@ -13,6 +13,7 @@ interface ResyncFlags {
   ids?: string;
   after?: string;
   batchSize?: string;
+  config?: string;
 }
 
 /**
@@ -54,6 +55,7 @@ export function resyncCommand() {
           connection: config.kafka,
           clientId: `${config.kafka.clientId}-resync`,
           logger: context.logger,
+          patience: 'one-shot',
         });
         try {
           // A resync may come before any connector ran (the initial load): the topics may not exist yet.
@@ -134,10 +136,11 @@ function parseSelection(flags: ResyncFlags, updatedAtColumn: string): ResyncSele
   return { kind: 'all' };
 }
 
+/** The selection and the config file again, so the resume hint runs as it reads. */
 function describe(flags: ResyncFlags): string {
-  if (flags.all === true) return '--all';
-  if (flags.since !== undefined) return `--since ${flags.since}`;
-  return `--ids ${flags.ids ?? ''}`;
+  const selection =
+    flags.all === true ? '--all' : flags.since !== undefined ? `--since ${flags.since}` : `--ids ${flags.ids ?? ''}`;
+  return flags.config === undefined ? selection : `${selection} --config ${flags.config}`;
 }
 
 /** A cli-progress bar on a terminal; otherwise a plain line every `every` batches (logs, CI). */

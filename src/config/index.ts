@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import convict from 'convict';
 import { ConfigError } from '../errors.js';
+import './formats.js';
 import {
   CROSS_KEY_RULES,
   schema,
@@ -10,6 +11,7 @@ import {
   type Config,
 } from './schema.js';
 import { readSecretFiles, secretKeys } from './secret-files.js';
+import { explainUnknownKey } from './suggest.js';
 
 export {
   columnEntries,
@@ -129,6 +131,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
     } catch (error) {
       throw new ConfigError([`--config: ${options.file} is not valid JSON: ${(error as Error).message}`]);
     }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ConfigError([
+        `--config: ${options.file} must hold a JSON object of keys (such as {"kafka": {"brokers": "host:9092"}}), ` +
+          `not ${Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed)}`,
+      ]);
+    }
     const wholeValues = takeWholeValues(parsed);
     // convict re-applies the environment after a load: the environment wins over the file.
     conf.load(parsed as object);
@@ -141,9 +149,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
 
   try {
-    conf.validate({ allowed: 'strict', output: (message) => problems.push(message) });
+    conf.validate({ allowed: 'strict', output: (message) => problems.push(explainUnknownKey(message)) });
   } catch (error) {
-    problems.push(...splitConvictMessage((error as Error).message));
+    problems.push(...splitConvictMessage((error as Error).message).map(explainUnknownKey));
   }
   if (conf.get('kafka.pullsTopic') === '') conf.set('kafka.pullsTopic', `${conf.get('kafka.topic')}.pulls`);
   const config = conf.getProperties() as Config;
@@ -164,7 +172,13 @@ function crossKeyProblems(config: Config, reported: readonly string[]): string[]
 export function requireKeys(config: Config, keys: readonly string[], why: string): void {
   const missing = keys.filter((key) => lookup(config, key) === '');
   if (missing.length > 0) {
-    throw new ConfigError(missing.map((key) => `${key}: must be set ${why} (environment ${envName(key)})`));
+    throw new ConfigError(
+      missing.map(
+        (key) =>
+          `${key}: must be set ${why}: give it in a JSON file passed as --config <file.json> ` +
+          `(examples in the package's config/ folder) or as the environment variable ${envName(key)}`,
+      ),
+    );
   }
 }
 

@@ -219,13 +219,6 @@ function pathFormat(value: unknown): void {
   }
 }
 
-const positive = (name: string) =>
-  function (value: unknown): void {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-      throw new Error(`expected a positive number (${name}), received ${JSON.stringify(value)}`);
-    }
-  };
-
 /**
  * The configuration schema: the single source of truth for keys, defaults,
  * environment variables and documentation (the README reference is checked
@@ -242,7 +235,7 @@ export const schema = {
     },
     poolSize: {
       doc: 'Connections in the pool used for pulls, resync and lag queries',
-      format: 'nat',
+      format: 'whole-number',
       default: 10,
       env: 'PINGPULL_DATABASE_POOL_SIZE',
     },
@@ -308,25 +301,25 @@ export const schema = {
     },
     heartbeatMs: {
       doc: 'Interval of heartbeat messages that keep the slot moving while the users table is idle (0: off)',
-      format: 'nat',
+      format: 'whole-number',
       default: 10_000,
       env: 'PINGPULL_REPLICATION_HEARTBEAT_MS',
     },
     statusIntervalMs: {
       doc: 'Interval of standby status updates (flushed LSN) sent to Postgres',
-      format: positive('milliseconds'),
+      format: 'positive-number',
       default: 1_000,
       env: 'PINGPULL_REPLICATION_STATUS_INTERVAL_MS',
     },
     batchSize: {
       doc: 'Largest number of change events sent to Kafka in one request',
-      format: positive('events'),
+      format: 'positive-number',
       default: 500,
       env: 'PINGPULL_REPLICATION_BATCH_SIZE',
     },
     knownUsers: {
       doc: 'Users whose last published profile digest is remembered to skip updates that change no mapped column',
-      format: 'nat',
+      format: 'whole-number',
       default: 100_000,
       env: 'PINGPULL_REPLICATION_KNOWN_USERS',
     },
@@ -334,13 +327,13 @@ export const schema = {
   resync: {
     batchSize: {
       doc: '`pingpull resync`: users read (one short read-only query, keyset on source.idColumn) and published per batch',
-      format: positive('users'),
+      format: 'positive-number',
       default: 1_000,
       env: 'PINGPULL_RESYNC_BATCH_SIZE',
     },
     progressEvery: {
       doc: '`pingpull resync` without a terminal: one progress line every this many batches',
-      format: positive('batches'),
+      format: 'positive-number',
       default: 10,
       env: 'PINGPULL_RESYNC_PROGRESS_EVERY',
     },
@@ -386,7 +379,7 @@ export const schema = {
     },
     partitions: {
       doc: 'Partitions of the topics when pingpull creates them',
-      format: positive('partitions'),
+      format: 'positive-number',
       default: 6,
       env: 'PINGPULL_KAFKA_PARTITIONS',
     },
@@ -456,7 +449,7 @@ export const schema = {
     },
     timeoutMs: {
       doc: 'Timeout of one Livefyre HTTP request',
-      format: positive('milliseconds'),
+      format: 'positive-number',
       default: 10_000,
       env: 'PINGPULL_LIVEFYRE_TIMEOUT_MS',
     },
@@ -464,43 +457,43 @@ export const schema = {
   pinger: {
     ratePerSecond: {
       doc: 'Ceiling of pings per second per pinger process',
-      format: positive('pings per second'),
+      format: 'positive-number',
       default: 50,
       env: 'PINGPULL_PINGER_RATE_PER_SECOND',
     },
     concurrency: {
       doc: 'Ceiling of ping requests in flight per pinger process',
-      format: positive('requests'),
+      format: 'positive-number',
       default: 10,
       env: 'PINGPULL_PINGER_CONCURRENCY',
     },
     coalesceMs: {
       doc: 'Events for one user within this window become one ping',
-      format: 'nat',
+      format: 'whole-number',
       default: 500,
       env: 'PINGPULL_PINGER_COALESCE_MS',
     },
     maxAttempts: {
-      doc: 'Attempts of a ping before its events go to the dead letter topic',
-      format: positive('attempts'),
-      default: 8,
+      doc: 'Attempts of a ping before its events go to the dead letter topic; with the default delays 34 attempts span more than an hour (see Riding out a Livefyre outage)',
+      format: 'positive-number',
+      default: 34,
       env: 'PINGPULL_PINGER_MAX_ATTEMPTS',
     },
     retryBaseMs: {
       doc: 'First retry delay; doubles each attempt, with jitter',
-      format: positive('milliseconds'),
+      format: 'positive-number',
       default: 500,
       env: 'PINGPULL_PINGER_RETRY_BASE_MS',
     },
     retryMaxMs: {
-      doc: 'Longest retry delay',
-      format: positive('milliseconds'),
-      default: 60_000,
+      doc: 'Longest retry delay (also of dead letter writes)',
+      format: 'positive-number',
+      default: 300_000,
       env: 'PINGPULL_PINGER_RETRY_MAX_MS',
     },
     forbiddenPauseMs: {
       doc: 'Pause after Livefyre answers 403 (wrong network key) before trying again',
-      format: positive('milliseconds'),
+      format: 'positive-number',
       default: 60_000,
       env: 'PINGPULL_PINGER_FORBIDDEN_PAUSE_MS',
     },
@@ -514,31 +507,31 @@ export const schema = {
     },
     commitIntervalMs: {
       doc: 'How often offsets of pinged or dead-lettered events are committed (events after the last commit are pinged again after a crash)',
-      format: positive('milliseconds'),
+      format: 'positive-number',
       default: 1_000,
       env: 'PINGPULL_PINGER_COMMIT_INTERVAL_MS',
     },
     maxPendingEvents: {
       doc: 'Events held at most (coalescing, waiting for a permit, retrying, in flight) before the pinger stops fetching from Kafka',
-      format: positive('events'),
+      format: 'positive-number',
       default: 10_000,
       env: 'PINGPULL_PINGER_MAX_PENDING_EVENTS',
     },
     stopGraceMs: {
       doc: 'On stop, how long pings in flight and dead letters on their way may finish before they are abandoned (and pinged again after a restart)',
-      format: 'nat',
+      format: 'whole-number',
       default: 5_000,
       env: 'PINGPULL_PINGER_STOP_GRACE_MS',
     },
     heartbeatIntervalMs: {
       doc: 'How often the pinger heartbeats to its consumer group while it holds back fetching (keep well below sessionTimeoutMs)',
-      format: positive('milliseconds'),
+      format: 'positive-number',
       default: 1_000,
       env: 'PINGPULL_PINGER_HEARTBEAT_INTERVAL_MS',
     },
     sessionTimeoutMs: {
       doc: 'Consumer group session timeout: a pinger silent this long is evicted and its partitions go to the others (the broker bounds it: group.min/max.session.timeout.ms)',
-      format: positive('milliseconds'),
+      format: 'positive-number',
       default: 30_000,
       env: 'PINGPULL_PINGER_SESSION_TIMEOUT_MS',
     },
@@ -552,7 +545,7 @@ export const schema = {
     },
     port: {
       doc: 'Port of the pull server',
-      format: 'port',
+      format: 'tcp-port',
       default: 8080,
       env: 'PINGPULL_PULL_PORT',
     },
@@ -613,25 +606,25 @@ export const schema = {
     },
     maxInFlight: {
       doc: 'Pulls waiting for or using a database connection; beyond it pulls get 503 with Retry-After instead of queueing',
-      format: positive('pulls'),
+      format: 'positive-number',
       default: 64,
       env: 'PINGPULL_PULL_MAX_IN_FLIGHT',
     },
     requestTimeoutMs: {
       doc: 'Deadline of the database part of one pull (waiting for a connection and the query); past it: 503 with Retry-After',
-      format: positive('milliseconds'),
+      format: 'positive-number',
       default: 5_000,
       env: 'PINGPULL_PULL_REQUEST_TIMEOUT_MS',
     },
     poolSize: {
       doc: "Connections of the pull server's own database pool (pulls never wait behind resync or lag queries)",
-      format: positive('connections'),
+      format: 'positive-number',
       default: 10,
       env: 'PINGPULL_PULL_POOL_SIZE',
     },
     statementTimeoutMs: {
       doc: "statement_timeout of the pull server's own pool: Postgres ends a pull query running (or waiting for a lock) longer",
-      format: positive('milliseconds'),
+      format: 'positive-number',
       default: 2_000,
       env: 'PINGPULL_PULL_STATEMENT_TIMEOUT_MS',
     },
@@ -645,13 +638,13 @@ export const schema = {
     },
     port: {
       doc: 'Port of the Prometheus /metrics endpoint (0: off)',
-      format: 'port',
+      format: 'tcp-port',
       default: 9464,
       env: 'PINGPULL_METRICS_PORT',
     },
     lagIntervalMs: {
       doc: 'How often the connector reads the slot lag and the pinger the consumer lag (also the resolution of pingpull_source_lag_seconds)',
-      format: positive('milliseconds'),
+      format: 'positive-number',
       default: 5_000,
       env: 'PINGPULL_METRICS_LAG_INTERVAL_MS',
     },
@@ -659,49 +652,55 @@ export const schema = {
   status: {
     maxReplicationLagBytes: {
       doc: '`status` calls the connector unhealthy above this slot lag (WAL end minus confirmed flush LSN)',
-      format: 'nat',
+      format: 'whole-number',
       default: 104_857_600,
       env: 'PINGPULL_STATUS_MAX_REPLICATION_LAG_BYTES',
     },
     maxRetainedBytes: {
       doc: '`status` calls the connector unhealthy above this retained WAL (WAL end minus restart LSN)',
-      format: 'nat',
+      format: 'whole-number',
       default: 1_073_741_824,
       env: 'PINGPULL_STATUS_MAX_RETAINED_BYTES',
     },
     maxSourceLagSeconds: {
       doc: '`status` calls the connector unhealthy when the oldest change not yet in Kafka is older than this',
-      format: 'nat',
+      format: 'whole-number',
       default: 60,
       env: 'PINGPULL_STATUS_MAX_SOURCE_LAG_SECONDS',
     },
     maxConsumerLagMessages: {
       doc: '`status` calls Kafka unhealthy above this consumer lag of the pinger group (all partitions together)',
-      format: 'nat',
+      format: 'whole-number',
       default: 1_000,
       env: 'PINGPULL_STATUS_MAX_CONSUMER_LAG_MESSAGES',
     },
     maxDeadLetters: {
       doc: '`status` calls the dead letters unhealthy when the dead letter topic holds more messages than this',
-      format: 'nat',
+      format: 'whole-number',
       default: 0,
       env: 'PINGPULL_STATUS_MAX_DEAD_LETTERS',
     },
     sampleMs: {
       doc: 'How long `status` watches the slot to tell a caught-up connector from a stuck one',
-      format: 'nat',
+      format: 'whole-number',
       default: 1_000,
       env: 'PINGPULL_STATUS_SAMPLE_MS',
     },
     timeoutMs: {
       doc: 'Time `status` gives each stage (database, Kafka, Livefyre) to answer',
-      format: positive('milliseconds'),
+      format: 'positive-number',
       default: 5_000,
       env: 'PINGPULL_STATUS_TIMEOUT_MS',
     },
+    pingerMetricsUrls: {
+      doc: "Comma-separated /metrics URLs of the pingers, read by `status` to learn whether Livefyre refuses the pinger's key (empty: http://127.0.0.1:<metrics.port>/metrics)",
+      format: String,
+      default: '',
+      env: 'PINGPULL_STATUS_PINGER_METRICS_URLS',
+    },
     page: {
       doc: 'Serve the status page (GET /status, /status.json: lag and health figures only) on the pull server',
-      format: Boolean,
+      format: 'switch',
       default: true,
       env: 'PINGPULL_STATUS_PAGE',
     },
@@ -723,13 +722,13 @@ export const schema = {
     },
     port: {
       doc: 'Port of the Livefyre simulator',
-      format: 'port',
+      format: 'tcp-port',
       default: 8090,
       env: 'PINGPULL_SIMULATOR_PORT',
     },
     pullDelayMs: {
       doc: 'How long the simulator waits after a ping before it pulls',
-      format: 'nat',
+      format: 'whole-number',
       default: 0,
       env: 'PINGPULL_SIMULATOR_PULL_DELAY_MS',
     },

@@ -18,6 +18,8 @@ export interface TopicLag {
   partitions: PartitionLag[];
   /** Sum of `lag` over the partitions. */
   total: number;
+  /** Consumers in the group now (0: no pinger is alive to work the lag off). */
+  members: number;
 }
 
 export interface TopicSize {
@@ -25,6 +27,15 @@ export interface TopicSize {
   exists: boolean;
   /** Messages held: end offset minus start offset, summed over partitions. */
   messages: number;
+  /** Per partition, the offsets held: from `low` up to (not including) `high`. */
+  partitions: Array<{ partition: number; low: string; high: string }>;
+}
+
+/** A group's committed offset on one partition, with the commit metadata (which replays record in). */
+export interface GroupMark {
+  partition: number;
+  offset: string;
+  metadata: string | null;
 }
 
 export interface AwaitedPulls {
@@ -45,6 +56,7 @@ export interface KafkaLagReader {
   topicSize(topic: string): Promise<TopicSize>;
   /** The pull confirmation loop's summary: the pulls group's commit metadata (src/pinger/awaiting-pulls.ts). */
   awaitedPulls(topic: string, groupId: string): Promise<AwaitedPulls>;
+  groupMarks(topic: string, groupId: string): Promise<GroupMark[]>;
   close(): Promise<void>;
 }
 
@@ -77,7 +89,9 @@ export function createKafkaLagReader(kafka: KafkaClient): KafkaLagReader {
   return {
     async consumerLag(topic, groupId) {
       const client = await connected();
-      if (!(await existing(client, topic))) return { topic, exists: false, partitions: [], total: 0 };
+      const [exists, described] = await Promise.all([existing(client, topic), client.describeGroups([groupId])]);
+      const members = described.groups.find((group) => group.groupId === groupId)?.members.length ?? 0;
+      if (!exists) return { topic, exists: false, partitions: [], total: 0, members };
       const [ends, groups] = await Promise.all([
         client.fetchTopicOffsets(topic),
         client.fetchOffsets({ groupId, topics: [topic] }),
@@ -97,16 +111,19 @@ export function createKafkaLagReader(kafka: KafkaClient): KafkaLagReader {
           return { partition, endOffset, committedOffset, lag: Math.max(0, endOffset - from) };
         })
         .sort((a, b) => a.partition - b.partition);
-      return { topic, exists: true, partitions, total: partitions.reduce((sum, p) => sum + p.lag, 0) };
+      return { topic, exists: true, partitions, total: partitions.reduce((sum, p) => sum + p.lag, 0), members };
     },
     async topicSize(topic) {
       const client = await connected();
-      if (!(await existing(client, topic))) return { topic, exists: false, messages: 0 };
+      if (!(await existing(client, topic))) return { topic, exists: false, messages: 0, partitions: [] };
       const offsets = await client.fetchTopicOffsets(topic);
       return {
         topic,
         exists: true,
         messages: offsets.reduce((sum, p) => sum + Math.max(0, Number(p.high) - Number(p.low)), 0),
+        partitions: offsets
+          .map(({ partition, low, high }) => ({ partition, low, high }))
+          .sort((a, b) => a.partition - b.partition),
       };
     },
     async awaitedPulls(topic, groupId) {
@@ -125,6 +142,16 @@ export function createKafkaLagReader(kafka: KafkaClient): KafkaLagReader {
         }
       }
       return result;
+    },
+    async groupMarks(topic, groupId) {
+      const client = await connected();
+      if (!(await existing(client, topic))) return [];
+      const [entry] = await client.fetchOffsets({ groupId, topics: [topic] });
+      return (entry?.partitions ?? []).map(({ partition, offset, metadata }) => ({
+        partition,
+        offset,
+        metadata: metadata ?? null,
+      }));
     },
     async close() {
       const current = admin ?? (await connecting?.catch(() => undefined));

@@ -22,6 +22,15 @@ const UNTRUSTED = new Set([
 ]);
 const EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+/** Socket error codes as a person reads them. */
+const SOCKET_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'connection timed out',
+};
 
 /**
  * Tells which layer a kafkajs failure comes from — TCP, TLS, SASL or ACLs —
@@ -112,8 +121,10 @@ export function describeKafkaFailure(
     );
   }
   if ([...codes].some((c) => UNREACHABLE.has(c)) || /Connection timeout/.test(text)) {
-    const reason = [...codes].find((c) => UNREACHABLE.has(c)) ?? 'connection timeout';
-    return result('unreachable', 'kafka.brokers', `cannot reach ${at}: TCP connection failed (${reason})`);
+    const code = [...codes].find((c) => UNREACHABLE.has(c));
+    const reason = code === undefined ? 'no answer in time' : (SOCKET_REASONS[code] ?? code);
+    const broker = chain.map((link) => (link as { broker?: unknown }).broker).find((b) => typeof b === 'string');
+    return result('unreachable', 'kafka.brokers', `cannot reach ${broker ?? connection.brokers} (${reason})`);
   }
   if (/wrong version number|packet length too long|ERR_SSL_|disconnected before secure TLS/i.test(text)) {
     return result(
@@ -158,4 +169,29 @@ function causes(error: unknown): Link[] {
   }
   if (chain.length === 0) chain.push({ message: String(error) });
   return chain;
+}
+
+/**
+ * What kafkajs logs while a group or a partition changes hands: the
+ * coordinator loading, a rebalance, a leader election. It passes by itself,
+ * so it is debug, not an error.
+ */
+const TRANSIENT = [
+  /rebalanc/i,
+  /coordinator is loading/i,
+  /coordinator is not (available|aware)/i,
+  /not the correct coordinator/i,
+  /leadership election/i,
+  /no leader for this topic-partition/i,
+  /not the leader for that topic-partition/i,
+];
+
+export function isTransientKafkaNoise(message: string, detail: unknown): boolean {
+  const text = `${message} ${typeof detail === 'string' ? detail : ''}`;
+  return TRANSIENT.some((pattern) => pattern.test(text));
+}
+
+/** Whether `error` (or an error it wraps) comes from kafkajs. */
+export function isKafkaError(error: unknown): boolean {
+  return causes(error).some((link) => /^KafkaJS/.test(String((link as { name?: unknown }).name ?? '')));
 }

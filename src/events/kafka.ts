@@ -3,6 +3,7 @@ import { Kafka, logLevel, type Admin, type KafkaConfig, type SASLOptions } from 
 import type { Config } from '../config/index.js';
 import { ConfigError, KafkaTopicsError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { isTransientKafkaNoise } from './kafka-failure.js';
 import { sleep, systemClock } from '../time.js';
 
 export type { Kafka, Admin };
@@ -27,21 +28,45 @@ export function plaintextConnection(brokers: string): KafkaConnection {
   };
 }
 
-/** The one Kafka client factory; kafkajs's own logs go through our logger. */
-export function createKafka(options: { connection: KafkaConnection; clientId: string; logger: Logger }): Kafka {
+/**
+ * How long a client keeps trying to reach the brokers. A role rides out an
+ * outage (kafkajs retries, our loops retry after it); a one-shot command
+ * gives up within about ten seconds so a person learns what is wrong.
+ */
+export type KafkaPatience = 'role' | 'one-shot';
+
+const RETRIES: Record<KafkaPatience, Pick<KafkaConfig, 'connectionTimeout' | 'retry'>> = {
+  role: { connectionTimeout: 3_000, retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 } },
+  'one-shot': { connectionTimeout: 2_000, retry: { initialRetryTime: 300, retries: 2, maxRetryTime: 1_000 } },
+};
+
+/**
+ * The one Kafka client factory; kafkajs's own logs go through our logger:
+ * transient group and leader changes at debug, failures at warn for a role
+ * (it retries) and at debug for a one-shot command (it reports the failure
+ * in one line), stacks only at debug.
+ */
+export function createKafka(options: {
+  connection: KafkaConnection;
+  clientId: string;
+  logger: Logger;
+  patience?: KafkaPatience;
+}): Kafka {
+  const patience = options.patience ?? 'role';
   const config: KafkaConfig = {
     ...connectionConfig(options.connection),
     clientId: options.clientId,
-    connectionTimeout: 3_000,
     requestTimeout: 30_000,
-    retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 },
+    ...RETRIES[patience],
     logLevel: logLevel.WARN,
     logCreator:
       () =>
       ({ level, log }) => {
-        const { message, ...extra } = log;
-        const method = level <= logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
-        options.logger[method]({ kafka: extra }, `kafka: ${message}`);
+        const { message, stack, ...extra } = log;
+        const failing = level <= logLevel.WARN && !isTransientKafkaNoise(message, extra.error);
+        const method = failing && patience === 'role' ? 'warn' : 'debug';
+        const withStack = method === 'debug' && stack !== undefined ? { ...extra, stack } : extra;
+        options.logger[method]({ kafka: withStack }, `kafka: ${message}`);
       },
   };
   return new Kafka(config);

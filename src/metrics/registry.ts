@@ -40,6 +40,8 @@ export interface Metrics {
   readonly repingsTotal: Counter;
   /** Failed reads of the lag collectors, by what they read (`postgres`, `kafka`). */
   readonly lagCollectionErrorsTotal: Counter<'source'>;
+  /** 1 while Livefyre answers 403 to the pinger: read by `pingpull status` from the pinger's /metrics. */
+  readonly livefyreTokenRefused: Gauge;
 }
 
 /** The `wal_status` values of pg_replication_slots, plus `missing` for no slot at all. */
@@ -154,6 +156,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'pingpull_dead_letter_messages',
       help: 'Messages held in the dead letter topic (end offset minus start offset, summed over partitions)',
       labelNames: ['topic'] as const,
+      registers,
+    }),
+    livefyreTokenRefused: new Gauge({
+      name: 'pingpull_livefyre_token_refused',
+      help: "1 while Livefyre refuses the pinger's system token (pings answered 403: livefyre.networkKey), else 0",
       registers,
     }),
     pingsAwaitingPull: new Gauge({

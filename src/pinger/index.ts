@@ -13,7 +13,7 @@ import { PullConfirmation } from './pull-confirmation.js';
 import { PingerRunner, type PendingEvent } from './runner.js';
 import { createRetryPolicy } from '../retry.js';
 
-export { pingNow, type PingNowResult } from './ping-now.js';
+export { assertPingableIds, pingNow, type PingNowResult } from './ping-now.js';
 export type { PingerState, PingerStatus } from './group.js';
 
 export interface PingerDeps {
@@ -25,6 +25,7 @@ export interface PingerDeps {
     Metrics,
     | 'pingsTotal'
     | 'endToEndSeconds'
+    | 'livefyreTokenRefused'
     | 'deadLettersTotal'
     | 'pingsAwaitingPull'
     | 'oldestAwaitingPullSeconds'

@@ -10,13 +10,7 @@ export type PingNowResult = { id: string; ok: true } | { id: string; ok: false; 
  * malformed id before pinging anyone.
  */
 export async function pingNow(client: Pick<LivefyreClient, 'ping'>, ids: readonly string[]): Promise<PingNowResult[]> {
-  if (ids.length === 0) throw new UsageError('expected at least one user id');
-  const invalid = ids.filter((id) => !isValidUserId(id));
-  if (invalid.length > 0) {
-    throw new UsageError(
-      `user ids must match ${USER_ID_PATTERN.source}; not valid: ${invalid.map((id) => JSON.stringify(id)).join(', ')}`,
-    );
-  }
+  assertPingableIds(ids);
   const results: PingNowResult[] = [];
   for (const id of new Set(ids)) {
     try {
@@ -30,4 +24,15 @@ export async function pingNow(client: Pick<LivefyreClient, 'ping'>, ids: readonl
     }
   }
   return results;
+}
+
+/** Throws a UsageError naming every malformed id, before anything is looked up or pinged. */
+export function assertPingableIds(ids: readonly string[]): void {
+  if (ids.length === 0) throw new UsageError('expected at least one user id');
+  const invalid = ids.filter((id) => !isValidUserId(id));
+  if (invalid.length > 0) {
+    throw new UsageError(
+      `user ids must match ${USER_ID_PATTERN.source}; not valid: ${invalid.map((id) => JSON.stringify(id)).join(', ')}`,
+    );
+  }
 }

@@ -18,7 +18,7 @@ export interface PingerCoreDeps<T extends Pingable> {
   client: Pick<LivefyreClient, 'ping'>;
   settings: Config['pinger'];
   logger: Logger;
-  metrics: Pick<Metrics, 'pingsTotal' | 'endToEndSeconds'>;
+  metrics: Pick<Metrics, 'pingsTotal' | 'endToEndSeconds' | 'livefyreTokenRefused'>;
   clock: Clock;
   timers: Timers;
   random: Random;
@@ -241,6 +241,7 @@ export class PingerCore<T extends Pingable> {
     if (forbidden === undefined) {
       forbidden = { sinceMs: this.deps.clock.now(), probeAtMs: 0, probing: false, timer: undefined };
       this.forbidden = forbidden;
+      this.deps.metrics.livefyreTokenRefused.set(1);
       this.deps.logger.error(
         { status: 403, pauseMs: this.deps.settings.forbiddenPauseMs },
         'Livefyre refuses the system token (HTTP 403): livefyre.networkKey (or livefyre.network) is wrong. ' +
@@ -273,6 +274,7 @@ export class PingerCore<T extends Pingable> {
     const forbidden = this.forbidden as Forbidden;
     this.deps.timers.clearTimeout(forbidden.timer);
     this.forbidden = undefined;
+    this.deps.metrics.livefyreTokenRefused.set(0);
     this.deps.logger.info(
       { forbiddenForMs: this.deps.clock.now() - forbidden.sinceMs },
       'Livefyre accepts the system token again; pinging resumes',

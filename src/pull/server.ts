@@ -45,6 +45,9 @@ const OVERLOAD_RETRY_AFTER_SECONDS = 1;
 /** Node's own limit on receiving a request (headers and body): a pull is one short GET. */
 const RECEIVE_TIMEOUT_MS = 10_000;
 
+/** Ids the readiness probe looks up (no such user is expected): the first the id column's type accepts. */
+const PROBE_IDS = ['0', '00000000-0000-0000-0000-000000000000', 'pingpull-readiness-probe'];
+
 const ERROR_SCHEMA = {
   type: 'object',
   properties: { error: { type: 'string' }, message: { type: 'string' } },
@@ -145,12 +148,23 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
   );
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  // Ready means a pull can be answered: the probe runs the pulls' own statement (mapping, table, columns)
+  // on their pool, so a renamed mapped column turns readiness red, not only the pulls.
+  const probeId = PROBE_IDS.find((id) => query.accepts(id));
   app.get('/readyz', async (_request, reply) => {
     try {
-      await deps.pool.query('SELECT 1');
+      if (probeId === undefined) await deps.pool.query('SELECT 1');
+      else {
+        const client = await deps.pool.connect();
+        try {
+          await query.read(client, probeId);
+        } finally {
+          client.release();
+        }
+      }
       return { status: 'ok' };
     } catch (error) {
-      reply.log.warn({ err: error }, 'database not reachable');
+      reply.log.warn({ err: error }, 'the profile query fails: pulls are answered 503');
       return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ status: 'unavailable' });
     }
   });

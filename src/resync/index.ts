@@ -9,6 +9,7 @@ import type { Kafka } from '../events/kafka.js';
 import { ChangePublisher } from '../events/publisher.js';
 import type { Logger } from '../log.js';
 import { buildProfileMapping, publishedColumns, type MappingConfig, type ProfileMapping } from '../mapping/index.js';
+import { validateIds } from './ids.js';
 
 /**
  * `pingpull resync`: publishes `op: "r"` (snapshot read) events for existing
@@ -82,6 +83,7 @@ export async function runResync(options: ResyncOptions): Promise<ResyncResult> {
     filters.push(`${quoteIdent(source.updatedAtColumn)} >= $${fixed.length + 1}`);
   }
   if (selection.kind === 'ids') {
+    await validateIds(options.pool, table, source.idColumn, selection.ids);
     fixed.push([...new Set(selection.ids)]);
     filters.push(`${id} = ANY($${fixed.length + 1})`);
   }
@@ -93,14 +95,17 @@ export async function runResync(options: ResyncOptions): Promise<ResyncResult> {
   const renumber = (sql: string): string => sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) - 1}`);
 
   if (options.onTotal !== undefined) {
+    // A resumed run counts what is left after the resume point: its progress starts at 0 of that.
+    const resumed = options.after !== undefined;
+    const count = `SELECT count(*)::text AS n FROM ${table.qualified} ${where(resumed)}`;
     const total =
       selection.kind === 'ids'
         ? null
         : Number(
             (
               await options.pool.query<{ n: string }>({
-                text: renumber(`SELECT count(*)::text AS n FROM ${table.qualified} ${where(false)}`),
-                values: fixed,
+                text: resumed ? count : renumber(count),
+                values: resumed ? [options.after, ...fixed] : fixed,
               })
             ).rows[0]?.n ?? 0,
           );

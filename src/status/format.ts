@@ -46,12 +46,13 @@ function figures(report: StatusReport, name: (typeof STAGES)[number]): string {
       if (!k.reachable) return `topic ${k.topic}: brokers unreachable`;
       if (k.topicExists === false) return `topic ${k.topic}: missing`;
       const parts = k.partitions.map((p) => `p${p.partition}=${p.lag}`).join(' ');
-      return `topic ${k.topic}, group ${k.groupId}: lag ${k.consumerLagMessages ?? '?'}${parts === '' ? '' : ` (${parts})`}`;
+      const lag = `lag ${k.consumerLagMessages ?? '?'}${parts === '' ? '' : ` (${parts})`}`;
+      return `topic ${k.topic}, group ${k.groupId}: ${lag}, ${k.members ?? '?'} member(s)`;
     }
     case 'deadLetters': {
       const d = report.deadLetters;
       const refused = d.refusedEvents === null ? '' : `, ${d.refusedEvents} event(s) refused by Kafka`;
-      return `topic ${d.topic}: ${d.messages ?? '?'} message(s)${refused}`;
+      return `topic ${d.topic}: ${d.awaitingReplay ?? '?'} awaiting replay, ${d.messages ?? '?'} held${refused}`;
     }
     case 'pulls': {
       const p = report.pulls;

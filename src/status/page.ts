@@ -23,8 +23,12 @@ export interface PublicStatus {
       safeWalSizeBytes: number | null;
       sourceLagSeconds: number | null;
     };
-    kafka: PublicStage & { consumerLagMessages: number | null; partitions: Array<{ partition: number; lag: number }> };
-    deadLetters: PublicStage & { messages: number | null };
+    kafka: PublicStage & {
+      consumerLagMessages: number | null;
+      members: number | null;
+      partitions: Array<{ partition: number; lag: number }>;
+    };
+    deadLetters: PublicStage & { messages: number | null; awaitingReplay: number | null };
     pulls: PublicStage & { awaiting: number | null; oldestAgeSeconds: number | null };
     livefyre: PublicStage & { reachable: boolean | null; forbidden: boolean | null };
   };
@@ -68,9 +72,14 @@ export function publicStatus(report: StatusReport, history: HistoryPoint[]): Pub
       kafka: {
         ...stage('kafka'),
         consumerLagMessages: report.kafka.consumerLagMessages,
+        members: report.kafka.members,
         partitions: report.kafka.partitions.map(({ partition, lag }) => ({ partition, lag })),
       },
-      deadLetters: { ...stage('deadLetters'), messages: report.deadLetters.messages },
+      deadLetters: {
+        ...stage('deadLetters'),
+        messages: report.deadLetters.messages,
+        awaitingReplay: report.deadLetters.awaitingReplay,
+      },
       pulls: {
         ...stage('pulls'),
         awaiting: report.pulls.awaiting,
@@ -149,6 +158,20 @@ const CHARTS = [
 ];
 const W = 320, H = 100;
 function text(v) { return v === null || v === undefined ? '?' : String(v); }
+function bytes(v) {
+  if (v === null || v === undefined) return '?';
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = v, unit = 0;
+  while (Math.abs(value) >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
+  return unit === 0 ? value + ' B' : value.toFixed(1) + ' ' + units[unit];
+}
+function duration(v) {
+  if (v === null || v === undefined) return '?';
+  if (v < 120) return v + ' seconds';
+  if (v < 7200) return Math.round(v / 60) + ' minutes';
+  return (v / 3600).toFixed(1) + ' hours';
+}
+const HUMAN = { bytes, s: duration, messages: text };
 function row(name, stage, figures) {
   const tr = document.createElement('tr');
   tr.dataset.stage = name;
@@ -169,7 +192,7 @@ function draw(svg, history, key) {
   const max = Math.max(1, ...points.map((p) => p[key]));
   line.setAttribute('points', points.map((p) =>
     ((p.t - t0) / (t1 - t0) * (W - 4) + 2).toFixed(1) + ',' + (H - 2 - p[key] / max * (H - 4)).toFixed(1)).join(' '));
-  svg.querySelector('.max').textContent = 'max ' + max;
+  svg.querySelector('.max').textContent = 'max ' + HUMAN[svg.dataset.unit](max);
 }
 async function refresh() {
   let s;
@@ -189,12 +212,12 @@ async function refresh() {
   rows.replaceChildren(
     row('database', st.database, ''),
     row('connector', c, 'slot ' + (c.active ? 'active' : 'inactive') + ', wal ' + text(c.walStatus) +
-      ', lag ' + text(c.replicationLagBytes) + ' B, retained ' + text(c.retainedBytes) + ' B, source lag ' + text(c.sourceLagSeconds) + ' s'),
-    row('kafka', st.kafka, 'consumer lag ' + text(st.kafka.consumerLagMessages) +
+      ', lag ' + bytes(c.replicationLagBytes) + ', retained ' + bytes(c.retainedBytes) + ', source lag ' + duration(c.sourceLagSeconds)),
+    row('kafka', st.kafka, 'consumer lag ' + text(st.kafka.consumerLagMessages) + ' message(s), ' + text(st.kafka.members) + ' pinger(s)' +
       (st.kafka.partitions.length ? ' (' + st.kafka.partitions.map((p) => 'p' + p.partition + '=' + p.lag).join(' ') + ')' : '')),
-    row('dead letters', st.deadLetters, text(st.deadLetters.messages) + ' message(s)'),
+    row('dead letters', st.deadLetters, text(st.deadLetters.awaitingReplay) + ' awaiting replay, ' + text(st.deadLetters.messages) + ' held'),
     row('pulls', st.pulls, text(st.pulls.awaiting) + ' ping(s) awaiting their pull, oldest ' +
-      text(st.pulls.oldestAgeSeconds === null ? null : Math.round(st.pulls.oldestAgeSeconds)) + ' s'),
+      duration(st.pulls.oldestAgeSeconds === null ? null : Math.round(st.pulls.oldestAgeSeconds))),
     row('livefyre', st.livefyre, (st.livefyre.reachable ? 'reachable' : 'unreachable') +
       (st.livefyre.forbidden === null ? '' : st.livefyre.forbidden ? ', key refused (403)' : ', key accepted')),
   );
@@ -203,7 +226,7 @@ async function refresh() {
 const charts = document.getElementById('charts');
 for (const [key, title, unit] of CHARTS) {
   const figure = document.createElement('figure');
-  figure.innerHTML = '<svg id="chart-' + key + '" width="' + W + '" height="' + H + '" viewBox="0 0 ' + W + ' ' + H +
+  figure.innerHTML = '<svg id="chart-' + key + '" data-unit="' + unit + '" width="' + W + '" height="' + H + '" viewBox="0 0 ' + W + ' ' + H +
     '" role="img"><polyline points=""/><text class="max" x="4" y="12" font-size="10"></text></svg><figcaption></figcaption>';
   figure.querySelector('figcaption').textContent = title + ' (' + unit + ')';
   charts.append(figure);

@@ -1,10 +1,13 @@
 import type { Config } from '../config/index.js';
 import type { Pool } from '../db.js';
 import { StageTimeoutError } from '../errors.js';
-import type { AwaitedPulls, KafkaLagReader, PartitionLag } from '../events/consumer-lag.js';
+import type { AwaitedPulls, GroupMark, KafkaLagReader, PartitionLag, TopicSize } from '../events/consumer-lag.js';
 import { pullsGroupId } from '../events/pulls.js';
+import { describeKafkaFailure } from '../events/kafka-failure.js';
 import { livefyreBaseUrl, type LivefyreProbe } from '../livefyre/client.js';
 import { readSlotLag, type SlotLag } from '../metrics/slot-lag.js';
+import { readLedger } from '../pinger/replay-ledger.js';
+import { replayGroupId } from '../pinger/replay.js';
 import type { SourceLagEstimator } from '../metrics/source-lag.js';
 import { sleep, type Clock, type Timers } from '../time.js';
 
@@ -42,10 +45,14 @@ export interface StatusReport {
     topicExists: boolean | null;
     partitions: PartitionLag[];
     consumerLagMessages: number | null;
+    /** Pingers in the consumer group now. */
+    members: number | null;
   };
   deadLetters: StageStatus & {
     topic: string;
     messages: number | null;
+    /** Dead letters no `dead-letters replay` has sent back yet: the ones that need a person. */
+    awaitingReplay: number | null;
     /** Change events Kafka refused (truncated or dead-lettered): known only inside a running connector, else null. */
     refusedEvents: number | null;
   };
@@ -113,6 +120,14 @@ function describe(error: unknown): string {
   return String(error);
 }
 
+function describeKafka(error: unknown, config: StatusDeps['config']): string {
+  const failure = describeKafkaFailure(error, config.kafka, {
+    topic: config.kafka.topic,
+    groupId: config.kafka.groupId,
+  });
+  return failure.layer === 'other' ? describe(error) : failure.line;
+}
+
 /** Reads every stage from Postgres, Kafka and Livefyre directly: no pingpull process needs to run. */
 export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
   const { config, timers } = deps;
@@ -130,7 +145,14 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
     return { lag: second, sourceLag: second === undefined ? null : deps.estimator.observe(deps.clock.now(), second) };
   })();
   const lagPart = withTimeout(deps.kafka.consumerLag(config.kafka.topic, config.kafka.groupId), limit, timers);
-  const deadPart = withTimeout(deps.kafka.topicSize(config.kafka.dlqTopic), limit, timers);
+  const deadPart = withTimeout(
+    Promise.all([
+      deps.kafka.topicSize(config.kafka.dlqTopic),
+      deps.kafka.groupMarks(config.kafka.dlqTopic, replayGroupId(config.kafka.groupId)),
+    ]),
+    limit,
+    timers,
+  );
   const livefyrePart = withTimeout(deps.probeLivefyre(), limit, timers);
   const pullsPart =
     config.pinger.pullConfirmMs === 0
@@ -223,30 +245,38 @@ function kafkaStage(
 ): StatusReport['kafka'] {
   const names = { topic: config.kafka.topic, groupId: config.kafka.groupId };
   if (lag.status === 'rejected') {
-    return stage([], describe(lag.reason), {
+    return stage([], describeKafka(lag.reason, config), {
       reachable: false,
       ...names,
       topicExists: null,
       partitions: [],
       consumerLagMessages: null,
+      members: null,
     });
   }
   const problems: string[] = [];
   if (!lag.value.exists) problems.push('the change topic does not exist (a connector or pinger creates it at start)');
   if (lag.value.total > config.status.maxConsumerLagMessages)
     problems.push(`consumer lag above ${config.status.maxConsumerLagMessages} messages`);
+  if (lag.value.members === 0 && lag.value.total > 0) {
+    problems.push(
+      `no pinger is in consumer group ${config.kafka.groupId} while ${lag.value.total} event(s) wait: ` +
+        'start pingpull pinger (or pingpull run)',
+    );
+  }
   return stage(problems, null, {
     reachable: true,
     ...names,
     topicExists: lag.value.exists,
     partitions: lag.value.partitions,
     consumerLagMessages: lag.value.total,
+    members: lag.value.members,
   });
 }
 
 function deadLetterStage(
   config: StatusDeps['config'],
-  dead: Settled<Awaited<ReturnType<KafkaLagReader['topicSize']>>>,
+  dead: Settled<[TopicSize, GroupMark[]]>,
   refusedEvents: number | null,
 ): StatusReport['deadLetters'] {
   const topic = config.kafka.dlqTopic;
@@ -257,14 +287,40 @@ function deadLetterStage(
         'or dead-lettered, see the connector log',
     );
   }
-  if (dead.status === 'rejected')
-    return stage(problems, describe(dead.reason), { topic, messages: null, refusedEvents });
-  if (dead.value.messages > config.status.maxDeadLetters) {
+  if (dead.status === 'rejected') {
+    return stage(problems, describeKafka(dead.reason, config), {
+      topic,
+      messages: null,
+      awaitingReplay: null,
+      refusedEvents,
+    });
+  }
+  const [size, marks] = dead.value;
+  const awaitingReplay = countAwaitingReplay(size, marks);
+  // Replayed letters stay in the topic until retention: only the others need a person.
+  if (awaitingReplay > config.status.maxDeadLetters) {
     problems.push(
-      `the dead letter topic holds ${dead.value.messages} message(s) (more than ${config.status.maxDeadLetters}): see why in their headers`,
+      `the dead letter topic holds ${awaitingReplay} message(s) not replayed yet (more than ` +
+        `${config.status.maxDeadLetters}): pingpull dead-letters list shows why, dead-letters replay sends them back`,
     );
   }
-  return stage(problems, null, { topic, messages: dead.value.messages, refusedEvents });
+  return stage(problems, null, { topic, messages: size.messages, awaitingReplay, refusedEvents });
+}
+
+/** Offsets held in the topic that the replay group's ledger does not mark as sent back. */
+function countAwaitingReplay(size: TopicSize, marks: readonly GroupMark[]): number {
+  let awaiting = 0n;
+  for (const { partition, low, high } of size.partitions) {
+    const mark = marks.find((entry) => entry.partition === partition);
+    const committed = mark === undefined || BigInt(mark.offset) < 0n ? low : mark.offset;
+    const ledger = readLedger(committed, mark?.metadata ?? null);
+    const from = ledger.next > BigInt(low) ? ledger.next : BigInt(low);
+    const end = BigInt(high);
+    if (from >= end) continue;
+    const replayedAbove = [...ledger.done].filter((offset) => offset >= from && offset < end).length;
+    awaiting += end - from - BigInt(replayedAbove);
+  }
+  return Number(awaiting);
 }
 
 function pullsStage(
@@ -298,7 +354,12 @@ function livefyreStage(
   const problems: string[] = [];
   if (config.livefyre.network === '' || config.livefyre.networkKey === '')
     problems.push('livefyre.network and livefyre.networkKey must be set to ping');
-  if (forbidden === true) problems.push('Livefyre answers 403 to pings: the network key is wrong or not a system key');
+  if (forbidden === true) {
+    problems.push(
+      "livefyre.networkKey is refused: Livefyre answers 403 to the pinger's pings (a wrong key, or not the " +
+        "network's system key); pinging is paused until it is fixed",
+    );
+  }
   if (probe.status === 'rejected') return stage(problems, describe(probe.reason), figures);
   return stage(problems, probe.value.error, {
     ...figures,

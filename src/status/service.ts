@@ -3,6 +3,7 @@ import { requireKeys, type Config } from '../config/index.js';
 import { createPool, type Pool } from '../db.js';
 import { createKafkaLagReader } from '../events/consumer-lag.js';
 import { createProbeKafka } from '../events/kafka.js';
+import { pingerMetricsUrls, readPingerKeyRefused } from './pinger-key.js';
 import { livefyreBaseUrl, probeLivefyre } from '../livefyre/client.js';
 import type { Logger } from '../log.js';
 import { SourceLagEstimator } from '../metrics/source-lag.js';
@@ -71,11 +72,14 @@ export async function readStatus(deps: {
   });
   pool.on('error', (error) => logger.debug({ err: error }, 'idle database connection failed'));
   const { kafka, probeLivefyre } = statusSources(config);
+  const urls = pingerMetricsUrls(config.status, config.metrics);
   try {
+    const refused = await readPingerKeyRefused(urls, config.status.timeoutMs);
     return await collectStatus({
       config,
       pool,
       kafka,
+      pingerForbidden: () => refused,
       estimator: new SourceLagEstimator(),
       sampleMs: config.status.sampleMs,
       probeLivefyre,

@@ -105,7 +105,7 @@ describe('configuration errors', () => {
       PINGPULL_DATABASE_URL: 'postgres://app:s3cret-password@127.0.0.1:1/app',
     });
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/^problem: database\.url: cannot reach the database/m);
+    expect(result.stdout).toMatch(/^problem: database\.url: cannot reach 127\.0\.0\.1:1 \(connection refused\)$/m);
     expect(result.stdout + result.stderr).not.toContain('s3cret-password');
   });
 
@@ -119,7 +119,7 @@ describe('configuration errors', () => {
       PINGPULL_LIVEFYRE_BASE_URL: 'http://127.0.0.1:2',
     });
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/^problem: kafka\.brokers: cannot reach Kafka at 127\.0\.0\.1:1: /m);
+    expect(result.stdout).toMatch(/^problem: kafka\.brokers: cannot reach 127\.0\.0\.1:1 \(connection refused\)$/m);
     expect(result.stdout).toMatch(/^problem: livefyre\.baseUrl: http:\/\/127\.0\.0\.1:2 does not answer/m);
   });
 });

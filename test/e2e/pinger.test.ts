@@ -5,6 +5,7 @@ import { createKafka, plaintextConnection } from '../../src/events/kafka.js';
 import { createLogger } from '../../src/log.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { freePort, runCli, spawnCli, type RunningCli } from '../helpers/cli.js';
+import { createMembersDatabase } from '../helpers/members-table.js';
 import { changeEventJson, okUserIds } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -23,7 +24,9 @@ async function simulator(context: TestContext): Promise<Simulator> {
   return sim;
 }
 
-const livefyreEnv = (sim: Simulator, key = NETWORK_KEY): Record<string, string> => ({
+// No database.url: a host that only pings, whose `ping` cannot look users up.
+const livefyreEnv = (sim: Simulator, key = NETWORK_KEY): Record<string, string | undefined> => ({
+  PINGPULL_DATABASE_URL: undefined,
   PINGPULL_LIVEFYRE_NETWORK: NETWORK,
   PINGPULL_LIVEFYRE_NETWORK_KEY: key,
   PINGPULL_LIVEFYRE_BASE_URL: sim.url,
@@ -146,6 +149,32 @@ describe('pingpull register-pull-url', () => {
 });
 
 describe('pingpull ping', () => {
+  it('says which ids have no row in the table, and pings them only with --force', async (context) => {
+    const sim = await simulator(context);
+    const { database, pool } = await createMembersDatabase('user_id text PRIMARY KEY, nick text', 1);
+    context.onTestFinished(() => database.drop());
+    await pool.query(`INSERT INTO members VALUES ('m1', 'one')`);
+    await pool.end();
+    const env = {
+      ...livefyreEnv(sim),
+      PINGPULL_DATABASE_URL: database.url,
+      PINGPULL_SOURCE_TABLE: 'members',
+      PINGPULL_SOURCE_ID_COLUMN: 'user_id',
+      PINGPULL_SOURCE_COLUMNS: '{"display_name":"nick"}',
+    };
+    const checked = await runCli(['ping', 'm1', 'nosuch'], env);
+    expect(checked.code).toBe(1);
+    expect(checked.stdout.trim().split('\n')).toEqual([
+      'skipped nosuch: no such user in members (ping it anyway with --force)',
+      'pinged m1',
+    ]);
+    expect(okUserIds(sim).has('nosuch')).toBe(false);
+
+    const forced = await runCli(['ping', 'nosuch', '--force'], env);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stdout.trim()).toBe('pinged nosuch');
+  });
+
   it('pings each id and says how each went', async (context) => {
     const sim = await simulator(context);
     const ok = await runCli(['ping', 'u1', 'u2', 'u1'], livefyreEnv(sim));
@@ -191,7 +220,7 @@ describe('pingpull pinger', () => {
     expect(result.code).toBe(1);
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^pingpull: .*ECONNREFUSED 127\.0\.0\.1:\d+/);
+    expect(lines[0]).toMatch(/^pingpull: kafka\.brokers: cannot reach 127\.0\.0\.1:\d+ \(connection refused\)$/);
   }, 180_000);
 
   it('loses nothing when killed with SIGKILL while pings are in flight', async (context) => {

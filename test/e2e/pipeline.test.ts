@@ -77,6 +77,9 @@ describe('pingpull end to end', () => {
 
     const setup = await runCli(['setup'], env);
     expect(setup.code, setup.stderr).toBe(0);
+    // Each human line once, on stdout: not again as a log line at the info level.
+    expect(setup.stdout).toMatch(/created logical replication slot/);
+    expect(setup.stderr).toBe('');
 
     pipeline = spawnCli(['run'], env);
     await waitFor(async () => (await fetch(`${pullUrl.replace('/livefyre/profiles', '')}/readyz`)).ok, {
@@ -95,6 +98,8 @@ describe('pingpull end to end', () => {
     if (env !== undefined) {
       const teardown = await runCli(['teardown'], env);
       expect(teardown.code, teardown.stderr).toBe(0);
+      expect(teardown.stdout).toMatch(/dropped replication slot/);
+      expect(teardown.stderr).toBe('');
     }
     await db?.drop();
     expect(code, pipeline?.output()).toBe(0);

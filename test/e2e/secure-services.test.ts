@@ -219,9 +219,7 @@ describe('TLS-only Postgres and SASL_SSL-only Kafka', () => {
     it('TCP: nothing listens', async () => {
       const port = await freePort();
       expect(await kafkaProblem({ PINGPULL_KAFKA_BROKERS: `127.0.0.1:${port}` })).toMatch(
-        new RegExp(
-          `^problem: kafka\\.brokers: cannot reach Kafka at 127\\.0\\.0\\.1:${port}: TCP connection failed \\(ECONNREFUSED\\)`,
-        ),
+        new RegExp(`^problem: kafka\\.brokers: cannot reach 127\\.0\\.0\\.1:${port} \\(connection refused\\)$`),
       );
     });
 

@@ -328,9 +328,12 @@ describe('lag and health as a user sees them', () => {
         await page.waitForSelector('#stages tr[data-stage="connector"]');
         expect(await page.textContent('#overall')).toMatch(/^(healthy|UNHEALTHY)$/);
         const connectorRow = await page.textContent('#stages tr[data-stage="connector"]');
-        expect(connectorRow).toMatch(/slot active, wal reserved, lag \d+ B, retained \d+ B, source lag [\d.]+ s/);
+        // Human units: bytes as B/KB/MB, lag in seconds or minutes.
+        expect(connectorRow).toMatch(
+          /slot active, wal reserved, lag [\d.]+ [KMGT]?B, retained [\d.]+ [KMGT]?B, source lag [\d.]+ (seconds|minutes|hours)/,
+        );
         expect(await page.textContent('#stages tr[data-stage="kafka"]')).toMatch(
-          /consumer lag \d+ \(p0=\d+ p1=\d+ p2=\d+\)/,
+          /consumer lag \d+ message\(s\), \d+ pinger\(s\) \(p0=\d+ p1=\d+ p2=\d+\)/,
         );
         // Two refreshes give the chart a line (at least two points).
         // (Polled from here: the page's CSP forbids the evaluated strings of waitForFunction.)

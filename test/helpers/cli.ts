@@ -11,6 +11,31 @@ function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   return merged;
 }
 
+/** A JavaScript stack frame, as printed raw or inside a JSON log line. */
+const STACK_FRAME = /(^|\\n|\n)\s*at [^\n]*[(\s][^\s()]+:\d+:\d+\)?|"stack":/;
+
+/**
+ * Whether the command runs at a level that may show stacks; at the default
+ * level no stack trace may reach a terminal.
+ */
+function debugging(args: readonly string[], env: Record<string, string | undefined>): boolean {
+  const level = args.includes('--log-level') ? args[args.indexOf('--log-level') + 1] : env.PINGPULL_LOG_LEVEL;
+  return level === 'debug' || level === 'trace';
+}
+
+/** Throws when `output` holds a stack trace although the command ran at the default log level. */
+export function expectNoStackTrace(
+  output: string,
+  args: readonly string[],
+  env: Record<string, string | undefined>,
+): void {
+  if (debugging(args, env)) return;
+  const frame = STACK_FRAME.exec(output);
+  if (frame !== null) {
+    throw new Error(`pingpull ${args.join(' ')} printed a stack trace at the default log level:\n${output}`);
+  }
+}
+
 export interface CliResult {
   code: number | null;
   stdout: string;
@@ -36,7 +61,12 @@ export function runCli(
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      try {
+        expectNoStackTrace(stdout + stderr, args, env);
+        resolve({ code, stdout, stderr });
+      } catch (error) {
+        reject(error as Error);
+      }
     });
   });
 }
@@ -60,11 +90,15 @@ export function spawnCli(args: readonly string[], env: Record<string, string | u
     child,
     output: () => output,
     async stop(graceMs = 30_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      if (child.exitCode !== null || child.signalCode !== null) {
+        expectNoStackTrace(output, args, env);
+        return exited;
+      }
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       const code = await exited;
       clearTimeout(timer);
+      expectNoStackTrace(output, args, env);
       return code;
     },
   };

@@ -47,13 +47,27 @@ describe('KafkaLagReader', () => {
       topic,
       exists: true,
       total: 4,
+      // offsets set by an admin: a group with no consumer in it
+      members: 0,
       partitions: [
         { partition: 0, endOffset: 5, committedOffset: 3, lag: 2 },
         { partition: 1, endOffset: 2, committedOffset: null, lag: 2 },
         { partition: 2, endOffset: 0, committedOffset: null, lag: 0 },
       ],
     });
-    expect(await reader.topicSize(topic)).toEqual({ topic, exists: true, messages: 7 });
+    expect(await reader.topicSize(topic)).toEqual({
+      topic,
+      exists: true,
+      messages: 7,
+      partitions: [
+        { partition: 0, low: '0', high: '5' },
+        { partition: 1, low: '0', high: '2' },
+        { partition: 2, low: '0', high: '0' },
+      ],
+    });
+    expect(await reader.groupMarks(topic, group)).toEqual(
+      expect.arrayContaining([{ partition: 0, offset: '3', metadata: null }]),
+    );
   });
 
   it('reports a topic that does not exist instead of waiting for it', async () => {
@@ -63,8 +77,9 @@ describe('KafkaLagReader', () => {
       exists: false,
       partitions: [],
       total: 0,
+      members: 0,
     });
-    expect(await reader.topicSize(missing)).toEqual({ topic: missing, exists: false, messages: 0 });
+    expect(await reader.topicSize(missing)).toEqual({ topic: missing, exists: false, messages: 0, partitions: [] });
   });
 
   it('fails promptly on a broker that does not listen', async () => {

@@ -141,6 +141,26 @@ describe('pull server on a table with its own column names', () => {
     }
   });
 
+  it('is not ready when the profile query fails, such as after a mapped column was renamed', async () => {
+    const renamed = await createTestDatabase();
+    await createUsersTable(renamed.url);
+    const renamedPool = createPool({ url: renamed.url, max: 2, applicationName: 'pingpull-test' });
+    const server = await build({ pool: renamedPool });
+    try {
+      expect((await server.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+      await renamedPool.query('ALTER TABLE app.members RENAME COLUMN nick TO nickname');
+      const pulled = await server.inject({ method: 'GET', url: `/livefyre/profiles/1042?lftoken=${token}` });
+      expect(pulled.statusCode).toBe(503);
+      const ready = await server.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toEqual({ status: 'unavailable' });
+    } finally {
+      await server.close();
+      await renamedPool.end();
+      await renamed.drop();
+    }
+  });
+
   it('refuses to start when a mapped column is missing, naming it', async () => {
     const source = { ...SOURCE, columns: { ...SOURCE.columns, bio: 'about_me' } };
     await expect(build({ source })).rejects.toThrow(ConfigError);

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupDatabase } from '../../src/cdc/setup.js';
@@ -117,16 +120,32 @@ describe('pingpull resync', () => {
     expect(messages.map((m) => m.key).sort()).toEqual(['42', '5', '9007199254740993']);
   }, 120_000);
 
+  it('--ids with an id the column cannot hold publishes nothing and names it', async () => {
+    const topic = await createTopic(uniqueName('resync_badids'), 1);
+    const refused = await runCli(['resync', '--ids', '1,2,abc', '--batch-size', '1'], env(topic));
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--ids: "abc" cannot be ids of "public"."members": user_id is bigint');
+    // The next run's users are all the topic holds: the refused run published none of 1 and 2.
+    expect((await runCli(['resync', '--ids', '3'], env(topic))).code).toBe(0);
+    const messages = await readTopic(topic, (m) => m.length >= 1, 30_000);
+    expect(messages.map((m) => m.key)).toEqual(['3']);
+  }, 120_000);
+
   it('resumes with --after, and prints the last published id when interrupted', async () => {
     const topic = await createTopic(uniqueName('resync_resume'), 3);
     const resumed = await runCli(['resync', '--all', '--after', '2000'], env(topic));
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stdout).toContain(`published ${USERS - 2000 + 1} user(s)`);
+    // Progress counts from the resume point: what is left, not the whole table.
+    expect(resumed.stderr).toContain(`resync: ${USERS - 2000 + 1} user(s) to publish`);
 
     // Interrupt a slow run (batches of one) once it has published something.
     const interruptTopic = await createTopic(uniqueName('resync_int'), 3);
+    // The hint repeats --config: run as it reads, it finds the same settings.
+    const configFile = join(mkdtempSync(join(tmpdir(), 'pingpull-resync-')), 'pingpull.json');
+    writeFileSync(configFile, JSON.stringify({ resync: { progressEvery: 1 } }));
     const running = spawnCli(
-      ['resync', '--all', '--batch-size', '1'],
+      ['resync', '--all', '--batch-size', '1', '--config', configFile],
       env(interruptTopic, { PINGPULL_RESYNC_PROGRESS_EVERY: '1' }),
     );
     await waitFor(async () => /users published, last id \d+/.test(running.output()), {
@@ -137,7 +156,7 @@ describe('pingpull resync', () => {
     expect(code).toBe(130);
     const last = /last published id: (\d+)/.exec(running.output())?.[1];
     expect(last, running.output()).toBeDefined();
-    expect(running.output()).toContain(`--after ${last}`);
+    expect(running.output()).toContain(`resume with: pingpull resync --all --config ${configFile} --after ${last}`);
     // Everything up to the printed id is in Kafka.
     const messages = await readTopic(interruptTopic, (m) => m.length >= Number(last), 30_000);
     const keys = new Set(messages.map((m) => Number(m.key)));

@@ -249,7 +249,10 @@ describe('a least-privilege role (LOGIN REPLICATION, CONNECT, SELECT) on a table
       });
       expect(result.code, result.stdout + result.stderr).toBe(0);
       expect(result.stdout).toContain('ok: database ready');
-      expect(result.stdout).toMatch(/info: replication slot \S+ is streaming to process \d+/);
+      // The pid is the walsender's: the line says so, and which client holds the slot.
+      expect(result.stdout).toMatch(
+        /info: replication slot \S+ is streaming to process \d+ \(the walsender: [^)]*\), held by application_name "pingpull-connector" from /,
+      );
     } finally {
       await connector.stop();
     }

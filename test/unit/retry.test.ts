@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LivefyreError, ReplicationError, UsageError } from '../../src/errors.js';
+import { loadConfig } from '../../src/config/index.js';
 import { createRetryPolicy, deadLetterSchedule, RECONNECT } from '../../src/retry.js';
 
 const transient = new LivefyreError('503', { status: 503, retriable: true });
@@ -87,5 +88,25 @@ describe('retrying dead letter writes', () => {
 
   it('retries any error, unclassified ones included', () => {
     expect(retry(1_000, new TypeError('kafkajs said no'), () => 0.5)).toBe(60_000);
+  });
+});
+
+describe('the default ping schedule', () => {
+  it('rides out a Livefyre outage of at least an hour before a change is dead-lettered', () => {
+    const { pinger } = loadConfig({ env: {} });
+    const policy = createRetryPolicy({
+      baseMs: pinger.retryBaseMs,
+      maxMs: pinger.retryMaxMs,
+      maxAttempts: pinger.maxAttempts,
+    });
+    // The shortest waits equal jitter can draw: every retry at half its backoff.
+    let waitedMs = 0;
+    for (let attempt = 1; ; attempt += 1) {
+      const decision = policy(attempt, transient, () => 0);
+      if (decision === 'stop') break;
+      waitedMs += decision;
+    }
+    expect(waitedMs).toBeGreaterThanOrEqual(60 * 60 * 1000);
+    expect(policy(pinger.maxAttempts, transient, () => 0)).toBe('stop');
   });
 });

@@ -125,3 +125,73 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('loadConfig is strict', () => {
+  function file(content: unknown): string {
+    const path = join(mkdtempSync(join(tmpdir(), 'pingpull-config-')), 'config.json');
+    writeFileSync(path, JSON.stringify(content));
+    return path;
+  }
+
+  it.each([
+    ['PINGPULL_PULL_PORT', '8080x', 'pull.port: expected a port number (0-65535)'],
+    ['PINGPULL_PULL_PORT', '70000', 'pull.port: expected a port number (0-65535)'],
+    ['PINGPULL_PINGER_MAX_ATTEMPTS', '8 tries', 'pinger.maxAttempts: expected a number above 0'],
+    ['PINGPULL_PINGER_COALESCE_MS', '-1', 'pinger.coalesceMs: expected a whole number (0 or more)'],
+    ['PINGPULL_STATUS_PAGE', 'maybe', 'status.page: expected true or false'],
+  ])('%s=%s is refused, naming the key and what was expected', (name, value, message) => {
+    expect(problemsOf(() => loadConfig({ env: { [name]: value } })).join('\n')).toContain(message);
+  });
+
+  it.each([
+    ['0', false],
+    ['off', false],
+    ['no', false],
+    ['false', false],
+    ['1', true],
+    ['on', true],
+  ])('a switch reads %s as %s', (value, expected) => {
+    expect(loadConfig({ env: { PINGPULL_STATUS_PAGE: value } }).status.page).toBe(expected);
+  });
+
+  it('reads exact numbers, decimals included', () => {
+    const config = loadConfig({ env: { PINGPULL_PULL_PORT: '8181', PINGPULL_PINGER_RATE_PER_SECOND: '0.5' } });
+    expect(config.pull.port).toBe(8181);
+    expect(config.pinger.ratePerSecond).toBe(0.5);
+  });
+
+  it('refuses a port "8o8o" in a file instead of reading it as 8', () => {
+    expect(problemsOf(() => loadConfig({ file: file({ pull: { port: '8o8o' } }), env: {} })).join('\n')).toContain(
+      'pull.port: expected a port number (0-65535): value was "8o8o"',
+    );
+  });
+
+  it('refuses a file that is not a JSON object', () => {
+    for (const content of [[], 'text', null]) {
+      expect(problemsOf(() => loadConfig({ file: file(content), env: {} })).join('\n')).toContain(
+        'must hold a JSON object of keys',
+      );
+    }
+  });
+
+  it('suggests the key an unknown one probably meant', () => {
+    const problems = problemsOf(() =>
+      loadConfig({ file: file({ source: { idcolumn: 'x' }, kafka: { brokerz: 'a:1' }, zzz: 1 }), env: {} }),
+    ).join('\n');
+    expect(problems).toContain('source.idcolumn: not a configuration key; did you mean source.idColumn?');
+    expect(problems).toContain('kafka.brokerz: not a configuration key; did you mean kafka.brokers?');
+    expect(problems).toMatch(/^zzz: not a configuration key$/m);
+  });
+
+  it('reads nested pull.fields from a file, and the environment still wins for object keys', () => {
+    const config = loadConfig({
+      file: file({
+        source: { columns: { display_name: 'nick' } },
+        pull: { fields: { name: { formatted: { template: '{first} {last}' } } } },
+      }),
+      env: { PINGPULL_SOURCE_COLUMNS: '{"display_name":"screen_name"}' },
+    });
+    expect(config.pull.fields).toEqual({ name: { formatted: { template: '{first} {last}' } } });
+    expect(config.source.columns).toEqual({ display_name: 'screen_name' });
+  });
+});

@@ -56,8 +56,10 @@ describe('startKafkaLagCollector', () => {
           { partition: 1, endOffset: 4, committedOffset: null, lag: 4 },
         ],
         total: 7,
+        members: 1,
       }),
-      topicSize: async (topic) => ({ topic, exists: true, messages: 2 }),
+      topicSize: async (topic) => ({ topic, exists: true, messages: 2, partitions: [] }),
+      groupMarks: async () => [],
       awaitedPulls: async (topic) => ({ topic, exists: true, awaiting: 0, oldestFirstPingedAtMs: null }),
       close: async () => {
         closed = true;
@@ -88,6 +90,7 @@ describe('startKafkaLagCollector', () => {
     const failing: KafkaLagReader = {
       consumerLag: async () => Promise.reject(new Error('broker down')),
       topicSize: async () => Promise.reject(new Error('broker down')),
+      groupMarks: async () => Promise.reject(new Error('broker down')),
       awaitedPulls: async () => Promise.reject(new Error('broker down')),
       close: async () => undefined,
     };

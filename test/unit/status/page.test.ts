@@ -35,8 +35,9 @@ function report(overrides: { lag?: number; error?: string | null } = {}): Status
       topicExists: true,
       partitions: [{ partition: 0, endOffset: 10, committedOffset: 7, lag: 3 }],
       consumerLagMessages: 3,
+      members: 1,
     },
-    deadLetters: { ...stage, topic: 'internal.dlq', messages: 0, refusedEvents: null },
+    deadLetters: { ...stage, topic: 'internal.dlq', messages: 0, awaitingReplay: 0, refusedEvents: null },
     pulls: { ...stage, topic: 'internal.pulls', confirmMs: 900_000, awaiting: 2, oldestAgeSeconds: 30 },
     livefyre: {
       ...stage,
@@ -68,6 +69,7 @@ describe('the public status', () => {
       healthy: false,
       problems: ['could not be read'],
       consumerLagMessages: 3,
+      members: 1,
       partitions: [{ partition: 0, lag: 3 }],
     });
     expect(view.stages.connector).toMatchObject({

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/index.js';
 import type { Pool } from '../../../src/db.js';
-import type { KafkaLagReader, TopicLag } from '../../../src/events/consumer-lag.js';
+import type { GroupMark, KafkaLagReader, TopicLag } from '../../../src/events/consumer-lag.js';
 import type { LivefyreProbe } from '../../../src/livefyre/client.js';
 import { SourceLagEstimator } from '../../../src/metrics/source-lag.js';
 import { collectStatus, type StatusDeps } from '../../../src/status/report.js';
@@ -49,6 +49,7 @@ function fakeKafka(
   deadLetters = 0,
   fail?: Error,
   awaited: { awaiting: number; oldestFirstPingedAtMs: number | null } = { awaiting: 0, oldestFirstPingedAtMs: null },
+  marks: GroupMark[] = [],
 ): KafkaLagReader {
   return {
     consumerLag: async (topic) => {
@@ -58,12 +59,22 @@ function fakeKafka(
         exists: true,
         partitions: [{ partition: 0, endOffset: 5, committedOffset: 5, lag: 0 }],
         total: 0,
+        members: 1,
         ...lag,
       };
     },
     topicSize: async (topic) => {
       if (fail) throw fail;
-      return { topic, exists: true, messages: deadLetters };
+      return {
+        topic,
+        exists: true,
+        messages: deadLetters,
+        partitions: [{ partition: 0, low: '0', high: String(deadLetters) }],
+      };
+    },
+    groupMarks: async () => {
+      if (fail) throw fail;
+      return marks;
     },
     awaitedPulls: async (topic) => {
       if (fail) throw fail;
@@ -91,6 +102,29 @@ function deps(overrides: Partial<StatusDeps> = {}): StatusDeps {
 }
 
 describe('collectStatus', () => {
+  it('fails Kafka when no pinger is in the group while events wait, and names the group', async () => {
+    const waiting = await collectStatus(deps({ kafka: fakeKafka({ total: 12, members: 0 }) }));
+    expect(waiting.kafka.healthy).toBe(false);
+    expect(waiting.kafka.members).toBe(0);
+    expect(waiting.kafka.problems.join('\n')).toContain(
+      'no pinger is in consumer group pingers while 12 event(s) wait',
+    );
+    // Nothing waiting: no pinger needed right now.
+    expect((await collectStatus(deps({ kafka: fakeKafka({ total: 0, members: 0 }) }))).kafka.healthy).toBe(true);
+  });
+
+  it('counts only dead letters no replay has sent back', async () => {
+    // 7 letters; the replay group committed past 5 of them and recorded offset 6 as replayed too.
+    const partlyReplayed = fakeKafka({}, 7, undefined, undefined, [
+      { partition: 0, offset: '5', metadata: 'pingpull-replayed:6' },
+    ]);
+    const report = await collectStatus(deps({ kafka: partlyReplayed }));
+    expect(report.deadLetters).toMatchObject({ healthy: false, messages: 7, awaitingReplay: 1 });
+    const allReplayed = fakeKafka({}, 7, undefined, undefined, [{ partition: 0, offset: '7', metadata: null }]);
+    const replayed = await collectStatus(deps({ kafka: allReplayed }));
+    expect(replayed.deadLetters).toMatchObject({ healthy: true, messages: 7, awaitingReplay: 0 });
+  });
+
   it('is healthy with every figure when every stage answers within its thresholds', async () => {
     const report = await collectStatus(deps());
     expect(report.healthy).toBe(true);
@@ -182,10 +216,9 @@ describe('collectStatus', () => {
       'retained WAL above 1073741824 bytes',
     ]);
     expect(report.kafka.problems).toEqual(['consumer lag above 1000 messages']);
-    expect(report.deadLetters.problems[0]).toContain('holds 3 message(s)');
-    expect(report.livefyre.problems).toEqual([
-      'Livefyre answers 403 to pings: the network key is wrong or not a system key',
-    ]);
+    expect(report.deadLetters.problems[0]).toContain('holds 3 message(s) not replayed yet');
+    expect(report.livefyre.healthy).toBe(false);
+    expect(report.livefyre.problems).toEqual([expect.stringMatching(/^livefyre\.networkKey is refused: .*403/)]);
   });
 
   it('measures source lag across two looks at the slot', async () => {
@@ -251,9 +284,9 @@ describe('formatStatus', () => {
     expect(lines[2]).toBe(
       'connector     ok    slot unit_slot active, wal reserved, lag 0 B, retained 4.0 KiB, safe unlimited, source lag 0 s',
     );
-    expect(lines[3]).toBe('kafka         FAIL  topic changes, group pingers: lag 2000 (p0=2000)');
+    expect(lines[3]).toBe('kafka         FAIL  topic changes, group pingers: lag 2000 (p0=2000), 1 member(s)');
     expect(lines[4]).toBe('                    - consumer lag above 1000 messages');
-    expect(lines[5]).toBe('dead letters  ok    topic changes.dlq: 0 message(s)');
+    expect(lines[5]).toBe('dead letters  ok    topic changes.dlq: 0 awaiting replay, 0 held');
     expect(lines[6]).toBe('pulls         ok    0 ping(s) awaiting their pull, oldest 0 s');
     expect(lines[7]).toBe(
       'livefyre      ok    https://unit.quill.fyre.co: reachable (HTTP 404), key: checked only by pings',
