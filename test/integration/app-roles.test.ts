@@ -54,6 +54,7 @@ describe('the pipeline roles of one process', () => {
         'pull.host': '127.0.0.1',
         'pull.port': 0,
         'metrics.port': 0,
+        'status.page': true,
         'log.level': 'silent',
       },
     });
