@@ -69,6 +69,8 @@ export class OperatorConsole {
   }
 
   async view(): Promise<ConsoleView> {
+    // Problems first: a stage counts before it logs, so no problem shows that the funnel has not counted yet.
+    const problems = this.deps.problems.list();
     const now = await this.read();
     const readings = [...this.history.all(), now];
     const hosted = new Set(this.roles.keys());
@@ -88,7 +90,7 @@ export class OperatorConsole {
       funnel: funnel(now, this.history.before(now.t, 60_000), hosted),
       charts: chartSeries(readings),
       alive,
-      problems: this.deps.problems.list(),
+      problems,
     };
   }
 

@@ -14,11 +14,11 @@ import { count, inUnit } from './units.js';
 const STYLE = `
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;padding:1em;max-width:1280px;color:#1f2328;background:#fff}
-h1{font-size:1.3em;margin:.2em 0}h2{font-size:1.05em;margin:1.2em 0 .4em}
+h1{font-size:1.3em;margin:.2em 0;overflow-wrap:anywhere}h2{font-size:1.05em;margin:1.2em 0 .4em}
 .note{color:#57606a;font-size:.9em}
 .panels{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1em}
 table{border-collapse:collapse;width:100%}
-td,th{padding:.25em .5em;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
+td,th{padding:.25em .5em;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.d1 td:first-child{padding-left:1.6em;color:#57606a}
 .ok{color:#1a7f37}.bad{color:#cf222e;font-weight:600}.na{color:#8c959f;font-style:italic}
