@@ -90,10 +90,7 @@ describe('the operator console', () => {
     expect(setup.code, setup.stderr).toBe(0);
     pipeline = spawnCli(['run'], env);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${pullPort}/readyz`)).ok, { what: 'the pull server' });
-    const registered = await runCli(
-      ['register-pull-url', `http://127.0.0.1:${pullPort}/livefyre/profiles/{id}`],
-      env,
-    );
+    const registered = await runCli(['register-pull-url', `http://127.0.0.1:${pullPort}/livefyre/profiles/{id}`], env);
     expect(registered.code, registered.stderr).toBe(0);
   });
 
@@ -109,9 +106,7 @@ describe('the operator console', () => {
   });
 
   it('counts a known workload through the funnel, stage by stage', async () => {
-    await client.query(
-      `INSERT INTO users SELECT 'u' || n, 'user ' || n, NULL FROM generate_series(1, ${USERS}) AS n`,
-    );
+    await client.query(`INSERT INTO users SELECT 'u' || n, 'user ' || n, NULL FROM generate_series(1, ${USERS}) AS n`);
     await client.query(`UPDATE users SET private_note = $1 WHERE id IN (SELECT id FROM users LIMIT $2)`, [
       UNMAPPED_VALUE,
       UNMAPPED_UPDATES,
@@ -180,7 +175,8 @@ describe('the operator console', () => {
     }`,
     async () => {
       await withBrowser(async (browser) => {
-        const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+        const page = await browser.newPage();
+        await page.setViewportSize({ width: 1280, height: 900 });
         const refusedByPolicy: string[] = [];
         page.on('console', (message) => {
           if (message.type() === 'error') refusedByPolicy.push(message.text());
@@ -205,7 +201,7 @@ describe('the operator console', () => {
 
         // A phone: no horizontal scrolling.
         await page.setViewportSize({ width: 390, height: 844 });
-        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
         expect(overflow).toBeLessThanOrEqual(0);
       });
     },
