@@ -5,7 +5,13 @@ import type { PingerHandle } from '../pinger/index.js';
 /** How long the console waits for the pull server to say whether it is ready. */
 const READY_TIMEOUT_MS = 2_000;
 
-/** Streaming, reconnecting, or stopped with the reason. */
+const CONNECTOR_WAITING: Record<string, string> = {
+  starting: 'connecting to Postgres and Kafka',
+  standby: 'another connector reads the slot: this one takes over when it stops',
+  reconnecting: 'a session failed: reconnecting from the durable position (its log says why)',
+};
+
+/** Streaming, standby, reconnecting, or stopped with the reason. */
 export function connectorLiveness(connector: ConnectorHandle): () => Promise<Liveness> {
   let stopped: string | undefined;
   connector.done.then(
@@ -14,9 +20,18 @@ export function connectorLiveness(connector: ConnectorHandle): () => Promise<Liv
   );
   return async () => {
     if (stopped !== undefined) return { role: 'connector', state: stopped, healthy: false, details: [] };
+    const state = connector.state();
     const positions = connector.positions();
-    if (positions === null)
-      return { role: 'connector', state: 'reconnecting', healthy: false, details: ['not streaming from the slot'] };
+    if (state !== 'streaming' || positions === null) {
+      const waiting = state === 'streaming' ? 'starting' : state;
+      // A standby is healthy: it is the spare of the connector that streams.
+      return {
+        role: 'connector',
+        state: waiting,
+        healthy: waiting === 'standby',
+        details: [CONNECTOR_WAITING[waiting] ?? ''],
+      };
+    }
     return {
       role: 'connector',
       state: 'streaming',
