@@ -12,7 +12,8 @@ import { livefyreBaseUrl, registeredPullUrl } from '../livefyre/client.js';
 import { startPinger } from '../pinger/index.js';
 import { buildPullServer } from '../pull/index.js';
 import { createPullPool } from '../pull/pool.js';
-import { createStatusPage } from '../status/service.js';
+import { ClusterWatch } from '../console/cluster.js';
+import { createLiveStatus, createStatusPage } from '../status/service.js';
 import { recordServedPulls } from './served-pulls.js';
 import { systemClock, systemRandom, systemTimers } from '../time.js';
 import { connectorLiveness, pingerLiveness, pullServerLiveness } from './liveness.js';
@@ -216,6 +217,12 @@ async function warnWithoutPullUrl(resources: AppResources): Promise<void> {
 export async function startMetricsRole(resources: AppResources): Promise<RoleHandle | undefined> {
   const { config, logger, metrics } = resources;
   if (config.metrics.port === 0) return undefined;
+  // Without a database the console still shows this process's roles; the cluster figures need the slot.
+  const live =
+    config.database.url === ''
+      ? undefined
+      : createLiveStatus({ config, pool: resources.pool(), clock: systemClock, timers: systemTimers });
+  if (live !== undefined) resources.console.watchCluster(new ClusterWatch(live.report, systemClock));
   const server = await startMetricsServer({
     registry: metrics.registry,
     host: config.metrics.host,
@@ -227,6 +234,7 @@ export async function startMetricsRole(resources: AppResources): Promise<RoleHan
   const stop = async (): Promise<void> => {
     await server.close();
     await resources.console.stop();
+    await live?.close();
   };
   return { name: 'metrics', stop, done: new Promise(() => undefined) };
 }

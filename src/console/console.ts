@@ -1,6 +1,7 @@
 import type { Metrics } from '../metrics/registry.js';
 import { startPeriodic, type Periodic } from '../metrics/periodic.js';
 import type { Clock, Timers } from '../time.js';
+import type { ClusterView, ClusterWatch } from './cluster.js';
 import { funnel, type FunnelRow } from './funnel.js';
 import { chartSeries, ReadingHistory, type Series } from './history.js';
 import type { Problem, RecentProblems } from './problems.js';
@@ -24,6 +25,8 @@ export interface ConsoleView {
   funnel: FunnelRow[];
   charts: Series[];
   alive: Liveness[];
+  /** Every stage as Postgres and Kafka see it; null when this process has no database to read it from. */
+  cluster: ClusterView | { error: string } | null;
   problems: Problem[];
 }
 
@@ -49,6 +52,7 @@ export class OperatorConsole {
   private readonly history: ReadingHistory;
   private readonly roles = new Map<string, () => Promise<Liveness>>();
   private sampler: Periodic | undefined;
+  private cluster: ClusterWatch | undefined;
 
   constructor(private readonly deps: ConsoleDeps) {
     this.history = new ReadingHistory(Math.max(2, Math.ceil((deps.historyMs ?? HOUR_MS) / deps.sampleMs)));
@@ -57,6 +61,11 @@ export class OperatorConsole {
   /** A role of this process: it shows in "who is alive" and its funnel stages count. */
   host(role: string, alive: () => Promise<Liveness>): void {
     this.roles.set(role, alive);
+  }
+
+  /** The cluster-wide report (see `pingpull status`), for roles that run in other processes too. */
+  watchCluster(cluster: ClusterWatch): void {
+    this.cluster = cluster;
   }
 
   start(): void {
@@ -74,6 +83,7 @@ export class OperatorConsole {
     const now = await this.read();
     const readings = [...this.history.all(), now];
     const hosted = new Set(this.roles.keys());
+    const cluster = this.readCluster();
     const alive = await Promise.all(
       [...this.roles].map(async ([role, read]) => {
         try {
@@ -90,8 +100,18 @@ export class OperatorConsole {
       funnel: funnel(now, this.history.before(now.t, 60_000), hosted),
       charts: chartSeries(readings),
       alive,
+      cluster: await cluster,
       problems,
     };
+  }
+
+  private async readCluster(): Promise<ConsoleView['cluster']> {
+    if (this.cluster === undefined) return null;
+    try {
+      return await this.cluster.current();
+    } catch (error) {
+      return { error: (error as Error).message };
+    }
   }
 
   private async sample(): Promise<void> {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { ClusterStage } from './cluster.js';
 import type { ConsoleView, Liveness } from './console.js';
 import type { FunnelRow } from './funnel.js';
 import type { Point, Series } from './history.js';
@@ -89,6 +90,28 @@ function aliveRow(alive: Liveness): string {
   );
 }
 
+function clusterRow(stage: ClusterStage): string {
+  const problems = stage.problems.map((problem) => `<br><span class="bad">${escape(problem)}</span>`).join('');
+  return (
+    `<tr data-stage="${escape(stage.stage)}"><td>${escape(stage.stage)}</td>` +
+    `<td class="${stage.healthy ? 'ok' : 'bad'}">${stage.healthy ? 'ok' : 'FAIL'}</td>` +
+    `<td>${escape(stage.figures)}${problems}</td></tr>`
+  );
+}
+
+function clusterPanel(cluster: ConsoleView['cluster']): string {
+  const body =
+    cluster === null
+      ? '<tr><td class="na">not read: this process has no database.url</td></tr>'
+      : 'error' in cluster
+        ? `<tr><td class="bad">could not be read: ${escape(cluster.error)}</td></tr>`
+        : cluster.stages.map(clusterRow).join('');
+  return (
+    '<section><h2>The whole pipeline, from Postgres and Kafka</h2>' +
+    `<table id="cluster"><tbody>${body}</tbody></table></section>`
+  );
+}
+
 function problemRow(problem: Problem): string {
   const context = Object.entries(problem.context)
     .map(([key, value]) => `${key}=${String(value)}`)
@@ -128,6 +151,7 @@ ${others}
 <tbody>${view.funnel.map(funnelRow).join('')}</tbody></table></section>
 <section><h2>Who is alive</h2>
 <table id="alive"><tbody>${view.alive.map(aliveRow).join('')}</tbody></table></section>
+${clusterPanel(view.cluster)}
 </div>
 <h2>The last hour</h2>
 <div class="panels" id="charts">${view.charts.map((series) => chart(series, span)).join('')}</div>

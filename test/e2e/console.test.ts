@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterView } from '../../src/console/cluster.js';
 import type { ConsoleView } from '../../src/console/console.js';
 import { ensureChromium, withBrowser } from '../helpers/chromium.js';
 import { freePort, runCli, spawnCli, type RunningCli } from '../helpers/cli.js';
@@ -229,6 +230,11 @@ describe('the operator console', () => {
     expect(current.otherRoles).toEqual(['connector', 'pull-server']);
     expect(current.alive.find((alive) => alive.role === 'pinger')?.state).toBe('paused (403)');
     expect(current.funnel.find((row) => row.key === 'events')?.unavailable).toContain('another process');
+    // The roles it does not host still show, as Postgres and Kafka see them.
+    const cluster = current.cluster as ClusterView;
+    expect(cluster.stages.find((stage) => stage.stage === 'replication slot')?.figures).toMatch(
+      /streamed from, wal reserved, lag [\d,.]+ (B|KB|MB)/,
+    );
     const html = await (await fetch(`${base}/`)).text();
     expect(html).toContain('This process does not host: connector, pull-server');
   }, 60_000);

@@ -17,6 +17,7 @@ function view(overrides: Partial<ConsoleView> = {}): ConsoleView {
       { key: 'slot-lag', title: 'Slot lag', unit: 'bytes', points: [] },
     ],
     alive: [{ role: 'pinger', state: 'paused (403)', healthy: false, details: ['<b>refused</b>'] }],
+    cluster: null,
     problems: [{ at: new Date(T).toISOString(), level: 'error', message: 'a <script>', context: { userId: 'u<1>' } }],
     ...overrides,
   };
@@ -32,6 +33,19 @@ describe('the console page', () => {
     expect(html).toContain('1,234,567');
     expect(html).toContain('This process does not host: connector, pull-server');
     expect(html).toContain('<meta http-equiv="refresh" content="5">');
+  });
+
+  it('shows the cluster-wide stages with their problems, or why they could not be read', () => {
+    const cluster = {
+      checkedAt: new Date(T).toISOString(),
+      healthy: false,
+      stages: [{ stage: 'replication slot', healthy: false, figures: 'lag 12.3 MB', problems: ['no connector'] }],
+    };
+    expect(renderConsole(view({ cluster }), 5)).toMatch(
+      /data-stage="replication slot"[^]*FAIL[^]*lag 12.3 MB[^]*no connector/,
+    );
+    expect(renderConsole(view({ cluster: { error: 'timed out' } }), 5)).toContain('could not be read: timed out');
+    expect(renderConsole(view(), 5)).toContain('not read: this process has no database.url');
   });
 
   it('escapes everything it did not write itself', () => {
