@@ -19,7 +19,8 @@ h1{font-size:1.3em;margin:.2em 0;overflow-wrap:anywhere}h2{font-size:1.05em;marg
 .note{color:#57606a;font-size:.9em}
 .panels{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1em}
 table{border-collapse:collapse;width:100%}
-td,th{padding:.25em .5em;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+td,th{padding:.25em .5em;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
+td.k{white-space:nowrap}td.w{overflow-wrap:anywhere}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.d1 td:first-child{padding-left:1.6em;color:#57606a}
 .ok{color:#1a7f37}.bad{color:#cf222e;font-weight:600}.na{color:#8c959f;font-style:italic}
@@ -84,18 +85,18 @@ function funnelRow(row: FunnelRow): string {
 
 function aliveRow(alive: Liveness): string {
   return (
-    `<tr data-role="${escape(alive.role)}"><td>${escape(alive.role)}</td>` +
-    `<td class="${alive.healthy ? 'ok' : 'bad'}">${escape(alive.state)}</td>` +
-    `<td>${alive.details.map(escape).join('<br>')}</td></tr>`
+    `<tr data-role="${escape(alive.role)}"><td class="k">${escape(alive.role)}</td>` +
+    `<td class="k ${alive.healthy ? 'ok' : 'bad'}">${escape(alive.state)}</td>` +
+    `<td class="w">${alive.details.map(escape).join('<br>')}</td></tr>`
   );
 }
 
 function clusterRow(stage: ClusterStage): string {
   const problems = stage.problems.map((problem) => `<br><span class="bad">${escape(problem)}</span>`).join('');
   return (
-    `<tr data-stage="${escape(stage.stage)}"><td>${escape(stage.stage)}</td>` +
-    `<td class="${stage.healthy ? 'ok' : 'bad'}">${stage.healthy ? 'ok' : 'FAIL'}</td>` +
-    `<td>${escape(stage.figures)}${problems}</td></tr>`
+    `<tr data-stage="${escape(stage.stage)}"><td class="k">${escape(stage.stage)}</td>` +
+    `<td class="k ${stage.healthy ? 'ok' : 'bad'}">${stage.healthy ? 'ok' : 'FAIL'}</td>` +
+    `<td class="w">${escape(stage.figures)}${problems}</td></tr>`
   );
 }
 
@@ -119,7 +120,7 @@ function problemRow(problem: Problem): string {
   return (
     `<tr><td class="n">${escape(problem.at.slice(11, 19))}</td>` +
     `<td class="${problem.level === 'warn' ? '' : 'bad'}">${problem.level}</td>` +
-    `<td>${escape(problem.message)}${context === '' ? '' : `<br><span class="note">${escape(context)}</span>`}</td></tr>`
+    `<td class="w">${escape(problem.message)}${context === '' ? '' : `<br><span class="note">${escape(context)}</span>`}</td></tr>`
   );
 }
 
