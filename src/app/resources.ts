@@ -119,7 +119,7 @@ function startKafkaLag(config: Config, logger: Logger, metrics: Metrics, kafka: 
 
 /** What the console must never show, even when a log line carries it by mistake. */
 function secretsOf(config: Config): string[] {
-  const secrets = [config.livefyre.networkKey];
+  const secrets = [config.livefyre.networkKey, config.kafka.saslPassword];
   try {
     secrets.push(decodeURIComponent(new URL(config.database.url).password));
   } catch {

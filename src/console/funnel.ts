@@ -17,7 +17,9 @@ type Counted = { key: string; label: string; depth: number; pick: (reading: Read
 const STAGES: readonly Counted[] = [
   { key: 'row-changes', label: 'Row changes seen', depth: 0, pick: (r) => r.rowChanges, role: 'connector' },
   { key: 'skipped', label: 'skipped (no mapped column changed)', depth: 1, pick: (r) => r.skipped, role: 'connector' },
+  { key: 'null-ids', label: 'skipped (NULL user id)', depth: 1, pick: (r) => r.nullIds, role: 'connector' },
   { key: 'events', label: 'Events published', depth: 0, pick: (r) => r.events, role: 'connector' },
+  { key: 'truncates', label: 'TRUNCATEs (nobody to ping)', depth: 1, pick: (r) => r.truncates, role: 'connector' },
   {
     key: 'pings',
     label: 'Pings sent',

@@ -7,6 +7,10 @@ export interface Reading {
   t: number;
   rowChanges: number;
   skipped: number;
+  /** Rows whose user id is NULL: nobody to ping. */
+  nullIds: number;
+  /** TRUNCATEs: published, naming no user. */
+  truncates: number;
   /** Events published, all ops. */
   events: number;
   pings: { ok: number; retry: number; forbidden: number; deadLetter: number };
@@ -63,6 +67,8 @@ export async function readMetrics(metrics: Metrics, t: number): Promise<Reading>
     t,
     rowChanges: await sum(metrics.rowChangesTotal),
     skipped: await sum(metrics.skippedUpdatesTotal),
+    nullIds: await sum(metrics.nullIdRowsTotal),
+    truncates: await sum(metrics.truncatesTotal),
     events: await sum(metrics.eventsTotal),
     pings: {
       ok: pings.get('ok') ?? 0,

@@ -124,7 +124,9 @@ describe('the operator console', () => {
     expect(Object.fromEntries(settled.funnel.map((row) => [row.key, row.total]))).toEqual({
       'row-changes': USERS + UNMAPPED_UPDATES,
       skipped: UNMAPPED_UPDATES,
+      'null-ids': 0,
       events: USERS,
+      truncates: 0,
       pings: USERS,
       'pings-ok': USERS,
       'pings-retried': 0,

@@ -20,6 +20,7 @@ function report(overrides: Partial<StatusReport['connector']> = {}): StatusRepor
       replicationLagBytes: 12_345_678,
       retainedBytes: 40_000_000,
       sourceLagSeconds: 0.25,
+      truncates: null,
       ...overrides,
     },
     kafka: {

@@ -8,6 +8,8 @@ function reading(t: number, scale: number, endToEnd: Array<{ le: number; count: 
     t,
     rowChanges: 10 * scale,
     skipped: 2 * scale,
+    nullIds: 0,
+    truncates: 0,
     events: 8 * scale,
     pings: { ok: 7 * scale, retry: scale, forbidden: 0, deadLetter: scale },
     pulls: { ok: 7 * scale, clientError: scale, unavailable: 0, other: 0 },

@@ -183,7 +183,9 @@ describe('deploy/grafana', () => {
       for (const stage of [
         'pingpull_row_changes_total',
         'pingpull_skipped_updates_total',
+        'pingpull_null_id_rows_total',
         'pingpull_events_total',
+        'pingpull_truncates_total',
         'result="ok"',
         'result="retry"',
         'result="forbidden"',
