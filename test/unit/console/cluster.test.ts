@@ -32,7 +32,7 @@ function report(overrides: Partial<StatusReport['connector']> = {}): StatusRepor
       partitions: [{ partition: 0, lag: 1500 } as StatusReport['kafka']['partitions'][number]],
       consumerLagMessages: 1500,
     },
-    deadLetters: { ...ok, topic: 'changes.dlq', messages: 0 },
+    deadLetters: { ...ok, topic: 'changes.dlq', messages: 0, refusedEvents: null },
     livefyre: { ...ok, baseUrl: 'http://x', reachable: true, httpStatus: 404, forbidden: null },
     thresholds: {} as StatusReport['thresholds'],
   };
