@@ -21,6 +21,7 @@ const LABELS: Record<(typeof STAGES)[number], string> = {
   connector: 'replication slot',
   kafka: 'consumer group',
   deadLetters: 'dead letters',
+  pulls: 'pull confirmation',
   livefyre: 'Livefyre',
 };
 
@@ -46,6 +47,11 @@ function figures(report: StatusReport, stage: (typeof STAGES)[number]): string {
       );
     case 'deadLetters':
       return `${count(report.deadLetters.messages)} message(s) held in ${report.deadLetters.topic}`;
+    case 'pulls': {
+      const p = report.pulls;
+      if (p.confirmMs === 0) return 'off (pinger.pullConfirmMs = 0)';
+      return `${count(p.awaiting)} ping(s) awaiting their pull, the oldest for ${duration(p.oldestAgeSeconds)}`;
+    }
     case 'livefyre': {
       const l = report.livefyre;
       const reach =

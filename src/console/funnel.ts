@@ -41,6 +41,8 @@ const STAGES: readonly Counted[] = [
   { key: 'pulls-ok', label: '200', depth: 1, pick: (r) => r.pulls.ok, role: 'pull-server' },
   { key: 'pulls-4xx', label: '4xx', depth: 1, pick: (r) => r.pulls.clientError, role: 'pull-server' },
   { key: 'pulls-503', label: '503', depth: 1, pick: (r) => r.pulls.unavailable, role: 'pull-server' },
+  // The pinger that pinged matches the pull server's served pulls to its pings (the pull confirmation loop).
+  { key: 'confirmed', label: 'Pings confirmed by a pull', depth: 0, pick: (r) => r.confirmed, role: 'pinger' },
 ];
 
 const MINUTE_MS = 60_000;
@@ -58,14 +60,6 @@ export function funnel(now: Reading, minuteAgo: Reading | undefined, hosted: Rea
     const total = pick(now);
     const base = minuteAgo === undefined || now.t - minuteAgo.t > MINUTE_MS * 2 ? undefined : pick(minuteAgo);
     return { key, label, depth, total, lastMinute: base === undefined ? total : Math.max(0, total - base) };
-  });
-  rows.push({
-    key: 'confirmed',
-    label: 'Confirmed by a pull',
-    depth: 0,
-    total: null,
-    lastMinute: null,
-    unavailable: 'not available: this version does not match pulls to pings',
   });
   return rows;
 }

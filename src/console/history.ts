@@ -69,10 +69,15 @@ function rateSeries(readings: Reading[], pick: (reading: Reading) => number): Po
 }
 
 /** The `q` quantile of the commit-to-ping delays between two readings, from the histogram's buckets. */
-export function quantileBetween(before: Reading, after: Reading, q: number): number | null {
-  const counts = after.endToEnd.map((bucket, index) => ({
+export function quantileBetween(
+  before: Reading,
+  after: Reading,
+  q: number,
+  histogram: 'endToEnd' | 'pingToPull' = 'endToEnd',
+): number | null {
+  const counts = after[histogram].map((bucket, index) => ({
     le: bucket.le,
-    count: bucket.count - (before.endToEnd[index]?.count ?? 0),
+    count: bucket.count - (before[histogram][index]?.count ?? 0),
   }));
   const total = counts[counts.length - 1]?.count ?? 0;
   if (total <= 0) return null;
@@ -82,7 +87,7 @@ export function quantileBetween(before: Reading, after: Reading, q: number): num
 }
 
 /** Quantiles over the minute before each reading: a quiet sample interval alone does not break the line. */
-function quantileSeries(readings: Reading[], q: number): Point[] {
+function quantileSeries(readings: Reading[], q: number, histogram: 'endToEnd' | 'pingToPull'): Point[] {
   const points: Point[] = [];
   let start = 0;
   for (let index = 1; index < readings.length; index += 1) {
@@ -90,7 +95,7 @@ function quantileSeries(readings: Reading[], q: number): Point[] {
     if (after === undefined) continue;
     while (start < index - 1 && (readings[start + 1]?.t ?? Infinity) <= after.t - QUANTILE_WINDOW_MS) start += 1;
     const before = readings[start];
-    const value = before === undefined ? null : quantileBetween(before, after, q);
+    const value = before === undefined ? null : quantileBetween(before, after, q, histogram);
     if (value !== null) points.push({ t: after.t, value });
   }
   return points;
@@ -138,12 +143,29 @@ export function chartSeries(readings: Reading[]): Series[] {
     },
     { key: 'pings-rate', title: 'Pings', unit: 'per-second', points: rateSeries(readings, pings) },
     { key: 'pulls-rate', title: 'Pulls served', unit: 'per-second', points: rateSeries(readings, pulls) },
-    { key: 'delay-p50', title: 'Commit to ping, median', unit: 'seconds', points: quantileSeries(readings, 0.5) },
+    {
+      key: 'delay-p50',
+      title: 'Commit to ping, median',
+      unit: 'seconds',
+      points: quantileSeries(readings, 0.5, 'endToEnd'),
+    },
     {
       key: 'delay-p99',
       title: 'Commit to ping, 99th percentile',
       unit: 'seconds',
-      points: quantileSeries(readings, 0.99),
+      points: quantileSeries(readings, 0.99, 'endToEnd'),
+    },
+    {
+      key: 'pull-p50',
+      title: 'Ping to pull, median',
+      unit: 'seconds',
+      points: quantileSeries(readings, 0.5, 'pingToPull'),
+    },
+    {
+      key: 'pull-p99',
+      title: 'Ping to pull, 99th percentile',
+      unit: 'seconds',
+      points: quantileSeries(readings, 0.99, 'pingToPull'),
     },
   ];
 }

@@ -24,6 +24,10 @@ export interface Reading {
   consumerLagMessages: number | null;
   /** Commit-to-ping histogram: cumulative counts per upper bound (seconds). */
   endToEnd: Array<{ le: number; count: number }>;
+  /** Ping-to-pull histogram of the pings a served pull confirmed. */
+  pingToPull: Array<{ le: number; count: number }>;
+  /** Pings a served pull confirmed. */
+  confirmed: number;
 }
 
 type Sample = { value: number; labels: Partial<Record<string, string | number>>; metricName?: string };
@@ -62,7 +66,11 @@ export async function readMetrics(metrics: Metrics, t: number): Promise<Reading>
     else pulls.other += count;
   }
   const safe = await gauge(metrics.replicationSlotSafeWalSizeBytes);
-  const buckets = (await samples(metrics.endToEndSeconds)).filter((s) => s.metricName?.endsWith('_bucket'));
+  const buckets = async (histogram: Histogram<string>) =>
+    (await samples(histogram))
+      .filter((s) => s.metricName?.endsWith('_bucket'))
+      .map((s) => ({ le: Number(s.labels.le), count: s.value }));
+  const pingToPull = await buckets(metrics.pingToPullSeconds);
   return {
     t,
     rowChanges: await sum(metrics.rowChangesTotal),
@@ -82,6 +90,8 @@ export async function readMetrics(metrics: Metrics, t: number): Promise<Reading>
     safeWalSizeBytes: safe === null || Number.isFinite(safe) ? safe : null,
     sourceLagSeconds: await gauge(metrics.sourceLagSeconds),
     consumerLagMessages: await gauge(metrics.consumerLagMessages),
-    endToEnd: buckets.map((s) => ({ le: Number(s.labels.le), count: s.value })),
+    endToEnd: await buckets(metrics.endToEndSeconds),
+    pingToPull,
+    confirmed: pingToPull[pingToPull.length - 1]?.count ?? 0,
   };
 }

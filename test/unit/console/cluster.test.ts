@@ -33,6 +33,7 @@ function report(overrides: Partial<StatusReport['connector']> = {}): StatusRepor
       consumerLagMessages: 1500,
     },
     deadLetters: { ...ok, topic: 'changes.dlq', messages: 0, refusedEvents: null },
+    pulls: { ...ok, topic: 'changes.pulls', confirmMs: 900_000, awaiting: 3, oldestAgeSeconds: 12 },
     livefyre: { ...ok, baseUrl: 'http://x', reachable: true, httpStatus: 404, forbidden: null },
     thresholds: {} as StatusReport['thresholds'],
   };
@@ -47,6 +48,9 @@ describe('the cluster-wide stages', () => {
     );
     expect(stages.find((stage) => stage.stage === 'consumer group')?.figures).toBe(
       'group pingers on changes: 1,500 message(s) behind over 1 partition(s)',
+    );
+    expect(stages.find((stage) => stage.stage === 'pull confirmation')?.figures).toBe(
+      '3 ping(s) awaiting their pull, the oldest for 12 s',
     );
   });
 

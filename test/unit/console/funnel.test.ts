@@ -19,6 +19,8 @@ function reading(t: number, scale: number, endToEnd: Array<{ le: number; count: 
     sourceLagSeconds: 0,
     consumerLagMessages: 0,
     endToEnd,
+    pingToPull: [],
+    confirmed: 6 * scale,
   };
 }
 
@@ -39,10 +41,11 @@ describe('the funnel', () => {
     expect(rows.find((row) => row.key === 'events')).toMatchObject({ total: 16, lastMinute: 16 });
   });
 
-  it('says "not available" for the confirmed pulls instead of a number', () => {
-    const confirmed = funnel(reading(1, 1), undefined, ALL).find((row) => row.key === 'confirmed');
-    expect(confirmed).toMatchObject({ total: null, lastMinute: null });
-    expect(confirmed?.unavailable).toMatch(/^not available/);
+  it('counts the pings a served pull confirmed, never more than the pulls served 200', () => {
+    const rows = funnel(reading(120_000, 3), reading(60_000, 1), ALL);
+    const confirmed = rows.find((row) => row.key === 'confirmed');
+    expect(confirmed).toMatchObject({ total: 18, lastMinute: 12 });
+    expect(confirmed?.total).toBeLessThanOrEqual(rows.find((row) => row.key === 'pulls-ok')?.total ?? 0);
   });
 });
 

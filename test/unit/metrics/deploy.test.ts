@@ -193,6 +193,7 @@ describe('deploy/grafana', () => {
         'status="200"',
         'status=~"4.."',
         'status="503"',
+        'pingpull_ping_to_pull_seconds_count',
       ]) {
         expect(exprs, `${panel.title}: ${stage}`).toContain(stage);
       }
