@@ -23,17 +23,28 @@ const REDACT = [
   '*.connectionString',
 ];
 
-/** One JSON line per event on stderr (stdout belongs to command output). */
-export function createLogger(level: string, destination: DestinationStream = pino.destination(2)): Logger {
-  return pino(
-    {
-      level,
-      base: { pid: process.pid },
-      redact: { paths: REDACT, censor: '[redacted]' },
-      serializers: { err: STACK_LEVELS.has(level) ? pino.stdSerializers.err : errorWithoutStack },
-    },
-    destination,
-  );
+const LEVEL_ORDER = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+
+/**
+ * One JSON line per event on stderr (stdout belongs to command output).
+ * `problems`, when given, also receives every warning and error, whatever
+ * the level (the operator console's recent problems).
+ */
+export function createLogger(
+  level: string,
+  destination: DestinationStream = pino.destination(2),
+  problems?: DestinationStream,
+): Logger {
+  const options = {
+    base: { pid: process.pid },
+    redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: { err: STACK_LEVELS.has(level) ? pino.stdSerializers.err : errorWithoutStack },
+  };
+  if (problems === undefined) return pino({ ...options, level }, destination);
+  const shown = level === 'silent' ? [] : [{ level: level as pino.Level, stream: destination }];
+  const lowest = LEVEL_ORDER.find((candidate) => candidate === level) ?? 'warn';
+  const loggerLevel = LEVEL_ORDER.indexOf(lowest) < LEVEL_ORDER.indexOf('warn') ? lowest : 'warn';
+  return pino({ ...options, level: loggerLevel }, pino.multistream([...shown, { level: 'warn', stream: problems }]));
 }
 
 /** Stack traces are for whoever debugs; an operator at the default level reads what failed and why. */

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages some tests use when present: Chromium (the /status page in
-# a real browser) and promtool (checking the alert rules); openssl makes the
-# certificates of the TLS tests. PostgreSQL, a JDK (with keytool) and Maven
-# are installed by `npm run services -- up` itself when missing.
+# Debian packages some tests use when present: Chromium (the operator console
+# and the /status page in a real browser) and promtool (checking the alert
+# rules); openssl makes the certificates of the TLS tests. PostgreSQL, a JDK
+# (with keytool) and Maven are installed by `npm run services -- up` itself
+# when missing.
 set -uo pipefail
 
 missing=()

@@ -9,7 +9,9 @@ import type { Logger } from '../log.js';
 import { startKafkaLagCollector } from '../metrics/collectors.js';
 import type { Periodic } from '../metrics/periodic.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
-import { systemTimers } from '../time.js';
+import { OperatorConsole } from '../console/console.js';
+import { RecentProblems } from '../console/problems.js';
+import { systemClock, systemTimers } from '../time.js';
 
 /** What the roles of one process share: one pool, one metrics registry, clients made on first use. */
 export interface AppResources {
@@ -18,6 +20,8 @@ export interface AppResources {
   readonly metrics: Metrics;
   /** The one profile mapping every role reads: what is published, watched and answered. */
   readonly mapping: ProfileMapping;
+  /** The operator console of this process: each role registers its liveness with it. */
+  readonly console: OperatorConsole;
   pool(): Pool;
   kafka(): Kafka;
   livefyre(): LivefyreClient;
@@ -31,17 +35,30 @@ export interface AppResources {
   close(): Promise<void>;
 }
 
-export function createResources(config: Config, logger: Logger): AppResources {
+/** `problems` receives the process's warnings and errors (see createLogger); a fresh, empty one otherwise. */
+export function createResources(
+  config: Config,
+  logger: Logger,
+  problems: RecentProblems = new RecentProblems(),
+): AppResources {
   let pool: Pool | undefined;
   let kafka: Kafka | undefined;
   let livefyre: LivefyreClient | undefined;
   let kafkaLag: { collector: Periodic; holders: number } | undefined;
   const metrics = createMetrics();
+  problems.hideSecrets(secretsOf(config));
   const resources: AppResources = {
     config,
     logger,
     metrics,
     mapping: buildProfileMapping(config),
+    console: new OperatorConsole({
+      metrics,
+      problems,
+      clock: systemClock,
+      timers: systemTimers,
+      sampleMs: config.console.sampleMs,
+    }),
     pool() {
       requireKeys(config, ['database.url'], 'to reach the user database');
       if (pool === undefined) {
@@ -98,4 +115,15 @@ function startKafkaLag(config: Config, logger: Logger, metrics: Metrics, kafka: 
     logger,
     timers: systemTimers,
   });
+}
+
+/** What the console must never show, even when a log line carries it by mistake. */
+function secretsOf(config: Config): string[] {
+  const secrets = [config.livefyre.networkKey, config.kafka.saslPassword];
+  try {
+    secrets.push(decodeURIComponent(new URL(config.database.url).password));
+  } catch {
+    // No parsable database URL: no password in it to hide.
+  }
+  return secrets;
 }

@@ -2,6 +2,7 @@ import { startConnector } from '../cdc/connector.js';
 import { classifyReplicationError } from '../cdc/stream.js';
 import { PingpullError } from '../errors.js';
 import { requireKeys } from '../config/index.js';
+import { consoleRoutes } from '../console/routes.js';
 import { ensureTopics } from '../events/kafka.js';
 import { assertMappingFits } from '../mapping/index.js';
 import { startSlotLagCollector } from '../metrics/collectors.js';
@@ -11,9 +12,11 @@ import { livefyreBaseUrl, registeredPullUrl } from '../livefyre/client.js';
 import { startPinger } from '../pinger/index.js';
 import { buildPullServer } from '../pull/index.js';
 import { createPullPool } from '../pull/pool.js';
-import { createStatusPage } from '../status/service.js';
+import { ClusterWatch } from '../console/cluster.js';
+import { createLiveStatus, createStatusPage } from '../status/service.js';
 import { recordServedPulls } from './served-pulls.js';
 import { systemClock, systemRandom, systemTimers } from '../time.js';
+import { connectorLiveness, pingerLiveness, pullServerLiveness } from './liveness.js';
 import type { AppResources } from './resources.js';
 
 /** A started role: `stop` is graceful; `done` settles when the role ends on its own (a fatal error). */
@@ -107,6 +110,7 @@ export async function startPullServerRole(
     throw error;
   }
   const address = await app.listen({ host: config.pull.host, port: config.pull.port });
+  resources.console.host('pull-server', pullServerLiveness(address));
   logger.info(
     { address, path: config.pull.path, statusPage: statusPage === undefined ? null : '/status' },
     'pull server listening',
@@ -155,6 +159,7 @@ export async function startConnectorRole(resources: AppResources): Promise<RoleH
     metrics,
     clock: systemClock,
   });
+  resources.console.host('connector', connectorLiveness(connector));
   const kafkaLag = resources.holdKafkaLagCollector();
   const lag = startSlotLagCollector({
     pool: resources.pool(),
@@ -186,6 +191,7 @@ export async function startPingerRole(resources: AppResources): Promise<PingerRo
     timers: systemTimers,
     random: systemRandom,
   });
+  resources.console.host('pinger', pingerLiveness(pinger));
   const lag = resources.holdKafkaLagCollector();
   void warnWithoutPullUrl(resources);
   const stop = async (): Promise<void> => {
@@ -211,11 +217,24 @@ async function warnWithoutPullUrl(resources: AppResources): Promise<void> {
 export async function startMetricsRole(resources: AppResources): Promise<RoleHandle | undefined> {
   const { config, logger, metrics } = resources;
   if (config.metrics.port === 0) return undefined;
+  // Without a database the console still shows this process's roles; the cluster figures need the slot.
+  const live =
+    config.database.url === ''
+      ? undefined
+      : createLiveStatus({ config, pool: resources.pool(), clock: systemClock, timers: systemTimers });
+  if (live !== undefined) resources.console.watchCluster(new ClusterWatch(live.report, systemClock));
   const server = await startMetricsServer({
     registry: metrics.registry,
     host: config.metrics.host,
     port: config.metrics.port,
+    pages: consoleRoutes(resources.console, Math.max(1, Math.round(config.console.sampleMs / 1000))),
   });
-  logger.info({ port: server.port }, 'metrics at /metrics');
-  return { name: 'metrics', stop: () => server.close(), done: new Promise(() => undefined) };
+  resources.console.start();
+  logger.info({ port: server.port }, 'metrics at /metrics, the operator console at /');
+  const stop = async (): Promise<void> => {
+    await server.close();
+    await resources.console.stop();
+    await live?.close();
+  };
+  return { name: 'metrics', stop, done: new Promise(() => undefined) };
 }

@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.js';
+import type { RecentProblems } from '../console/problems.js';
 import type { Logger } from '../log.js';
 import { untilAborted } from '../time.js';
 import { createResources, type AppResources } from './resources.js';
@@ -10,8 +11,9 @@ export function runProcess(
   logger: Logger,
   roles: readonly RoleStarter[],
   signal: AbortSignal,
+  problems?: RecentProblems,
 ): Promise<number> {
-  return runRoles(createResources(config, logger), [startMetricsRole, ...roles], signal);
+  return runRoles(createResources(config, logger, problems), [startMetricsRole, ...roles], signal);
 }
 
 /** How long roles get to stop once asked: within 10 s of a SIGTERM the process is gone. */

@@ -10,7 +10,7 @@ import { systemRandom, systemTimers, type Clock, type Random, type Timers } from
 import { ChangeDetector } from './change-detection.js';
 import { emitHeartbeat } from './heartbeat.js';
 import { formatLsn, type Lsn } from './lsn.js';
-import { runSessions } from './reconnect.js';
+import { runSessions, type ConnectorState } from './reconnect.js';
 import { ReplicationRun } from './session.js';
 import { SlotCatalog } from './slot-catalog.js';
 
@@ -42,6 +42,8 @@ export interface ConnectorHandle {
   done: Promise<void>;
   /** Where the current session stands (for status reports); null while not streaming. */
   positions(): ConnectorPositions | null;
+  /** Streaming, waiting as a standby, or reconnecting after a failed session. */
+  state(): ConnectorState;
 }
 
 export interface ConnectorPositions {
@@ -66,7 +68,12 @@ export function startConnector(deps: ConnectorDeps): ConnectorHandle {
   const done = connector.run();
   // `done` is also returned: this only keeps an unobserved rejection from crashing the process.
   done.catch(() => undefined);
-  return { stop: () => connector.stop(), done, positions: () => connector.positions() };
+  return {
+    stop: () => connector.stop(),
+    done,
+    positions: () => connector.positions(),
+    state: () => connector.state,
+  };
 }
 
 /** Owns the connector's resources (pool, producer) and the session that is streaming, if any. */
@@ -82,6 +89,7 @@ class Connector {
   private readonly mapping: ProfileMapping;
   private readonly catalog: SlotCatalog;
   private stopping = false;
+  state: ConnectorState = 'starting';
   private current: ReplicationRun | null = null;
   private finished: Promise<void> | null = null;
 
@@ -123,6 +131,7 @@ class Connector {
       },
       runSession: (durable, db, onStreaming) => this.session(durable, db, onStreaming),
       stopping: () => this.stopping,
+      onState: (state) => (this.state = state),
       signal: this.abort.signal,
       logger: this.logger,
       timers: this.timers,

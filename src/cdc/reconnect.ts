@@ -8,6 +8,9 @@ import type { SlotPosition } from './slot-catalog.js';
 
 const reconnectDelay = createRetryPolicy(RECONNECT);
 
+/** `standby`: another connector reads the slot; `reconnecting`: a session failed and the next one waits. */
+export type ConnectorState = 'starting' | 'streaming' | 'standby' | 'reconnecting';
+
 export interface ReconnectDeps {
   /** Connects the Kafka producer (once: it stays connected across sessions). */
   connectKafka(): Promise<void>;
@@ -20,6 +23,8 @@ export interface ReconnectDeps {
    */
   runSession(durable: Lsn, db: string, onStreaming: () => void): Promise<Lsn>;
   stopping(): boolean;
+  /** Where the loop stands, for the operator console. */
+  onState?(state: ConnectorState): void;
   /** Aborts when the connector stops: cuts a back-off short. */
   signal: AbortSignal;
   logger: Logger;
@@ -56,6 +61,7 @@ export async function runSessions(deps: ReconnectDeps): Promise<void> {
       durable = await deps.runSession(durable, position.db, () => {
         if (standby) logger.info('replication slot is free: taking over as the active connector');
         standby = false;
+        deps.onState?.('streaming');
       });
     } catch (caught) {
       const error = classifySessionError(caught);
@@ -81,7 +87,9 @@ export async function runSessions(deps: ReconnectDeps): Promise<void> {
           logger.info({ err: cause.message }, 'replication slot is read by another connector: waiting as a standby');
         }
         standby = true;
+        deps.onState?.('standby');
       } else {
+        deps.onState?.('reconnecting');
         logger.warn(
           { err: cause, attempt, retryInMs: delayMs },
           'replication session failed: reconnecting from the durable position',

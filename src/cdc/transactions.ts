@@ -22,7 +22,7 @@ export interface TransactionHandlerDeps {
   checkpoint: LsnCheckpoint;
   publisher: Pick<ChangePublisher, 'enqueue' | 'flush' | 'lastSeq'>;
   detector: Pick<ChangeDetector, 'detect'>;
-  metrics: Pick<Metrics, 'skippedUpdatesTotal' | 'nullIdRowsTotal' | 'truncatesTotal'>;
+  metrics: Pick<Metrics, 'rowChangesTotal' | 'skippedUpdatesTotal' | 'nullIdRowsTotal' | 'truncatesTotal'>;
   clock: Clock;
   logger: Logger;
 }
@@ -88,6 +88,7 @@ export class TransactionHandler {
   private async publishRow(tx: OpenTransaction, change: RowChange): Promise<void> {
     const { logger, metrics, publisher, origin, clock } = this.deps;
     const index = tx.changes++;
+    metrics.rowChangesTotal.inc();
     if (change.missingId === true) {
       logger.warn(
         { lsn: formatLsn(change.lsn) },
@@ -109,6 +110,7 @@ export class TransactionHandler {
   /** No user to ping: a NULL id must not stop the stream (the slot would then hold WAL forever). */
   private skipNullId(op: RowChange['op'], lsn: Lsn): void {
     const { origin, idColumn, metrics, logger } = this.deps;
+    metrics.rowChangesTotal.inc();
     metrics.nullIdRowsTotal.inc();
     logger.warn(
       { table: `${origin.schema}.${origin.table}`, op, lsn: formatLsn(lsn) },

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { describeServiceFailure } from '../app/failure.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { exitCodeFor, ConfigError, PingpullError } from '../errors.js';
+import { RecentProblems } from '../console/problems.js';
 import { createLogger, type Logger } from '../log.js';
 
 export interface CommandContext {
@@ -9,6 +10,8 @@ export interface CommandContext {
   logger: Logger;
   /** Aborted on SIGTERM or SIGINT: long-running commands stop gracefully. */
   signal: AbortSignal;
+  /** The process's recent warnings and errors, for the operator console. */
+  problems: RecentProblems;
   out: (line: string) => void;
 }
 
@@ -45,10 +48,12 @@ export function action<A extends unknown[], O extends object>(
     let config: Config | undefined;
     try {
       config = loadConfig({ file: options.config, overrides: { 'log.level': options.logLevel } });
-      logger = createLogger(config.log.level);
+      const problems = new RecentProblems();
+      logger = createLogger(config.log.level, undefined, problems.stream());
       const context: CommandContext = {
         config,
         logger,
+        problems,
         signal: controller.signal,
         out: (line) => process.stdout.write(`${line}\n`),
       };

@@ -10,7 +10,7 @@ import { action, baseCommand } from './context.js';
 
 function roleCommand(name: string, description: string, roles: () => RoleStarter[]) {
   return baseCommand(name, description).action(
-    action(async ({ config, logger, signal }) => runProcess(config, logger, roles(), signal)),
+    action(async ({ config, logger, signal, problems }) => runProcess(config, logger, roles(), signal, problems)),
   );
 }
 

@@ -699,10 +699,20 @@ export const schema = {
       env: 'PINGPULL_STATUS_PINGER_METRICS_URLS',
     },
     page: {
-      doc: 'Serve the status page (GET /status, /status.json: lag and health figures only) on the pull server',
+      doc:
+        'Also serve the status page (GET /status, /status.json: lag and health figures only) on the internet-facing ' +
+        'pull server; the operator console on the metrics listener replaces it',
       format: 'switch',
-      default: true,
+      default: false,
       env: 'PINGPULL_STATUS_PAGE',
+    },
+  },
+  console: {
+    sampleMs: {
+      doc: 'How often the operator console (GET / on the metrics listener) samples its charts; it keeps one hour',
+      format: 'positive-number',
+      default: 5_000,
+      env: 'PINGPULL_CONSOLE_SAMPLE_MS',
     },
   },
   log: {

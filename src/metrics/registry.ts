@@ -17,6 +17,8 @@ export interface Metrics {
   readonly pullDurationSeconds: Histogram;
   /** Unix seconds of the commit of the newest change handed to Kafka. */
   readonly lastPublishedCommitSeconds: Gauge;
+  /** Row changes of the users table read from the slot, before any is skipped. */
+  readonly rowChangesTotal: Counter;
   readonly skippedUpdatesTotal: Counter;
   /** Row changes skipped because their user id is NULL. */
   readonly nullIdRowsTotal: Counter;
@@ -107,6 +109,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     lastPublishedCommitSeconds: new Gauge({
       name: 'pingpull_last_published_commit_timestamp_seconds',
       help: 'Commit time of the newest change handed to Kafka',
+      registers,
+    }),
+    rowChangesTotal: new Counter({
+      name: 'pingpull_row_changes_total',
+      help: 'Row changes of the users table read from the replication slot (published or skipped)',
       registers,
     }),
     skippedUpdatesTotal: new Counter({

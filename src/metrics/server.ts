@@ -1,15 +1,28 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
-/** Serves the registry at `/metrics` on its own port, separate from the pull endpoint. */
+/** A page served beside `/metrics` (the operator console). */
+export type PageRoute = () => Promise<{ status: number; headers: Record<string, string>; body: string }>;
+
+/** Serves the registry at `/metrics` on its own port, separate from the pull endpoint, and `pages` beside it. */
 export async function startMetricsServer(options: {
   registry: Registry;
   host: string;
   port: number;
+  pages?: Record<string, PageRoute>;
 }): Promise<{ port: number; close(): Promise<void> }> {
+  const pages = new Map(Object.entries(options.pages ?? {}));
   const server: Server = createServer((request, response) => {
-    if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
+    const path = (request.url ?? '').split('?')[0] ?? '';
+    const page = pages.get(path);
+    if (request.method !== 'GET' || (path !== '/metrics' && page === undefined)) {
       response.writeHead(404).end();
+      return;
+    }
+    if (page !== undefined) {
+      page()
+        .then(({ status, headers, body }) => response.writeHead(status, headers).end(body))
+        .catch(() => response.writeHead(500).end());
       return;
     }
     options.registry

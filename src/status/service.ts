@@ -12,11 +12,12 @@ import { collectStatus, type StatusDeps, type StatusReport } from './report.js';
 import { registerStatusPage } from './page.js';
 
 /**
- * The status page's data source inside a running process: the same report
- * as `pingpull status`, read with the process's pool and a Kafka client of
- * its own (short timeouts, so an unreachable broker answers the page fast).
+ * The status report inside a running process: the same report as
+ * `pingpull status`, read with the process's pool and a Kafka client of its
+ * own (short timeouts, so an unreachable broker answers fast). For the
+ * status page and the operator console.
  */
-export function createStatusPage(deps: {
+export function createLiveStatus(deps: {
   config: Config;
   pool: Pool;
   pingerForbidden?: () => boolean | undefined;
@@ -24,30 +25,41 @@ export function createStatusPage(deps: {
   connectorRefusedEvents?: () => Promise<number | undefined>;
   clock: Clock;
   timers: Timers;
-}): { register(app: FastifyInstance): void; close(): Promise<void> } {
+}): { report(): Promise<StatusReport>; close(): Promise<void> } {
   const { config } = deps;
   const { kafka, probeLivefyre } = statusSources(config);
   // Long-lived: it learns the slot's pace across requests, so no request waits for a second look.
   const estimator = new SourceLagEstimator();
-  const report = () =>
-    collectStatus({
-      config,
-      pool: deps.pool,
-      kafka,
-      estimator,
-      sampleMs: 0,
-      probeLivefyre,
-      ...(deps.pingerForbidden === undefined ? {} : { pingerForbidden: deps.pingerForbidden }),
-      ...(deps.connectorTruncates === undefined ? {} : { connectorTruncates: deps.connectorTruncates }),
-      ...(deps.connectorRefusedEvents === undefined ? {} : { connectorRefusedEvents: deps.connectorRefusedEvents }),
-      clock: deps.clock,
-      timers: deps.timers,
-    });
+  return {
+    report: () =>
+      collectStatus({
+        config,
+        pool: deps.pool,
+        kafka,
+        estimator,
+        sampleMs: 0,
+        probeLivefyre,
+        ...(deps.pingerForbidden === undefined ? {} : { pingerForbidden: deps.pingerForbidden }),
+        ...(deps.connectorTruncates === undefined ? {} : { connectorTruncates: deps.connectorTruncates }),
+        ...(deps.connectorRefusedEvents === undefined ? {} : { connectorRefusedEvents: deps.connectorRefusedEvents }),
+        clock: deps.clock,
+        timers: deps.timers,
+      }),
+    close: () => kafka.close(),
+  };
+}
+
+/** The status page of the pull server (status.page), on the live report. */
+export function createStatusPage(deps: Parameters<typeof createLiveStatus>[0]): {
+  register(app: FastifyInstance): void;
+  close(): Promise<void>;
+} {
+  const live = createLiveStatus(deps);
   return {
     register(app) {
-      registerStatusPage(app, { report, clock: deps.clock });
+      registerStatusPage(app, { report: live.report, clock: deps.clock });
     },
-    close: () => kafka.close(),
+    close: live.close,
   };
 }
 

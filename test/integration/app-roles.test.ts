@@ -5,13 +5,15 @@ import { pipelineRoles, type RoleHandle } from '../../src/app/roles.js';
 import { setupDatabase } from '../../src/cdc/setup.js';
 import { teardownDatabase } from '../../src/cdc/teardown.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
+import { RecentProblems } from '../../src/console/problems.js';
 import { createLogger } from '../../src/log.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { createTestDatabase, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 // The three roles as src/app puts them together in one process: the status
-// page learns of the pinger's 403s through the accessor the pinger role hands out.
+// page learns of the pinger's 403s through the accessor the pinger role hands out,
+// and the operator console through the roles' liveness and the logger's problems.
 
 const NETWORK = 'app.fyre.co';
 const NETWORK_KEY = 'hnoVNQcTknTarpqj51WXQ6fXyAo=';
@@ -54,10 +56,12 @@ describe('the pipeline roles of one process', () => {
         'pull.host': '127.0.0.1',
         'pull.port': 0,
         'metrics.port': 0,
+        'status.page': true,
         'log.level': 'silent',
       },
     });
-    resources = createResources(config, silent);
+    const problems = new RecentProblems();
+    resources = createResources(config, createLogger('silent', undefined, problems.stream()), problems);
     const { source, replication } = config;
     await setupDatabase({ pool: resources.pool(), source, replication, logger: silent });
   });
@@ -98,5 +102,10 @@ describe('the pipeline roles of one process', () => {
       what: 'a refused ping',
     });
     await waitFor(async () => (await forbidden()) === true, { timeoutMs: 10_000, what: 'the page to say so' });
+
+    const view = await resources.console.view();
+    expect(view.alive.find((alive) => alive.role === 'pinger')?.state).toBe('paused (403)');
+    expect(view.problems.some((problem) => problem.context.status === 403)).toBe(true);
+    expect(JSON.stringify(view)).not.toContain(WRONG_KEY);
   }, 120_000);
 });

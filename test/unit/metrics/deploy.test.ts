@@ -171,4 +171,32 @@ describe('deploy/grafana', () => {
       for (const name of metricNames(expr)) expect(known, `${title}: ${name}`).toContain(name);
     }
   });
+
+  it("shows the operator console's funnel: every stage, in order, from row changes to pulls", () => {
+    const funnels = dashboard.panels.filter((panel) => panel.title.startsWith('Funnel'));
+    expect(funnels.map((panel) => panel.title)).toEqual([
+      "Funnel over the dashboard's time range",
+      'Funnel over the last minute',
+    ]);
+    for (const panel of funnels) {
+      const exprs = (panel.targets ?? []).map((target) => target.expr).join('\n');
+      for (const stage of [
+        'pingpull_row_changes_total',
+        'pingpull_skipped_updates_total',
+        'pingpull_null_id_rows_total',
+        'pingpull_events_total',
+        'pingpull_truncates_total',
+        'result="ok"',
+        'result="retry"',
+        'result="forbidden"',
+        'result="dead_letter"',
+        'status="200"',
+        'status=~"4.."',
+        'status="503"',
+        'pingpull_ping_to_pull_seconds_count',
+      ]) {
+        expect(exprs, `${panel.title}: ${stage}`).toContain(stage);
+      }
+    }
+  });
 });
