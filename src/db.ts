@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { SOCKET_REASONS } from './errors.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -70,16 +71,6 @@ export function parseTableName(table: string): TableName {
 export function quoteIdent(identifier: string): string {
   return `"${identifier.replaceAll('"', '""')}"`;
 }
-
-const SOCKET_REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ENOTFOUND: 'no such host',
-  EAI_AGAIN: 'name lookup failed',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'connection timed out',
-  ECONNRESET: 'connection reset',
-};
 
 /**
  * When `error` (or an error it wraps) means the database could not be

@@ -213,3 +213,14 @@ export class StageTimeoutError extends PingpullError {
     super(ErrorCode.STAGE_TIMEOUT, `no answer within ${ms} ms`, { retriable: true });
   }
 }
+
+/** Socket error codes as a person reads them, for one-line "cannot reach" messages. */
+export const SOCKET_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'connection timed out',
+  ECONNRESET: 'connection reset',
+};

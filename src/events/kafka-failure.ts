@@ -1,3 +1,4 @@
+import { SOCKET_REASONS } from '../errors.js';
 import type { KafkaConnection } from './kafka.js';
 
 /** The layer a Kafka connection failed at, outermost first: what an operator fixes differs for each. */
@@ -22,15 +23,6 @@ const UNTRUSTED = new Set([
 ]);
 const EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
-/** Socket error codes as a person reads them. */
-const SOCKET_REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ENOTFOUND: 'no such host',
-  EAI_AGAIN: 'name lookup failed',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'connection timed out',
-};
 
 /**
  * Tells which layer a kafkajs failure comes from — TCP, TLS, SASL or ACLs —

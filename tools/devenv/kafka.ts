@@ -4,7 +4,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import {
   aptInstall,
   cacheDir,
@@ -135,13 +135,17 @@ export async function kafkaAlive(state: KafkaState): Promise<boolean> {
   return processMatches(state.pid, state.propertiesFile) && (await portOpen(state.port, '127.0.0.1', 5000));
 }
 
-/** A kafkajs admin round trip: the port alone opens before the broker serves metadata reliably. */
-export async function adminAnswers(port: number): Promise<boolean> {
+/**
+ * A kafkajs admin round trip: the port alone opens before the broker serves
+ * metadata reliably. `security` carries TLS and SASL for a secured listener.
+ */
+export async function adminAnswers(port: number, security: Pick<KafkaConfig, 'ssl' | 'sasl'> = {}): Promise<boolean> {
   const kafka = new Kafka({
     clientId: 'pingpull-services',
     brokers: [`127.0.0.1:${port}`],
     logLevel: logLevel.NOTHING,
     retry: { retries: 0 },
+    ...security,
   });
   const admin = kafka.admin();
   try {

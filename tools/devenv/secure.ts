@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import {
   startDedicatedKafka,
   startDedicatedPostgres,
   type DedicatedKafka,
   type DedicatedPostgres,
 } from './dedicated.js';
-import { ensureTool } from './kafka.js';
+import { adminAnswers, ensureTool } from './kafka.js';
 import { type Log, runOrThrow, stateDir } from './util.js';
 
 /**
@@ -181,7 +180,8 @@ export async function startSecureKafka(options: {
         'share.coordinator.state.topic.min.isr': 1,
         'group.initial.rebalance.delay.ms': 0,
       }),
-    answers: (port) => secureAdminAnswers(port, ca.caFile, { mechanism: 'plain', ...admin }),
+    answers: async (port) =>
+      adminAnswers(port, { ssl: { ca: await readFile(ca.caFile, 'utf8') }, sasl: { mechanism: 'plain', ...admin } }),
   });
   return Object.assign(kafka, { caFile: ca.caFile, admin });
 }
@@ -190,27 +190,6 @@ function propertiesText(props: Record<string, string | number>): string {
   return `${Object.entries(props)
     .map(([key, value]) => `${key}=${value}`)
     .join('\n')}\n`;
-}
-
-async function secureAdminAnswers(port: number, caFile: string, sasl: SASLOptions): Promise<boolean> {
-  const kafka = new Kafka({
-    clientId: 'pingpull-services',
-    brokers: [`127.0.0.1:${port}`],
-    ssl: { ca: await readFile(caFile, 'utf8') },
-    sasl,
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 0 },
-  });
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    await admin.listTopics();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
 }
 
 /** A PostgreSQL (wal_level logical) that accepts TLS connections only, with a server certificate for 127.0.0.1. */
