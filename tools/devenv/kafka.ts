@@ -78,22 +78,19 @@ export async function ensureJars(log: Log, version: string): Promise<string> {
   return libs;
 }
 
-export function serverProperties(port: number, controllerPort: number, dataDir = path.join(kafkaDir, 'data')): string {
-  const props: Record<string, string | number> = {
+/**
+ * What every single-node KRaft broker of the dev tools shares: combined
+ * broker and controller, one replica of everything, no group start delay.
+ * Listeners and security are the caller's.
+ */
+export function singleNodeProperties(controllerPort: number, dataDir: string): Record<string, string | number> {
+  return {
     'process.roles': 'broker,controller',
     'node.id': 1,
     'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    // 127.0.0.1, not localhost: Node may resolve localhost to ::1 first.
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
     'controller.listener.names': 'CONTROLLER',
-    'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
     'log.dirs': dataDir,
     'num.partitions': 3,
-    'auto.create.topics.enable': 'true',
-    'default.replication.factor': 1,
-    'min.insync.replicas': 1,
     'offsets.topic.replication.factor': 1,
     'offsets.topic.num.partitions': 1,
     'transaction.state.log.replication.factor': 1,
@@ -103,11 +100,28 @@ export function serverProperties(port: number, controllerPort: number, dataDir =
     // Tests create many short-lived groups; the default 3 s delay would slow each one.
     'group.initial.rebalance.delay.ms': 0,
   };
+}
+
+export function propertiesText(props: Record<string, string | number>): string {
   return (
     Object.entries(props)
       .map(([k, v]) => `${k}=${v}`)
       .join('\n') + '\n'
   );
+}
+
+export function serverProperties(port: number, controllerPort: number, dataDir = path.join(kafkaDir, 'data')): string {
+  return propertiesText({
+    ...singleNodeProperties(controllerPort, dataDir),
+    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    // 127.0.0.1, not localhost: Node may resolve localhost to ::1 first.
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    'auto.create.topics.enable': 'true',
+    'default.replication.factor': 1,
+    'min.insync.replicas': 1,
+  });
 }
 
 // WARN keeps the log small; the one INFO logger gives the "Kafka Server started" line.

@@ -7,7 +7,7 @@ import {
   type DedicatedKafka,
   type DedicatedPostgres,
 } from './dedicated.js';
-import { adminAnswers, ensureTool } from './kafka.js';
+import { adminAnswers, ensureTool, propertiesText, singleNodeProperties } from './kafka.js';
 import { type Log, runOrThrow, stateDir } from './util.js';
 
 /**
@@ -147,12 +147,9 @@ export async function startSecureKafka(options: {
     formatArgs,
     properties: ({ port, controllerPort, dataDir }) =>
       propertiesText({
-        'process.roles': 'broker,controller',
-        'node.id': 1,
-        'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
+        ...singleNodeProperties(controllerPort, dataDir),
         listeners: `SASL_SSL://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
         'advertised.listeners': `SASL_SSL://127.0.0.1:${port}`,
-        'controller.listener.names': 'CONTROLLER',
         'inter.broker.listener.name': 'SASL_SSL',
         'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL',
         'sasl.enabled.mechanisms': 'PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
@@ -169,27 +166,12 @@ export async function startSecureKafka(options: {
         'authorizer.class.name': 'org.apache.kafka.metadata.authorizer.StandardAuthorizer',
         // The controller listener is plaintext on loopback: its principal is ANONYMOUS.
         'super.users': `User:broker;User:${admin.username};User:ANONYMOUS`,
-        'log.dirs': dataDir,
-        'num.partitions': 3,
         'auto.create.topics.enable': 'false',
-        'offsets.topic.replication.factor': 1,
-        'offsets.topic.num.partitions': 1,
-        'transaction.state.log.replication.factor': 1,
-        'transaction.state.log.min.isr': 1,
-        'share.coordinator.state.topic.replication.factor': 1,
-        'share.coordinator.state.topic.min.isr': 1,
-        'group.initial.rebalance.delay.ms': 0,
       }),
     answers: async (port) =>
       adminAnswers(port, { ssl: { ca: await readFile(ca.caFile, 'utf8') }, sasl: { mechanism: 'plain', ...admin } }),
   });
   return Object.assign(kafka, { caFile: ca.caFile, admin });
-}
-
-function propertiesText(props: Record<string, string | number>): string {
-  return `${Object.entries(props)
-    .map(([key, value]) => `${key}=${value}`)
-    .join('\n')}\n`;
 }
 
 /** A PostgreSQL (wal_level logical) that accepts TLS connections only, with a server certificate for 127.0.0.1. */
