@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool as HttpPool } from 'undici';
@@ -27,7 +28,8 @@ const ROUNDS = 10;
 const NETWORK = 'bench.fyre.co';
 const NETWORK_KEY = randomBytes(20).toString('base64');
 const PATH = '/livefyre/profiles';
-const BIN = fileURLToPath(new URL('../bin/pingpull.js', import.meta.url));
+// BENCH_PULL_SERVER_BIN: another build's bin/pingpull.js, for an A/B of two versions
+const BIN = process.env.BENCH_PULL_SERVER_BIN ?? fileURLToPath(new URL('../bin/pingpull.js', import.meta.url));
 
 interface Run {
   requests: number;
@@ -36,13 +38,17 @@ interface Run {
   p99Ms: number;
   /** Answers other than 200. */
   failures: number;
+  /** The server's CPU time per request: steadier than the rates on a shared machine. */
+  cpuMicrosPerRequest: number;
 }
 
 async function main(): Promise<void> {
   const adminUrl = process.env.PINGPULL_DATABASE_URL ?? (await servicesUp()).databaseUrl;
   const database = await createUsersDatabase(adminUrl);
   const port = await freePort();
-  const server = spawn(process.execPath, [BIN, 'pull-server'], {
+  // e.g. BENCH_PULL_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/pull-prof' profiles the server
+  const nodeArgs = (process.env.BENCH_PULL_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  const server = spawn(process.execPath, [...nodeArgs, BIN, 'pull-server'], {
     env: {
       ...process.env,
       PINGPULL_DATABASE_URL: database.url,
@@ -67,13 +73,14 @@ async function main(): Promise<void> {
     const lftoken = encodeURIComponent(token);
     const pullPath = () => `${PATH}/${1 + Math.floor(Math.random() * USERS)}?lftoken=${lftoken}`;
 
-    await load(http, pullPath, WARMUP_MS);
-    await load(http, () => '/healthz', WARMUP_MS / 2);
+    const serverCpu = (): number => processCpuMicros(server.pid as number);
+    await load(http, pullPath, WARMUP_MS, serverCpu);
+    await load(http, () => '/healthz', WARMUP_MS / 2, serverCpu);
     const pullSlices: Slice[] = [];
     const healthzSlices: Slice[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      pullSlices.push(await load(http, pullPath, SLICE_MS));
-      healthzSlices.push(await load(http, () => '/healthz', SLICE_MS));
+      pullSlices.push(await load(http, pullPath, SLICE_MS, serverCpu));
+      healthzSlices.push(await load(http, () => '/healthz', SLICE_MS, serverCpu));
     }
     const pulls = summarise(pullSlices);
     const healthz = summarise(healthzSlices);
@@ -89,8 +96,14 @@ async function main(): Promise<void> {
         pullFailures: pulls.failures,
         healthzRequestsPerSecond: Math.round(healthz.perSecond),
         healthzP99Ms: healthz.p99Ms,
+        serverCpuMicrosPerPull: Math.round(pulls.cpuMicrosPerRequest),
+        serverCpuMicrosPerHealthz: Math.round(healthz.cpuMicrosPerRequest),
       },
-      ratios: { pullVsHealthz: pulls.perSecond / healthz.perSecond },
+      ratios: {
+        pullVsHealthz: pulls.perSecond / healthz.perSecond,
+        // what the rate ratio would be were the server CPU-bound alone (Postgres's own CPU per pull not counted)
+        pullVsHealthzByServerCpu: healthz.cpuMicrosPerRequest / pulls.cpuMicrosPerRequest,
+      },
       notes:
         `pingpull pull-server (own process) on 127.0.0.1, ${USERS} users (bigint ids), ${CONNECTIONS} keep-alive connections, ` +
         `closed loop, ${ROUNDS} alternating ${SLICE_MS / 1000} s slices of pulls and of /healthz after warm-up; ` +
@@ -110,6 +123,8 @@ interface Slice {
   latencies: number[];
   seconds: number;
   failures: number;
+  /** CPU time the server process spent in the slice (user + system). */
+  serverCpuMicros: number;
 }
 
 function summarise(slices: readonly Slice[]): Run {
@@ -123,6 +138,7 @@ function summarise(slices: readonly Slice[]): Run {
     p50Ms: percentile(0.5),
     p99Ms: percentile(0.99),
     failures: slices.reduce((sum, slice) => sum + slice.failures, 0),
+    cpuMicrosPerRequest: slices.reduce((sum, slice) => sum + slice.serverCpuMicros, 0) / latencies.length,
   };
 }
 
@@ -130,7 +146,13 @@ function summarise(slices: readonly Slice[]): Run {
  * `CONNECTIONS` loops each sending its next request as soon as the previous answer is read,
  * until `durationMs` passes.
  */
-async function load(http: HttpPool, nextPath: () => string, durationMs: number): Promise<Slice> {
+async function load(
+  http: HttpPool,
+  nextPath: () => string,
+  durationMs: number,
+  serverCpu: () => number,
+): Promise<Slice> {
+  const cpuBefore = serverCpu();
   const latencies: number[] = [];
   let failures = 0;
   const started = performance.now();
@@ -145,10 +167,22 @@ async function load(http: HttpPool, nextPath: () => string, durationMs: number):
     }
   };
   await Promise.all(Array.from({ length: CONNECTIONS }, worker));
-  return { latencies, seconds: (performance.now() - started) / 1000, failures };
+  return {
+    latencies,
+    seconds: (performance.now() - started) / 1000,
+    failures,
+    serverCpuMicros: serverCpu() - cpuBefore,
+  };
 }
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+/** User + system CPU time of a process so far (Linux /proc), in microseconds. */
+function processCpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second on Linux)
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
 
 async function waitUntilServing(http: HttpPool, server: ReturnType<typeof spawn>): Promise<void> {
   const deadline = Date.now() + 20_000;

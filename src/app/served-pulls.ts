@@ -4,6 +4,13 @@ import { connectPullsWriter, ensurePullsTopic, type PullsWriter } from '../event
 import type { Logger } from '../log.js';
 import { sleep, type Clock, type Timers } from '../time.js';
 
+/**
+ * How long a served pull's record waits for others: the pull confirmation
+ * window is minutes, so this costs nothing, and it turns a steady stream of
+ * pulls into one Kafka request per linger instead of one per pull or two.
+ */
+const SERVED_LINGER_MS = 100;
+
 /** How long the pull server waits before it tries Kafka again. */
 const RECONNECT_MS = 5_000;
 
@@ -37,6 +44,8 @@ export function recordServedPulls(deps: {
           topic: config.kafka.pullsTopic,
           clock: deps.clock,
           logger,
+          servedLingerMs: SERVED_LINGER_MS,
+          timers: deps.timers,
         });
         if (stopped.signal.aborted) await connected.disconnect();
         else writer = connected;

@@ -1,6 +1,6 @@
 import { Partitioners, type Consumer, type IHeaders, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Logger } from '../log.js';
-import { sleep, type Clock } from '../time.js';
+import { sleep, systemTimers, type Clock, type Timers } from '../time.js';
 import type { RawMessage } from './consumer.js';
 import { ensureTopics } from './kafka.js';
 
@@ -125,14 +125,22 @@ export interface PullsWriter {
 /**
  * Writes to the pulls topic; records collect while one request is in flight
  * and go out together as the next one, so a burst of pulls or pings costs a
- * few requests, not one each.
+ * few requests, not one each. `served` records, which nobody waits for, also
+ * wait up to `servedLingerMs` for company: a pull server answering pulls one
+ * by one then sends a request per linger, not one per pull (each request costs
+ * the server more CPU than a pull). Disconnecting sends what lingers, and waits for it, first.
  */
 export async function connectPullsWriter(options: {
   kafka: Kafka;
   topic: string;
   clock: Clock;
   logger: Logger;
+  /** How long a `served` record may wait for others before it is sent (0: at once). */
+  servedLingerMs?: number;
+  timers?: Timers;
 }): Promise<PullsWriter> {
+  const lingerMs = options.servedLingerMs ?? 0;
+  const timers = options.timers ?? systemTimers;
   const producer: Producer = options.kafka.producer({
     allowAutoTopicCreation: false,
     // the same partitioner as the change topic's producer: a user's records land in the same partition number
@@ -140,14 +148,18 @@ export async function connectPullsWriter(options: {
   });
   await producer.connect();
   let queue: Queued[] = [];
-  let sending = false;
+  let sending: Promise<void> | undefined;
+  let linger: unknown;
 
   const pump = (): void => {
-    if (sending || queue.length === 0) return;
+    if (linger !== undefined) {
+      timers.clearTimeout(linger);
+      linger = undefined;
+    }
+    if (sending !== undefined || queue.length === 0) return;
     const batch = queue;
     queue = [];
-    sending = true;
-    producer
+    sending = producer
       .send({ topic: options.topic, acks: -1, messages: batch.map((item) => item.message) })
       .then(
         () => {
@@ -159,7 +171,7 @@ export async function connectPullsWriter(options: {
         },
       )
       .finally(() => {
-        sending = false;
+        sending = undefined;
         pump();
       });
   };
@@ -176,9 +188,15 @@ export async function connectPullsWriter(options: {
     served(userId) {
       if (queue.length >= MAX_QUEUED) return;
       queue.push({ message: { key: userId, value: null, headers: { [HEADER_PULL]: 'served' }, timestamp: stamp() } });
-      pump();
+      if (lingerMs === 0) pump();
+      else linger ??= timers.setTimeout(pump, lingerMs);
     },
-    disconnect: () => producer.disconnect(),
+    async disconnect() {
+      pump();
+      // the request in flight settles (sent, or failed after kafkajs's retries) before the producer goes
+      while (sending !== undefined) await sending;
+      await producer.disconnect();
+    },
   };
 }
 

@@ -1,5 +1,5 @@
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
-import { redactUrl } from '../log.js';
+import { redactUrl, type Logger } from '../log.js';
 
 /**
  * Fastify's own request log lines carry `req.url`, and Livefyre puts its
@@ -11,6 +11,8 @@ export class RedactingLogController extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    // below info (the default is warn) a served request logs nothing: do not build its line
+    if (!error && (reply.log as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled?.('info') === false) return;
     const line = {
       method: request.method,
       url: redactUrl(request.url),

@@ -6,15 +6,17 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import type { Config } from '../../src/config/index.js';
 import { createPool, type Pool } from '../../src/db.js';
 import { createKafka, plaintextConnection, type Kafka } from '../../src/events/kafka.js';
-import { connectPullsWriter, ensurePullsTopic, type PullsWriter } from '../../src/events/pulls.js';
+import { connectPullsWriter, ensurePullsTopic, HEADER_PULL } from '../../src/events/pulls.js';
+import { recordServedPulls } from '../../src/app/served-pulls.js';
 import { createLivefyreClient, registeredPullUrl, type LivefyreClient } from '../../src/livefyre/client.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import type { PingerHandle } from '../../src/pinger/index.js';
 import { buildPullServer } from '../../src/pull/index.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
-import { systemClock } from '../../src/time.js';
+import { systemClock, systemTimers } from '../../src/time.js';
 import { spawnCli } from '../helpers/cli.js';
+import { readTopic } from '../helpers/connector-kafka.js';
 import { changeEventJson, startTestPinger } from '../helpers/pinger-rig.js';
 import { createTestDatabase, createTopic, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { NETWORK, NETWORK_KEY } from '../helpers/tokens.js';
@@ -91,11 +93,13 @@ describe('the pull confirmation loop, on Kafka, Postgres, the pull server and th
       partitions: 2,
     };
     await ensurePullsTopic(kafka, kafkaConfig.pullsTopic, 2);
-    const writer: PullsWriter = await connectPullsWriter({
-      kafka,
-      topic: kafkaConfig.pullsTopic,
-      clock: systemClock,
+    // the pull server role's own recorder (its served records linger briefly before they go out)
+    const served = recordServedPulls({
+      kafka: () => kafka,
+      config: { kafka: kafkaConfig },
       logger,
+      clock: systemClock,
+      timers: systemTimers,
     });
     const server: FastifyInstance = await buildPullServer({
       pool,
@@ -105,7 +109,7 @@ describe('the pull confirmation loop, on Kafka, Postgres, the pull server and th
       logger,
       metrics: createMetrics({ defaultMetrics: false }),
       clock: systemClock,
-      onServed: (id) => writer.served(id),
+      onServed: (id) => served.served(id),
     });
     const pullBase = await server.listen({ host: '127.0.0.1', port: 0 });
     const sim = await startSimulator({ network: NETWORK, networkKey: NETWORK_KEY, pullDelayMs: 50, logger });
@@ -123,7 +127,7 @@ describe('the pull confirmation loop, on Kafka, Postgres, the pull server and th
       await client.close();
       await sim.close();
       await server.close();
-      await writer.disconnect();
+      await served.stop();
     });
     return {
       sim,
@@ -151,6 +155,21 @@ describe('the pull confirmation loop, on Kafka, Postgres, the pull server and th
     const counts = values.filter((v) => (v as { metricName?: string }).metricName === `${name}_count`);
     return (counts.length > 0 ? counts : values).reduce((sum, v) => sum + v.value, 0);
   };
+
+  it('a served pull still lingering when its writer disconnects reaches the pulls topic', async () => {
+    const topic = uniqueName('served_linger');
+    await ensurePullsTopic(kafka, topic, 2);
+    // a linger far longer than the test: only the disconnect can send the records
+    const writer = await connectPullsWriter({ kafka, topic, clock: systemClock, logger, servedLingerMs: 600_000 });
+    writer.served('linger-1');
+    writer.served('linger-2');
+    await writer.disconnect();
+    const records = await readTopic(topic, (messages) => messages.length >= 2, 10_000);
+    expect(records.map((record) => [record.key, record.headers[HEADER_PULL]]).sort()).toEqual([
+      ['linger-1', 'served'],
+      ['linger-2', 'served'],
+    ]);
+  });
 
   it('delivers a change pinged before the pull URL was registered, once it is registered', async (context) => {
     const l = await loop(context);
