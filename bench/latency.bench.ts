@@ -100,7 +100,10 @@ await writers.query(
 );
 const resources = createResources(config, logger);
 await setupDatabase({ pool: resources.pool(), source: config.source, replication: config.replication, logger });
-const roles: RoleHandle[] = [await startConnectorRole(resources), await startPingerRole(resources)];
+// The resources' stop signal never aborts here: both roles start once Kafka answers.
+const roles = [await startConnectorRole(resources), await startPingerRole(resources)].filter(
+  (role): role is RoleHandle => role !== undefined,
+);
 const generator = fork(
   fileURLToPath(new URL('./lib/commit-generator.ts', import.meta.url)),
   [databaseUrl, String(WRITERS)],

@@ -38,6 +38,13 @@ export const RECONNECT: RetrySchedule = {
   steady: { delayMs: 2_000, when: (error) => error instanceof ReplicationError && error.slotInUse },
 };
 
+/**
+ * A long-running role whose Kafka does not answer at start waits for it as
+ * long as it takes, as the reconnect loops do. The caller decides what is
+ * worth waiting for (an unreachable broker, not a refused password).
+ */
+export const KAFKA_AT_START: RetrySchedule = { ...DEFAULTS, baseMs: 1_000, maxMs: 30_000, retries: 'any' };
+
 /** Writes to the dead letter topic: whatever failed, the letters must get there eventually. */
 export function deadLetterSchedule(settings: { retryBaseMs: number; retryMaxMs: number }): RetrySchedule {
   return { ...DEFAULTS, baseMs: settings.retryBaseMs, maxMs: settings.retryMaxMs, jitter: 'none', retries: 'any' };

@@ -22,6 +22,8 @@ export interface AppResources {
   readonly mapping: ProfileMapping;
   /** The operator console of this process: each role registers its liveness with it. */
   readonly console: OperatorConsole;
+  /** Aborts when the process is asked to stop: a role still waiting to start gives up waiting. */
+  readonly stopping: AbortSignal;
   pool(): Pool;
   kafka(): Kafka;
   livefyre(): LivefyreClient;
@@ -35,11 +37,15 @@ export interface AppResources {
   close(): Promise<void>;
 }
 
-/** `problems` receives the process's warnings and errors (see createLogger); a fresh, empty one otherwise. */
+/**
+ * `problems` receives the process's warnings and errors (see createLogger); a fresh, empty one otherwise.
+ * `stopping` is the process's stop signal (never aborted by default).
+ */
 export function createResources(
   config: Config,
   logger: Logger,
   problems: RecentProblems = new RecentProblems(),
+  stopping: AbortSignal = new AbortController().signal,
 ): AppResources {
   let pool: Pool | undefined;
   let kafka: Kafka | undefined;
@@ -59,6 +65,7 @@ export function createResources(
       timers: systemTimers,
       sampleMs: config.console.sampleMs,
     }),
+    stopping,
     pool() {
       requireKeys(config, ['database.url'], 'to reach the user database');
       if (pool === undefined) {

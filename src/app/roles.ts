@@ -4,6 +4,7 @@ import { PingpullError } from '../errors.js';
 import { requireKeys } from '../config/index.js';
 import { consoleRoutes } from '../console/routes.js';
 import { ensureTopics } from '../events/kafka.js';
+import { untilKafkaAnswers } from '../events/kafka-wait.js';
 import { assertMappingFits } from '../mapping/index.js';
 import { startSlotLagCollector } from '../metrics/collectors.js';
 import { counterTotal } from '../metrics/registry.js';
@@ -141,10 +142,31 @@ async function checkMappingAtStart(resources: AppResources): Promise<void> {
   }
 }
 
-export async function startConnectorRole(resources: AppResources): Promise<RoleHandle> {
+/**
+ * A long-running role whose Kafka is down at start waits for it, one warning
+ * per attempt, and shows as waiting on the console meanwhile. False when the
+ * process was asked to stop first: the role is not started.
+ */
+async function kafkaAnswers(resources: AppResources, role: string): Promise<boolean> {
+  let waiting = '';
+  resources.console.host(role, async () => ({ role, state: 'waiting for Kafka', healthy: false, details: [waiting] }));
+  return untilKafkaAnswers({
+    connection: resources.config.kafka,
+    clientId: `${resources.config.kafka.clientId}-wait`,
+    waiter: `the ${role}`,
+    logger: resources.logger,
+    signal: resources.stopping,
+    onWaiting: (line) => (waiting = line),
+    timers: systemTimers,
+    random: systemRandom,
+  });
+}
+
+export async function startConnectorRole(resources: AppResources): Promise<RoleHandle | undefined> {
   const { config, logger, metrics } = resources;
   requireKeys(config, ['database.url'], 'to read the replication slot');
   await checkMappingAtStart(resources);
+  if (!(await kafkaAnswers(resources, 'connector'))) return undefined;
   await ensureTopics(resources.kafka(), [config.kafka.topic, config.kafka.dlqTopic], config.kafka.partitions);
   const connector = startConnector({
     databaseUrl: config.database.url,
@@ -178,9 +200,10 @@ export async function startConnectorRole(resources: AppResources): Promise<RoleH
   return { name: 'connector', stop, done: connector.done };
 }
 
-export async function startPingerRole(resources: AppResources): Promise<PingerRoleHandle> {
+export async function startPingerRole(resources: AppResources): Promise<PingerRoleHandle | undefined> {
   const { config, logger, metrics } = resources;
   const client = resources.livefyre();
+  if (!(await kafkaAnswers(resources, 'pinger'))) return undefined;
   const pinger = startPinger({
     kafka: resources.kafka(),
     config,

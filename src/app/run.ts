@@ -13,7 +13,7 @@ export function runProcess(
   signal: AbortSignal,
   problems?: RecentProblems,
 ): Promise<number> {
-  return runRoles(createResources(config, logger, problems), [startMetricsRole, ...roles], signal);
+  return runRoles(createResources(config, logger, problems, signal), [startMetricsRole, ...roles], signal);
 }
 
 /** How long roles get to stop once asked: within 10 s of a SIGTERM the process is gone. */

@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.js';
 import type { Kafka } from '../events/kafka.js';
 import { connectPullsWriter, ensurePullsTopic, type PullsWriter } from '../events/pulls.js';
+import { untilKafkaAnswers } from '../events/kafka-wait.js';
 import type { Logger } from '../log.js';
 import { sleep, type Clock, type Timers } from '../time.js';
 
@@ -38,6 +39,15 @@ export function recordServedPulls(deps: {
   void (async () => {
     while (!stopped.signal.aborted) {
       try {
+        const answered = await untilKafkaAnswers({
+          connection: config.kafka,
+          clientId: `${config.kafka.clientId}-wait`,
+          waiter: 'the pull server (recording pulls)',
+          logger,
+          signal: stopped.signal,
+          timers: deps.timers,
+        });
+        if (!answered) return;
         await ensurePullsTopic(deps.kafka(), config.kafka.pullsTopic, config.kafka.partitions);
         const connected = await connectPullsWriter({
           kafka: deps.kafka(),

@@ -43,7 +43,10 @@ export interface PingerHandle {
    * grace), commits what is done, disconnects.
    */
   stop(): Promise<void>;
-  /** Resolves once stopped; rejects when the pinger failed (Kafka unreachable at start, consumer crashed). */
+  /**
+   * Resolves once stopped; rejects when the pinger failed (Kafka refused or gone again at start, consumer
+   * crashed). The role waits for an unreachable Kafka before it starts the pinger (src/events/kafka-wait.ts).
+   */
   done: Promise<void>;
   state(): PingerState;
 }

@@ -8,6 +8,7 @@ import { freePort, runCli, spawnCli, type RunningCli } from '../helpers/cli.js';
 import { createMembersDatabase } from '../helpers/members-table.js';
 import { changeEventJson, okUserIds } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
+import { startBlackHoleProxy } from '../helpers/tcp-proxy.js';
 import { waitFor } from '../helpers/wait.js';
 
 // The pinger and the Livefyre commands as a user runs them: `pingpull
@@ -205,23 +206,49 @@ describe('pingpull ping', () => {
 });
 
 describe('pingpull pinger', () => {
-  it('exits 1 with one clear line when Kafka is unreachable at start', async (context) => {
+  it('waits for a Kafka that is unreachable at start, one warning per attempt, then pings', async (context) => {
     const sim = await simulator(context);
-    const result = await runCli(
-      ['pinger'],
-      {
-        ...livefyreEnv(sim),
-        PINGPULL_KAFKA_BROKERS: `127.0.0.1:${await freePort()}`,
-        PINGPULL_METRICS_PORT: '0',
-        PINGPULL_LOG_LEVEL: 'fatal',
-      },
-      150_000,
+    const rig = await pipeline(context, sim);
+    const port = await freePort();
+    const waiting = rig.pinger({ PINGPULL_KAFKA_BROKERS: `127.0.0.1:${port}`, PINGPULL_LOG_LEVEL: 'info' });
+    const warning = new RegExp(
+      `"level":40,.*"msg":"kafka\\.brokers: cannot reach 127\\.0\\.0\\.1:${port} \\(connection refused\\); ` +
+        'the pinger waits for Kafka and tries again in [0-9.]+ s"',
+      'g',
     );
-    expect(result.code).toBe(1);
-    const lines = result.stderr.trim().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^pingpull: kafka\.brokers: cannot reach 127\.0\.0\.1:\d+ \(connection refused\)$/);
-  }, 180_000);
+    await waitFor(() => (waiting.output().match(warning) ?? []).length >= 2, {
+      what: 'two warnings that the pinger waits for Kafka',
+      timeoutMs: 60_000,
+    });
+    expect(waiting.child.exitCode, waiting.output()).toBeNull();
+    // One line per attempt: kafkajs's own retries say nothing at the default level.
+    expect(waiting.output()).not.toMatch(/"level":50/);
+
+    // Kafka comes: the bootstrap address forwards to the broker, whose metadata points at itself.
+    const broker = new URL(`kafka://${kafkaBrokers().split(',')[0] ?? ''}`);
+    const forwarder = await startBlackHoleProxy({ host: broker.hostname, port: Number(broker.port) }, port);
+    context.onTestFinished(() => forwarder.close());
+    await rig.produce(['late-1', 'late-2']);
+    await waitFor(() => okUserIds(sim).has('late-1') && okUserIds(sim).has('late-2'), {
+      what: 'the pinger to start once Kafka answers and ping both users',
+      timeoutMs: 60_000,
+    }).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${waiting.output().slice(-3_000)}`);
+    });
+    expect(waiting.output()).toContain('Kafka answers: the pinger starts');
+    expect(await waiting.stop()).toBe(0);
+  }, 150_000);
+
+  it('stops at once on SIGTERM while it waits for Kafka', async (context) => {
+    const sim = await simulator(context);
+    const waiting = spawnCli(['pinger'], {
+      ...livefyreEnv(sim),
+      PINGPULL_KAFKA_BROKERS: `127.0.0.1:${await freePort()}`,
+      PINGPULL_METRICS_PORT: '0',
+    });
+    await waitFor(() => waiting.output().includes('the pinger waits for Kafka'), { what: 'the pinger to wait' });
+    expect(await waiting.stop(10_000), waiting.output()).toBe(0);
+  }, 60_000);
 
   it('loses nothing when killed with SIGKILL while pings are in flight', async (context) => {
     const sim = await simulator(context);

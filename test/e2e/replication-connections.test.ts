@@ -2,7 +2,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runCli, spawnCli, type RunningCli } from '../helpers/cli.js';
 import { createTestDatabase, kafkaBrokers, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { startBlackHoleProxy } from '../helpers/tcp-proxy.js';
 import { waitFor } from '../helpers/wait.js';
+import { createKafka, plaintextConnection } from '../../src/events/kafka.js';
+import { createLogger } from '../../src/log.js';
 
 /**
  * Beside a production database: every pingpull process holds at most one
@@ -114,6 +117,38 @@ describe('replication connections and SIGTERM', () => {
     expect(stopped.ms).toBeLessThan(STOP_WITHIN_MS);
     console.info(`replication-connections: run while streaming stopped in ${stopped.ms} ms`);
     expect(await walsenders()).toBe(0);
+  }, 120_000);
+
+  it('a connector started while Kafka is unreachable waits for it, then streams', async (context) => {
+    const port = await freePort();
+    const waiting = await start('connector', { PINGPULL_KAFKA_BROKERS: `127.0.0.1:${port}` });
+    await waitFor(
+      () => (waiting.output().match(/the connector waits for Kafka and tries again in [0-9.]+ s/g) ?? []).length >= 2,
+      { what: 'two warnings that the connector waits for Kafka', timeoutMs: 60_000 },
+    );
+    expect(waiting.child.exitCode, waiting.output()).toBeNull();
+    expect(waiting.output()).toContain(`kafka.brokers: cannot reach 127.0.0.1:${port} (connection refused)`);
+    expect(await walsenders()).toBe(0);
+
+    // Kafka comes: the bootstrap address forwards to the broker, whose metadata points at itself.
+    const broker = new URL(`kafka://${kafkaBrokers().split(',')[0] ?? ''}`);
+    const forwarder = await startBlackHoleProxy({ host: broker.hostname, port: Number(broker.port) }, port);
+    context.onTestFinished(() => forwarder.close());
+    await waitFor(async () => (await walsenders()) === 1, { what: 'the connector to stream', timeoutMs: 60_000 });
+    const kafka = createKafka({
+      connection: plaintextConnection(kafkaBrokers()),
+      clientId: 'e2e-late-kafka',
+      logger: createLogger('silent'),
+    });
+    const kafkaAdmin = kafka.admin();
+    await kafkaAdmin.connect();
+    context.onTestFinished(() => kafkaAdmin.disconnect());
+    const published = async (): Promise<number> =>
+      (await kafkaAdmin.fetchTopicOffsets(env.PINGPULL_KAFKA_TOPIC as string)).reduce((n, p) => n + Number(p.high), 0);
+    const before = await published();
+    await admin.query(`INSERT INTO users VALUES (4242, 'late kafka', NULL, NULL)`);
+    await waitFor(async () => (await published()) > before, { what: 'the change event in Kafka', timeoutMs: 30_000 });
+    expect((await terminate(waiting)).code, waiting.output()).toBe(0);
   }, 120_000);
 
   // (`run` refuses to start without its database: the pull server checks the columns first.)

@@ -16,7 +16,11 @@ export interface BlackHoleProxy {
   close(): Promise<void>;
 }
 
-export async function startBlackHoleProxy(target: { host: string; port: number }): Promise<BlackHoleProxy> {
+/** `listenPort`: where the proxy listens (a free loopback port when 0, the default). */
+export async function startBlackHoleProxy(
+  target: { host: string; port: number },
+  listenPort = 0,
+): Promise<BlackHoleProxy> {
   let holing = false;
   const dead = new WeakSet<Socket>();
   const sockets = new Set<Socket>();
@@ -45,7 +49,7 @@ export async function startBlackHoleProxy(target: { host: string; port: number }
     pipe(client, upstream);
     pipe(upstream, client);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   return {
