@@ -12,6 +12,7 @@ import { startMetricsServer } from '../metrics/server.js';
 import { livefyreBaseUrl, registeredPullUrl } from '../livefyre/client.js';
 import { startPinger } from '../pinger/index.js';
 import { buildPullServer } from '../pull/index.js';
+import { readOwnPullHealth } from '../pull/health.js';
 import { createPullPool } from '../pull/pool.js';
 import { ClusterWatch } from '../console/cluster.js';
 import { createLiveStatus, createStatusPage } from '../status/service.js';
@@ -76,6 +77,8 @@ export async function startPullServerRole(
     ? createStatusPage({
         config,
         pool: resources.pool(),
+        // This process's pull server: no failure in its gauge means its queries succeed.
+        pullServer: async () => (await readOwnPullHealth(metrics.pullFailingSinceSeconds)) ?? { failing: false },
         ...(options.pingerForbidden === undefined ? {} : { pingerForbidden: options.pingerForbidden }),
         ...(options.connectorTruncates === undefined ? {} : { connectorTruncates: options.connectorTruncates }),
         ...(options.connectorRefusedEvents === undefined
@@ -244,7 +247,14 @@ export async function startMetricsRole(resources: AppResources): Promise<RoleHan
   const live =
     config.database.url === ''
       ? undefined
-      : createLiveStatus({ config, pool: resources.pool(), clock: systemClock, timers: systemTimers });
+      : createLiveStatus({
+          config,
+          pool: resources.pool(),
+          // A pull server of this process reports its failures here (none hosted: nothing to report).
+          pullServer: () => readOwnPullHealth(metrics.pullFailingSinceSeconds),
+          clock: systemClock,
+          timers: systemTimers,
+        });
   if (live !== undefined) resources.console.watchCluster(new ClusterWatch(live.report, systemClock));
   const server = await startMetricsServer({
     registry: metrics.registry,

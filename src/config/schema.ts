@@ -698,6 +698,12 @@ export const schema = {
       default: '',
       env: 'PINGPULL_STATUS_PINGER_METRICS_URLS',
     },
+    pullServerMetricsUrls: {
+      doc: 'Comma-separated /metrics URLs of the pull servers, read by `status` to learn whether pulls fail (the pull server answers 503 because its profile query fails) (empty: http://127.0.0.1:<metrics.port>/metrics)',
+      format: String,
+      default: '',
+      env: 'PINGPULL_STATUS_PULL_SERVER_METRICS_URLS',
+    },
     page: {
       doc:
         'Also serve the status page (GET /status, /status.json: lag and health figures only) on the internet-facing ' +

@@ -49,8 +49,9 @@ function figures(report: StatusReport, stage: (typeof STAGES)[number]): string {
       return `${count(report.deadLetters.messages)} message(s) held in ${report.deadLetters.topic}`;
     case 'pulls': {
       const p = report.pulls;
-      if (p.confirmMs === 0) return 'off (pinger.pullConfirmMs = 0)';
-      return `${count(p.awaiting)} ping(s) awaiting their pull, the oldest for ${duration(p.oldestAgeSeconds)}`;
+      const server = p.pullServerFailing === true ? '; the pull server answers 503 (its profile query fails)' : '';
+      if (p.confirmMs === 0) return `off (pinger.pullConfirmMs = 0)${server}`;
+      return `${count(p.awaiting)} ping(s) awaiting their pull, the oldest for ${duration(p.oldestAgeSeconds)}${server}`;
     }
     case 'livefyre': {
       const l = report.livefyre;

@@ -15,6 +15,11 @@ export interface Metrics {
   readonly endToEndSeconds: Histogram;
   readonly pullRequestsTotal: Counter<'status'>;
   readonly pullDurationSeconds: Histogram;
+  /**
+   * Unix seconds of the first failed profile query of the pull server's current failing streak, labelled by
+   * cause; no series while its queries succeed. Read by `pingpull status` from the pull server's /metrics.
+   */
+  readonly pullFailingSinceSeconds: Gauge<'cause'>;
   /** Unix seconds of the commit of the newest change handed to Kafka. */
   readonly lastPublishedCommitSeconds: Gauge;
   /** Row changes of the users table read from the slot, before any is skipped. */
@@ -98,6 +103,14 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'pingpull_pull_requests_total',
       help: 'Pull requests by status',
       labelNames: ['status'] as const,
+      registers,
+    }),
+    pullFailingSinceSeconds: new Gauge({
+      name: 'pingpull_pull_failing_since_seconds',
+      help:
+        "Unix time of the first of the pull server's profile queries failing since the last one that succeeded, " +
+        'by cause (column, table, privilege, query, database); no series while they succeed',
+      labelNames: ['cause'] as const,
       registers,
     }),
     pullDurationSeconds: new Histogram({

@@ -10,6 +10,7 @@ import { schema } from '../config/schema.js';
 import { systemTimers, type Clock, type Timers } from '../time.js';
 import { createDatabaseGate } from './admission.js';
 import { prepareCustomQuery } from './custom-query.js';
+import { PullHealth, pullFailureCause } from './health.js';
 import { planProfile, profileFromRow } from './profile-mapping.js';
 import { prepareProfileQuery, type ProfileQuery } from './profile-query.js';
 import { RedactingLogController } from './request-log.js';
@@ -26,7 +27,7 @@ export interface PullServerDeps {
   mapping?: ProfileMapping;
   livefyre: { network: string; networkKey: string };
   logger: Logger;
-  metrics: Pick<Metrics, 'pullRequestsTotal' | 'pullDurationSeconds'>;
+  metrics: Pick<Metrics, 'pullRequestsTotal' | 'pullDurationSeconds' | 'pullFailingSinceSeconds'>;
   clock: Clock;
   timers?: Timers;
   /**
@@ -78,6 +79,7 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
     timeoutMs: deps.pull.requestTimeoutMs ?? schema.pull.requestTimeoutMs.default,
     timers: deps.timers ?? systemTimers,
   });
+  const health = new PullHealth(deps.metrics.pullFailingSinceSeconds, deps.clock);
   const verify = createTokenVerifier({
     network: deps.livefyre.network,
     key: importNetworkKey(deps.livefyre.networkKey),
@@ -112,6 +114,7 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
     try {
       outcome = await gate.run((client) => query.read(client, id));
     } catch (error) {
+      health.failed(pullFailureCause(error));
       reply.log.warn({ err: error }, 'profile query failed');
       return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send();
     }
@@ -119,9 +122,13 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
       // shedding is counted by pingpull_pull_requests_total{status="503"};
       // a line per shed pull would add to the overload
       if (outcome.status === 'busy') reply.log.debug({ inFlight: gate.inFlight }, 'pull shed');
-      else reply.log.warn({ inFlight: gate.inFlight }, 'pull timed out');
+      else {
+        health.failed('database');
+        reply.log.warn({ inFlight: gate.inFlight }, 'pull timed out');
+      }
       return reply.code(503).header('retry-after', String(OVERLOAD_RETRY_AFTER_SECONDS)).send();
     }
+    health.succeeded();
     if (outcome.value === undefined) return served(id, notFound(reply));
     return served(id, reply.code(200).send(profileFromRow(plan, outcome.value)));
   }
@@ -161,9 +168,11 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
         } finally {
           client.release();
         }
+        health.succeeded();
       }
       return { status: 'ok' };
     } catch (error) {
+      health.failed(pullFailureCause(error));
       reply.log.warn({ err: error }, 'the profile query fails: pulls are answered 503');
       return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ status: 'unavailable' });
     }

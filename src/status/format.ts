@@ -56,8 +56,14 @@ function figures(report: StatusReport, name: (typeof STAGES)[number]): string {
     }
     case 'pulls': {
       const p = report.pulls;
-      if (p.confirmMs === 0) return 'pull confirmation off (pinger.pullConfirmMs = 0)';
-      return `${p.awaiting ?? '?'} ping(s) awaiting their pull, oldest ${seconds(p.oldestAgeSeconds)}`;
+      const server =
+        p.pullServerFailing === null
+          ? ''
+          : p.pullServerFailing
+            ? `, pull server FAILING since ${p.pullServerFailingSince ?? '?'} (${p.pullServerFailureCause ?? '?'})`
+            : ', pull server answers';
+      if (p.confirmMs === 0) return `pull confirmation off (pinger.pullConfirmMs = 0)${server}`;
+      return `${p.awaiting ?? '?'} ping(s) awaiting their pull, oldest ${seconds(p.oldestAgeSeconds)}${server}`;
     }
     case 'livefyre': {
       const l = report.livefyre;

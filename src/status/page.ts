@@ -29,7 +29,12 @@ export interface PublicStatus {
       partitions: Array<{ partition: number; lag: number }>;
     };
     deadLetters: PublicStage & { messages: number | null; awaitingReplay: number | null };
-    pulls: PublicStage & { awaiting: number | null; oldestAgeSeconds: number | null };
+    pulls: PublicStage & {
+      awaiting: number | null;
+      oldestAgeSeconds: number | null;
+      /** Whether the pull server answers 503 because its profile query fails; null: unknown. */
+      pullServerFailing: boolean | null;
+    };
     livefyre: PublicStage & { reachable: boolean | null; forbidden: boolean | null };
   };
   /** Recent readings, oldest first: what the chart draws. */
@@ -84,6 +89,7 @@ export function publicStatus(report: StatusReport, history: HistoryPoint[]): Pub
         ...stage('pulls'),
         awaiting: report.pulls.awaiting,
         oldestAgeSeconds: report.pulls.oldestAgeSeconds,
+        pullServerFailing: report.pulls.pullServerFailing,
       },
       livefyre: { ...stage('livefyre'), reachable: report.livefyre.reachable, forbidden: report.livefyre.forbidden },
     },
@@ -217,7 +223,8 @@ async function refresh() {
       (st.kafka.partitions.length ? ' (' + st.kafka.partitions.map((p) => 'p' + p.partition + '=' + p.lag).join(' ') + ')' : '')),
     row('dead letters', st.deadLetters, text(st.deadLetters.awaitingReplay) + ' awaiting replay, ' + text(st.deadLetters.messages) + ' held'),
     row('pulls', st.pulls, text(st.pulls.awaiting) + ' ping(s) awaiting their pull, oldest ' +
-      duration(st.pulls.oldestAgeSeconds === null ? null : Math.round(st.pulls.oldestAgeSeconds))),
+      duration(st.pulls.oldestAgeSeconds === null ? null : Math.round(st.pulls.oldestAgeSeconds)) +
+      (st.pulls.pullServerFailing ? ', the pull server answers 503 (its profile query fails)' : '')),
     row('livefyre', st.livefyre, (st.livefyre.reachable ? 'reachable' : 'unreachable') +
       (st.livefyre.forbidden === null ? '' : st.livefyre.forbidden ? ', key refused (403)' : ', key accepted')),
   );

@@ -5,6 +5,7 @@ import type { AwaitedPulls, GroupMark, KafkaLagReader, PartitionLag, TopicSize }
 import { pullsGroupId } from '../events/pulls.js';
 import { describeKafkaFailure } from '../events/kafka-failure.js';
 import { livefyreBaseUrl, type LivefyreProbe } from '../livefyre/client.js';
+import type { PullFailureCause, PullServerReading } from '../pull/health.js';
 import { readSlotLag, type SlotLag } from '../metrics/slot-lag.js';
 import { readLedger } from '../pinger/replay-ledger.js';
 import { replayGroupId } from '../pinger/replay.js';
@@ -64,6 +65,11 @@ export interface StatusReport {
     awaiting: number | null;
     /** Since the first ping of the oldest wait. */
     oldestAgeSeconds: number | null;
+    /** Whether the pull server answers 503 because its profile query fails, from its own metrics; null: unknown. */
+    pullServerFailing: boolean | null;
+    /** Since when, and why (column, table, privilege, query, database). */
+    pullServerFailingSince: string | null;
+    pullServerFailureCause: PullFailureCause | null;
   };
   livefyre: StageStatus & {
     baseUrl: string;
@@ -91,6 +97,8 @@ export interface StatusDeps {
   probeLivefyre: () => Promise<LivefyreProbe>;
   /** A running pinger's view of Livefyre's answers, when there is one in this process. */
   pingerForbidden?: () => boolean | undefined;
+  /** The pull servers' own view of their profile queries (their metrics, or this process's pull server). */
+  pullServer?: () => Promise<PullServerReading | undefined>;
   /** A running connector's count of TRUNCATEs, when there is one in this process. */
   connectorTruncates?: () => Promise<number | undefined>;
   /** A running connector's count of events Kafka refused for good, when there is one in this process. */
@@ -171,6 +179,7 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
   ]);
   const truncates = (await deps.connectorTruncates?.().catch(() => undefined)) ?? null;
   const refused = (await deps.connectorRefusedEvents?.().catch(() => undefined)) ?? null;
+  const pullServer = await deps.pullServer?.().catch(() => undefined);
 
   const database = databaseStage(slot);
   const report: Omit<StatusReport, 'healthy'> = {
@@ -179,7 +188,7 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
     connector: { ...connectorStage(config, slot), truncates },
     kafka: kafkaStage(config, lag),
     deadLetters: deadLetterStage(config, dead, refused),
-    pulls: pullsStage(config, pulls, deps.clock.now()),
+    pulls: pullsStage(config, pulls, pullServer, deps.clock.now()),
     livefyre: livefyreStage(config, livefyre, deps.pingerForbidden?.()),
     thresholds: config.status,
   };
@@ -326,15 +335,26 @@ function countAwaitingReplay(size: TopicSize, marks: readonly GroupMark[]): numb
 function pullsStage(
   config: StatusDeps['config'],
   pulls: Settled<AwaitedPulls | undefined>,
+  pullServer: PullServerReading | undefined,
   nowMs: number,
 ): StatusReport['pulls'] {
   const confirmMs = config.pinger.pullConfirmMs;
-  const figures = { topic: config.kafka.pullsTopic, confirmMs, awaiting: null, oldestAgeSeconds: null };
-  if (pulls.status === 'rejected') return stage([], describe(pulls.reason), figures);
-  if (pulls.value === undefined) return stage([], null, figures);
+  const failing = pullServer?.failing === true ? pullServer : undefined;
+  const figures = {
+    topic: config.kafka.pullsTopic,
+    confirmMs,
+    awaiting: null,
+    oldestAgeSeconds: null,
+    pullServerFailing: pullServer === undefined ? null : pullServer.failing,
+    pullServerFailingSince: failing === undefined ? null : new Date(failing.sinceMs).toISOString(),
+    pullServerFailureCause: failing === undefined ? null : failing.cause,
+  };
+  const problems: string[] = [];
+  if (failing !== undefined) problems.push(pullsFailProblem(failing.cause, figures.pullServerFailingSince ?? ''));
+  if (pulls.status === 'rejected') return stage(problems, describe(pulls.reason), figures);
+  if (pulls.value === undefined) return stage(problems, null, figures);
   const oldest = pulls.value.oldestFirstPingedAtMs;
   const ageMs = oldest === null ? 0 : Math.max(0, nowMs - oldest);
-  const problems: string[] = [];
   if (ageMs > confirmMs) {
     problems.push(
       `a ping has waited ${Math.round(ageMs / 1000)} s for its pull (pinger.pullConfirmMs is ${confirmMs / 1000} s): ` +
@@ -342,6 +362,27 @@ function pullsStage(
     );
   }
   return stage(problems, null, { ...figures, awaiting: pulls.value.awaiting, oldestAgeSeconds: ageMs / 1000 });
+}
+
+const PULL_FAILURES: Record<PullFailureCause, string> = {
+  column:
+    'its profile query names a column the table no longer has (renamed or dropped): set source.columns ' +
+    '(or pull.query) to the new name, or restore the column, then restart the pull server',
+  table:
+    'its profile query names a table that does not exist (renamed or dropped): fix source.table, ' +
+    'source.related or pull.query, then restart the pull server',
+  privilege:
+    'the database refuses its profile query (permission denied): GRANT SELECT on the mapped tables to the role ' +
+    'of database.url',
+  query:
+    "its profile query fails (the pull server's log says why: 'profile query failed'): fix pull.query or the table",
+  database:
+    'it cannot reach the database or its queries time out (pull.requestTimeoutMs): check database.url from ' +
+    "the pull server's host and the database's load",
+};
+
+function pullsFailProblem(cause: PullFailureCause, since: string): string {
+  return `pulls fail: the pull server answers 503 to pulls since ${since}, so Livefyre gets no profiles: ${PULL_FAILURES[cause]}`;
 }
 
 function livefyreStage(

@@ -3,7 +3,8 @@ import { requireKeys, type Config } from '../config/index.js';
 import { createPool, type Pool } from '../db.js';
 import { createKafkaLagReader } from '../events/consumer-lag.js';
 import { createProbeKafka } from '../events/kafka.js';
-import { pingerMetricsUrls, readPingerKeyRefused } from './pinger-key.js';
+import { readPingerKeyRefused, readPullServerHealth, roleMetricsUrls } from './role-metrics.js';
+import type { PullServerReading } from '../pull/health.js';
 import { livefyreBaseUrl, probeLivefyre } from '../livefyre/client.js';
 import type { Logger } from '../log.js';
 import { SourceLagEstimator } from '../metrics/source-lag.js';
@@ -21,6 +22,7 @@ export function createLiveStatus(deps: {
   config: Config;
   pool: Pool;
   pingerForbidden?: () => boolean | undefined;
+  pullServer?: () => Promise<PullServerReading | undefined>;
   connectorTruncates?: () => Promise<number | undefined>;
   connectorRefusedEvents?: () => Promise<number | undefined>;
   clock: Clock;
@@ -40,6 +42,7 @@ export function createLiveStatus(deps: {
         sampleMs: 0,
         probeLivefyre,
         ...(deps.pingerForbidden === undefined ? {} : { pingerForbidden: deps.pingerForbidden }),
+        ...(deps.pullServer === undefined ? {} : { pullServer: deps.pullServer }),
         ...(deps.connectorTruncates === undefined ? {} : { connectorTruncates: deps.connectorTruncates }),
         ...(deps.connectorRefusedEvents === undefined ? {} : { connectorRefusedEvents: deps.connectorRefusedEvents }),
         clock: deps.clock,
@@ -84,14 +87,18 @@ export async function readStatus(deps: {
   });
   pool.on('error', (error) => logger.debug({ err: error }, 'idle database connection failed'));
   const { kafka, probeLivefyre } = statusSources(config);
-  const urls = pingerMetricsUrls(config.status, config.metrics);
+  const { timeoutMs } = config.status;
   try {
-    const refused = await readPingerKeyRefused(urls, config.status.timeoutMs);
+    const [refused, pullServer] = await Promise.all([
+      readPingerKeyRefused(roleMetricsUrls(config.status.pingerMetricsUrls, config.metrics), timeoutMs),
+      readPullServerHealth(roleMetricsUrls(config.status.pullServerMetricsUrls, config.metrics), timeoutMs),
+    ]);
     return await collectStatus({
       config,
       pool,
       kafka,
       pingerForbidden: () => refused,
+      pullServer: async () => pullServer,
       estimator: new SourceLagEstimator(),
       sampleMs: config.status.sampleMs,
       probeLivefyre,

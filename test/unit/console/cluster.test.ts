@@ -34,7 +34,16 @@ function report(overrides: Partial<StatusReport['connector']> = {}): StatusRepor
       members: 1,
     },
     deadLetters: { ...ok, topic: 'changes.dlq', messages: 0, awaitingReplay: 0, refusedEvents: null },
-    pulls: { ...ok, topic: 'changes.pulls', confirmMs: 900_000, awaiting: 3, oldestAgeSeconds: 12 },
+    pulls: {
+      ...ok,
+      topic: 'changes.pulls',
+      confirmMs: 900_000,
+      awaiting: 3,
+      oldestAgeSeconds: 12,
+      pullServerFailing: false,
+      pullServerFailingSince: null,
+      pullServerFailureCause: null,
+    },
     livefyre: { ...ok, baseUrl: 'http://x', reachable: true, httpStatus: 404, forbidden: null },
     thresholds: {} as StatusReport['thresholds'],
   };

@@ -38,7 +38,16 @@ function report(overrides: { lag?: number; error?: string | null } = {}): Status
       members: 1,
     },
     deadLetters: { ...stage, topic: 'internal.dlq', messages: 0, awaitingReplay: 0, refusedEvents: null },
-    pulls: { ...stage, topic: 'internal.pulls', confirmMs: 900_000, awaiting: 2, oldestAgeSeconds: 30 },
+    pulls: {
+      ...stage,
+      topic: 'internal.pulls',
+      confirmMs: 900_000,
+      awaiting: 2,
+      oldestAgeSeconds: 30,
+      pullServerFailing: false,
+      pullServerFailingSince: null,
+      pullServerFailureCause: null,
+    },
     livefyre: {
       ...stage,
       baseUrl: 'https://internal.quill.fyre.co',
