@@ -127,4 +127,31 @@ describe('status reports what the roles see', () => {
     expect(back.code, back.human.stdout).toBe(0);
     expect(back.report.pulls.pullServerFailing).toBe(false);
   });
+
+  it("fails saying the network key is refused once a pinger's ping got 403", async () => {
+    const pingerMetrics = `http://127.0.0.1:${await freePort()}/metrics`;
+    const pinger = start('pinger', {
+      PINGPULL_LIVEFYRE_NETWORK_KEY: 'not-the-network-key',
+      PINGPULL_METRICS_PORT: new URL(pingerMetrics).port,
+    });
+    await client.query(`UPDATE users SET display_name = 'Alice again' WHERE id = 'alice'`);
+    await waitFor(async () => /^pingpull_livefyre_token_refused 1$/m.test(await (await fetch(pingerMetrics)).text()), {
+      what: 'the pinger to have a ping refused',
+      timeoutMs: 60_000,
+    }).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${pinger.output().slice(-3_000)}`);
+    });
+
+    const refused = await status({ PINGPULL_STATUS_PINGER_METRICS_URLS: pingerMetrics });
+    expect(refused.code).toBe(1);
+    expect(refused.report.livefyre).toMatchObject({ healthy: false, forbidden: true });
+    expect(refused.human.code).toBe(1);
+    expect(refused.human.stdout).toMatch(/^livefyre +FAIL .*key REFUSED \(403\)$/m);
+    expect(refused.human.stdout.match(/livefyre\.networkKey is refused/g)).toHaveLength(1);
+    expect(refused.human.stdout).toContain(
+      "livefyre.networkKey is refused: Livefyre answers 403 to the pinger's pings",
+    );
+    expect(refused.human.stderr).toBe('');
+    expect(refused.human.stdout).not.toContain('not-the-network-key');
+  }, 90_000);
 });
