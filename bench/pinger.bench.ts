@@ -53,6 +53,7 @@ const settings: Config['pinger'] = {
   heartbeatIntervalMs: 1_000,
   sessionTimeoutMs: 30_000,
   pullConfirmMs: 0,
+  pullConfirmAttempts: 4,
 };
 
 function changeEvent(id: string, n: number): string {

@@ -499,11 +499,22 @@ export const schema = {
     },
     pullConfirmMs: {
       doc:
-        'A ping not followed by a 200 pull of that user within this window is sent again (same backoff and ' +
-        'maxAttempts as a failed ping; then a not_pulled dead letter); 0 turns the pull confirmation loop off',
+        'A ping not followed by a 200 pull of that user within this window is sent again (after the backoff of a ' +
+        'failed ping, at most pinger.pullConfirmAttempts times; then a not_pulled dead letter); 0 turns the pull ' +
+        'confirmation loop off',
       format: 'nat',
       default: 900_000,
       env: 'PINGPULL_PINGER_PULL_CONFIRM_MS',
+    },
+    pullConfirmAttempts: {
+      doc:
+        'Re-pings of a change whose ping no pull followed within pinger.pullConfirmMs, before it goes to the dead ' +
+        'letter topic as not_pulled: with 4 and the default window, about 75 minutes after the first ping; 0 ' +
+        'dead-letters it at the first ' +
+        'missed window. A re-ping Livefyre fails is retried as a ping (pinger.maxAttempts) and does not count',
+      format: 'whole-number',
+      default: 4,
+      env: 'PINGPULL_PINGER_PULL_CONFIRM_ATTEMPTS',
     },
     commitIntervalMs: {
       doc: 'How often offsets of pinged or dead-lettered events are committed (events after the last commit are pinged again after a crash)',

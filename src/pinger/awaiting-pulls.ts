@@ -15,10 +15,13 @@
  *   committed offset, which is the oldest record still awaited), and only once
  *   it has read up to the end as of its assignment does it judge deadlines.
  * - A wait whose deadline (`pinger.pullConfirmMs` after its latest ping)
- *   passes is judged by the one retry policy (src/retry.ts) with the ping's
- *   budget: after the backoff the owner writes the next `awaiting` record and
- *   pings again; once the budget is spent the change goes to the dead letter
- *   topic as `not_pulled` and a `settled` tombstone ends the wait.
+ *   passes is judged by the one retry policy (src/retry.ts) with the loop's
+ *   own budget, `pinger.pullConfirmAttempts` re-pings: after the backoff the
+ *   owner writes the next `awaiting` record and pings again; once the budget
+ *   is spent the change goes to the dead letter topic as `not_pulled` and a
+ *   `settled` tombstone ends the wait. A re-ping Livefyre fails is retried
+ *   with the ping's own policy (`pinger.maxAttempts`) and spends none of
+ *   that budget: an outage of Livefyre is not a missed pull.
  * - The owner commits, per partition, the offset of the oldest awaited record
  *   with a summary (how many wait, the oldest first ping) as commit metadata,
  *   which `pingpull status` reads without joining any group.
@@ -42,8 +45,13 @@ import type { Clock, Random, Timers } from '../time.js';
 
 export interface AwaitingPullsDeps {
   confirmMs: number;
-  /** The pinger's retry policy: its backoff between re-pings, its maxAttempts as the budget. */
-  policy: RetryPolicy;
+  /**
+   * Judges a missed window: the backoff before the re-ping, and the budget
+   * (its maxAttempts counts the first ping too: 1 + pinger.pullConfirmAttempts).
+   */
+  windowPolicy: RetryPolicy;
+  /** The pinger's retry policy, for a re-ping Livefyre failed (its maxAttempts: pinger.maxAttempts). */
+  pingPolicy: RetryPolicy;
   /** Wait after a failed write to Kafka, and after Livefyre refused our token (403), before trying again. */
   retryMs: number;
   forbiddenPauseMs: number;
@@ -65,6 +73,8 @@ interface Wait {
   timer: unknown;
   /** Its deadline passed before the partition was rebuilt: judged once it is. */
   deferred: boolean;
+  /** Livefyre failures of the current re-ping (kept in memory: a new owner starts again at 0). */
+  failures: number;
 }
 
 interface OwnedPartition {
@@ -123,6 +133,7 @@ export class AwaitingPulls {
         awaiting: record.awaiting,
         timer: undefined,
         deferred: false,
+        failures: 0,
       };
       this.waits.set(record.userId, wait);
       this.scheduleDeadline(wait);
@@ -225,11 +236,11 @@ export class AwaitingPulls {
       wait.deferred = true;
       return;
     }
-    this.judge(wait, new NotPulledError(this.deps.confirmMs, wait.awaiting.attempt));
+    const missed = new NotPulledError(this.deps.confirmMs, wait.awaiting.attempt);
+    this.decide(wait, this.deps.windowPolicy(wait.awaiting.attempt, missed, this.deps.random), missed);
   }
 
-  private judge(wait: Wait, error: unknown): void {
-    const decision = this.deps.policy(wait.awaiting.attempt, error, this.deps.random);
+  private decide(wait: Wait, decision: number | 'stop', error: unknown): void {
     if (decision === 'stop') {
       void this.giveUp(wait, error);
       return;
@@ -258,16 +269,19 @@ export class AwaitingPulls {
     );
     try {
       await this.deps.rePing(userId);
+      wait.failures = 0;
       if (this.current(wait)) this.scheduleDeadline(wait);
     } catch (error) {
       if (!this.current(wait)) return;
+      // No ping reached Livefyre: no window was spent either.
+      wait.awaiting = { ...next, attempt: previous.attempt };
       if (error instanceof LivefyreError && error.status === 403) {
-        // Says nothing about this user: the attempt does not count.
-        wait.awaiting = { ...next, attempt: previous.attempt };
+        // Says nothing about this user: nothing counts.
         this.later(wait, this.deps.forbiddenPauseMs, (w) => void this.pingAgain(w));
         return;
       }
-      this.judge(wait, error);
+      wait.failures += 1;
+      this.decide(wait, this.deps.pingPolicy(wait.failures, error, this.deps.random), error);
     }
   }
 

@@ -117,7 +117,13 @@ function pullConfirmation(deps: PingerDeps, core: () => PingerCore<PendingEvent>
   const { config } = deps;
   const awaiting = new AwaitingPulls({
     confirmMs: config.pinger.pullConfirmMs,
-    policy: createRetryPolicy({
+    // Each missed window is one re-ping, with the pinger's backoff before it; the first ping counts as attempt 1.
+    windowPolicy: createRetryPolicy({
+      baseMs: config.pinger.retryBaseMs,
+      maxMs: config.pinger.retryMaxMs,
+      maxAttempts: 1 + config.pinger.pullConfirmAttempts,
+    }),
+    pingPolicy: createRetryPolicy({
       baseMs: config.pinger.retryBaseMs,
       maxMs: config.pinger.retryMaxMs,
       maxAttempts: config.pinger.maxAttempts,

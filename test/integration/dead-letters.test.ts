@@ -28,6 +28,7 @@ const pingerSettings: Config['pinger'] = {
   heartbeatIntervalMs: 1_000,
   sessionTimeoutMs: 30_000,
   pullConfirmMs: 0,
+  pullConfirmAttempts: 4,
 };
 
 function changeEvent(id: string): string {

@@ -29,6 +29,7 @@ const basePinger: Config['pinger'] = {
   heartbeatIntervalMs: 1_000,
   sessionTimeoutMs: 30_000,
   pullConfirmMs: 0,
+  pullConfirmAttempts: 4,
 };
 
 const logger = createLogger('silent');

@@ -34,6 +34,7 @@ const PINGER: Config['pinger'] = {
   retryMaxMs: 300,
   forbiddenPauseMs: 60_000,
   pullConfirmMs: 1_500,
+  pullConfirmAttempts: 4,
   commitIntervalMs: 100,
   maxPendingEvents: 10_000,
   stopGraceMs: 1_000,
@@ -315,22 +316,32 @@ describe('the pull confirmation loop, on Kafka, Postgres, the pull server and th
     expect(l.sim.pings().filter((ping) => ping.id === '1042').length).toBe(2);
   });
 
-  it('dead-letters a change as not_pulled once the ping budget is spent', async (context) => {
-    const l = await loop(context, { maxAttempts: 2, pullConfirmMs: 500 });
-    l.startPinger();
-    await l.change('9');
-    const consumer = kafka.consumer({ groupId: uniqueName('confirm_dlq_reader') });
-    await consumer.connect();
-    context.onTestFinished(() => consumer.disconnect());
-    const reasons: string[] = [];
-    await consumer.subscribe({ topic: l.config.kafka.dlqTopic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        reasons.push(`${message.key?.toString()}:${message.headers?.['pingpull-dlq-reason']?.toString()}`);
-      },
-    });
-    await waitFor(() => reasons.length > 0, { timeoutMs: 20_000, what: 'a dead letter' });
-    expect(reasons).toEqual(['9:not_pulled']);
-    expect(l.sim.pings().filter((p) => p.id === '9' && p.status === 200).length).toBe(2);
-  });
+  it.for([
+    [0, 1],
+    [2, 3],
+  ] as const)(
+    'with pinger.pullConfirmAttempts %i, dead-letters a never-pulled change as not_pulled after %i ping(s)',
+    async ([pullConfirmAttempts, pings], context) => {
+      // pinger.maxAttempts is far larger: the loop spends its own budget, not the ping's.
+      const l = await loop(context, { maxAttempts: 20, pullConfirmMs: 500, pullConfirmAttempts });
+      l.startPinger();
+      await l.change('9');
+      const consumer = kafka.consumer({ groupId: uniqueName('confirm_dlq_reader') });
+      await consumer.connect();
+      context.onTestFinished(() => consumer.disconnect());
+      const letters: string[] = [];
+      await consumer.subscribe({ topic: l.config.kafka.dlqTopic, fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ message }) => {
+          const header = (name: string) => message.headers?.[name]?.toString();
+          letters.push(
+            `${message.key?.toString()}:${header('pingpull-dlq-reason')}:${header('pingpull-dlq-attempts')}`,
+          );
+        },
+      });
+      await waitFor(() => letters.length > 0, { timeoutMs: 20_000, what: 'a dead letter' });
+      expect(letters).toEqual([`9:not_pulled:${pings}`]);
+      expect(l.sim.pings().filter((p) => p.id === '9' && p.status === 200).length).toBe(pings);
+    },
+  );
 });

@@ -138,6 +138,8 @@ describe('loadConfig is strict', () => {
     ['PINGPULL_PULL_PORT', '70000', 'pull.port: expected a port number (0-65535)'],
     ['PINGPULL_PINGER_MAX_ATTEMPTS', '8 tries', 'pinger.maxAttempts: expected a number above 0'],
     ['PINGPULL_PINGER_COALESCE_MS', '-1', 'pinger.coalesceMs: expected a whole number (0 or more)'],
+    ['PINGPULL_PINGER_PULL_CONFIRM_ATTEMPTS', '2.5', 'pinger.pullConfirmAttempts: expected a whole number (0 or more)'],
+    ['PINGPULL_PINGER_PULL_CONFIRM_ATTEMPTS', '4x', 'pinger.pullConfirmAttempts: expected a whole number (0 or more)'],
     ['PINGPULL_STATUS_PAGE', 'maybe', 'status.page: expected true or false'],
   ])('%s=%s is refused, naming the key and what was expected', (name, value, message) => {
     expect(problemsOf(() => loadConfig({ env: { [name]: value } })).join('\n')).toContain(message);
@@ -152,6 +154,11 @@ describe('loadConfig is strict', () => {
     ['on', true],
   ])('a switch reads %s as %s', (value, expected) => {
     expect(loadConfig({ env: { PINGPULL_STATUS_PAGE: value } }).status.page).toBe(expected);
+  });
+
+  it('reads pinger.pullConfirmAttempts: 4 by default, 0 allowed', () => {
+    expect(loadConfig({ env: {} }).pinger.pullConfirmAttempts).toBe(4);
+    expect(loadConfig({ env: { PINGPULL_PINGER_PULL_CONFIRM_ATTEMPTS: '0' } }).pinger.pullConfirmAttempts).toBe(0);
   });
 
   it('reads exact numbers, decimals included', () => {

@@ -10,7 +10,9 @@ import { FakeTime } from '../../helpers/fake-time.js';
 
 const CONFIRM_MS = 60_000;
 
-function setup(options: { maxAttempts?: number; rePing?: (userId: string) => Promise<void> } = {}) {
+function setup(
+  options: { maxAttempts?: number; pingAttempts?: number; rePing?: (userId: string) => Promise<void> } = {},
+) {
   const time = new FakeTime();
   const metrics = createMetrics({ defaultMetrics: false });
   const written: Array<{ userId: string; awaiting: AwaitingPull | 'settled' }> = [];
@@ -18,7 +20,18 @@ function setup(options: { maxAttempts?: number; rePing?: (userId: string) => Pro
   const letters: DeadLetter[] = [];
   const pulls = new AwaitingPulls({
     confirmMs: CONFIRM_MS,
-    policy: createRetryPolicy({ baseMs: 1_000, maxMs: 1_000, maxAttempts: options.maxAttempts ?? 3, jitter: 'none' }),
+    windowPolicy: createRetryPolicy({
+      baseMs: 1_000,
+      maxMs: 1_000,
+      maxAttempts: options.maxAttempts ?? 3,
+      jitter: 'none',
+    }),
+    pingPolicy: createRetryPolicy({
+      baseMs: 1_000,
+      maxMs: 1_000,
+      maxAttempts: options.pingAttempts ?? 3,
+      jitter: 'none',
+    }),
     retryMs: 500,
     forbiddenPauseMs: 30_000,
     rePing: async (userId) => {
@@ -126,6 +139,40 @@ describe('AwaitingPulls', () => {
     await t.time.advance(CONFIRM_MS + 1_000 + 30_000 * 3);
     expect(t.rePings.length).toBe(4);
     expect(t.letters).toEqual([]);
+  });
+
+  it('a re-ping Livefyre fails spends no window: retried with the ping policy, then dead-lettered', async () => {
+    let failing = true;
+    const t = setup({
+      maxAttempts: 2,
+      pingAttempts: 3,
+      rePing: async () => {
+        if (failing) throw new LivefyreError('unavailable', { status: 503, retriable: true });
+      },
+    });
+    t.pulls.assigned({ partitions: [{ partition: 0, from: 0n, end: 0n }] });
+    t.pulls.record(0, 0n, { kind: 'awaiting', userId: 'u1', awaiting: t.awaiting() });
+    await t.time.advance(CONFIRM_MS + 1_000 + 1_000);
+    // two failed re-pings: the window budget (one re-ping) is untouched, the wait goes on
+    expect(t.rePings).toEqual(['u1', 'u1']);
+    expect(t.letters).toEqual([]);
+    failing = false;
+    await t.time.advance(1_000);
+    expect(t.rePings).toHaveLength(3);
+    await t.time.advance(CONFIRM_MS);
+    expect(t.letters).toMatchObject([{ reason: 'not_pulled', attempts: 2 }]);
+
+    // A re-ping that keeps failing runs out of the ping policy's attempts instead.
+    const down = setup({
+      maxAttempts: 5,
+      pingAttempts: 2,
+      rePing: async () => Promise.reject(new LivefyreError('unavailable', { status: 503, retriable: true })),
+    });
+    down.pulls.assigned({ partitions: [{ partition: 0, from: 0n, end: 0n }] });
+    down.pulls.record(0, 0n, { kind: 'awaiting', userId: 'u1', awaiting: down.awaiting() });
+    await down.time.advance(CONFIRM_MS + 1_000 + 1_000);
+    expect(down.rePings).toHaveLength(2);
+    expect(down.letters).toMatchObject([{ reason: 'not_pulled', attempts: 1 }]);
   });
 
   it('commits the oldest awaited record per rebuilt partition, with the summary as metadata', () => {

@@ -20,6 +20,7 @@ const settings: Config['pinger'] = {
   heartbeatIntervalMs: 1_000,
   sessionTimeoutMs: 30_000,
   pullConfirmMs: 0,
+  pullConfirmAttempts: 4,
 };
 
 interface Event {
