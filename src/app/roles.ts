@@ -151,9 +151,11 @@ async function checkMappingAtStart(resources: AppResources): Promise<void> {
  * process was asked to stop first: the role is not started.
  */
 async function kafkaAnswers(resources: AppResources, role: string): Promise<boolean> {
+  // Once Kafka answered a role of this process, the next role (the pinger after the connector in `run`) starts at once.
+  if (kafkaAnswered.has(resources)) return true;
   let waiting = '';
   resources.console.host(role, async () => ({ role, state: 'waiting for Kafka', healthy: false, details: [waiting] }));
-  return untilKafkaAnswers({
+  const answered = await untilKafkaAnswers({
     connection: resources.config.kafka,
     clientId: `${resources.config.kafka.clientId}-wait`,
     waiter: `the ${role}`,
@@ -163,7 +165,11 @@ async function kafkaAnswers(resources: AppResources, role: string): Promise<bool
     timers: systemTimers,
     random: systemRandom,
   });
+  if (answered) kafkaAnswered.add(resources);
+  return answered;
 }
+
+const kafkaAnswered = new WeakSet<AppResources>();
 
 export async function startConnectorRole(resources: AppResources): Promise<RoleHandle | undefined> {
   const { config, logger, metrics } = resources;
