@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import pg from 'pg';
-import { startConnector } from '../src/cdc/connector.js';
+import { startConnector, type ConnectorHandle } from '../src/cdc/connector.js';
 import { setupDatabase } from '../src/cdc/setup.js';
-import { createKafka, plaintextConnection } from '../src/events/kafka.js';
+import { schema } from '../src/config/schema.js';
+import { createKafka, plaintextConnection, type SocketFactory } from '../src/events/kafka.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics, type Metrics } from '../src/metrics/registry.js';
 import { systemClock } from '../src/time.js';
@@ -17,26 +18,49 @@ import {
   suffix,
   topicSize,
 } from './lib/cdc.js';
+import { delayBrokers } from './lib/delay-proxy.js';
+import { connectorLikeMessages, produceAlone, type BaselineRun } from './lib/kafka-baseline.js';
 import { report } from './lib/results.js';
 
-// Connector throughput against the raw ceiling. UPDATES profile updates are
-// committed in transactions of TX_ROWS rows while nothing reads the slots;
-// then the same backlog is drained twice: by `pg_recvlogical` (decoding
-// only, output to /dev/null) from a second slot, and by the connector
-// (decode, change detection, envelope, Kafka with acks=all) from its own,
-// timed until Kafka acknowledged the last event. The ratio is
-// connector / pg_recvlogical events per second.
+// Connector throughput against two ceilings, with the connector in this
+// process (its CPU is this process's CPU). UPDATES profile updates are
+// committed in transactions of 1,000 rows, and again of 30,000 rows, while
+// nothing reads the slots; each backlog is drained
+// - by `pg_recvlogical` (decoding only, output to /dev/null) from a slot of
+//   its own: the decode ceiling;
+// - by the connector (decode, change detection, envelope, Kafka with
+//   acks=all, 3 partitions) from its own slot, timed from its start until
+//   Kafka acknowledged the last event, with the process CPU over that time.
+// The Kafka-side ceiling, "kafkajs alone": the same number of messages, built
+// like the connector's (envelope, key, headers), produced by kafkajs with
+// nothing else to do, acks=all, to a 3-partition topic, batch size and
+// requests in flight tuned for it (the best of a few settings).
+// Then both again over a simulated 20 ms broker round trip (a proxy that
+// delays each direction by 10 ms; the clients dial it through their socket
+// factory, so connections to the advertised broker address go through it
+// too), 1,000-row transactions.
 //
 // Then the idle-table slot lag: another table of the same database is written
 // continuously for LAG_SECONDS while the users table is idle; the slot's lag
 // (pg_current_wal_lsn() - confirmed_flush_lsn) is sampled, with heartbeats
-// at HEARTBEAT_MS. Loopback only; bounded (a few minutes at most).
+// at HEARTBEAT_MS. Bounded: a few minutes at most.
 
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const UPDATES = USERS;
-const TX_ROWS = 1_000;
+const TX_SIZES = [1_000, 30_000] as const;
+const RTT_MS = 20;
 const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 30);
 const HEARTBEAT_MS = Number(process.env.BENCH_HEARTBEAT_MS ?? 10_000);
+/** The configuration's default unless overridden for an experiment. */
+/** While iterating: a comma-separated subset of alone, drain, rtt, lag (default all). */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'alone,drain,rtt,lag').split(','));
+const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? schema.replication.batchSize.default);
+/** kafkajs alone: [messages per request, requests in flight]; the best counts. */
+const ALONE_SETTINGS: ReadonlyArray<readonly [number, number]> = [
+  [1_000, 1],
+  [1_000, 4],
+  [5_000, 4],
+];
 const source = {
   table: 'public.users',
   idColumn: 'id',
@@ -44,13 +68,219 @@ const source = {
   updatedAtColumn: '',
 };
 
+interface Bench {
+  pool: pg.Pool;
+  url: string;
+  brokers: string;
+  publication: string;
+}
+
+interface Drain {
+  rawMs: number | null;
+  connectorMs: number;
+  cpuUs: number;
+  inKafka: number;
+}
+
+const logger = createLogger(process.env.BENCH_LOG ?? 'warn');
+
+function replicationConfig(publication: string, slot: string) {
+  return {
+    slot,
+    publication,
+    heartbeatMs: HEARTBEAT_MS,
+    statusIntervalMs: 1_000,
+    batchSize: BATCH_SIZE,
+    knownUsers: schema.replication.knownUsers.default,
+  };
+}
+
+function startBenchConnector(
+  bench: Bench,
+  slot: string,
+  topic: string,
+  metrics: Metrics,
+  socketFactory?: SocketFactory,
+): ConnectorHandle {
+  return startConnector({
+    databaseUrl: bench.url,
+    source,
+    replication: replicationConfig(bench.publication, slot),
+    kafka: createKafka({
+      connection: plaintextConnection(bench.brokers),
+      clientId: 'pingpull-bench',
+      logger,
+      ...(socketFactory === undefined ? {} : { socketFactory }),
+    }),
+    topic,
+    logger,
+    metrics,
+    clock: systemClock,
+  });
+}
+
+/**
+ * Writes a backlog of UPDATES updates in transactions of `txRows`, then drains
+ * it: with pg_recvlogical (unless `raw` is false), then with the connector.
+ */
+async function drain(
+  bench: Bench,
+  txRows: number,
+  options: { raw: boolean; socketFactory?: SocketFactory },
+): Promise<Drain> {
+  const { pool, url, brokers, publication } = bench;
+  const slot = `c_${suffix()}`;
+  const rawSlot = `raw_${suffix()}`;
+  const topic = `bench_cdc_${suffix()}`;
+  await setupDatabase({ pool, source, replication: replicationConfig(publication, slot), logger });
+  if (options.raw) await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [rawSlot]);
+  await createTopic(brokers, topic, 3);
+  try {
+    for (let first = 1; first <= UPDATES; first += txRows) {
+      await pool.query(`UPDATE users SET display_name = display_name || '.' WHERE id BETWEEN $1 AND $2`, [
+        first,
+        Math.min(UPDATES, first + txRows - 1),
+      ]);
+    }
+    const endLsn = (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+    // Something past endLsn so pg_recvlogical sees the WAL end move past it and stops.
+    await pool.query(`SELECT pg_logical_emit_message(false, 'bench', '')`);
+
+    let rawMs: number | null = null;
+    if (options.raw) {
+      const rawStart = performance.now();
+      await runPgRecvlogical(url, rawSlot, publication, endLsn);
+      rawMs = performance.now() - rawStart;
+      await pool.query('SELECT pg_drop_replication_slot($1)', [rawSlot]);
+    }
+
+    const metrics = createMetrics({ defaultMetrics: false });
+    const cpu = process.cpuUsage();
+    const start = performance.now();
+    const connector = startBenchConnector(bench, slot, topic, metrics, options.socketFactory);
+    let connectorMs: number;
+    let used: NodeJS.CpuUsage;
+    try {
+      const deadline = Date.now() + 600_000;
+      while ((await published(metrics)) < UPDATES) {
+        if (Date.now() > deadline)
+          throw new Error(`connector published ${await published(metrics)} of ${UPDATES} in 10 minutes`);
+        await sleep(20);
+      }
+    } finally {
+      connectorMs = performance.now() - start;
+      used = process.cpuUsage(cpu);
+      await connector.stop();
+    }
+    // The slot stays (caught up, inactive) until the database is dropped at the end.
+    return { rawMs, connectorMs, cpuUs: used.user + used.system, inKafka: await topicSize(brokers, topic) };
+  } finally {
+    await deleteTopic(brokers, topic);
+  }
+}
+
+async function runPgRecvlogical(url: string, slot: string, publication: string, endLsn: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(
+      pgRecvlogical(),
+      [
+        '--start',
+        '-S',
+        slot,
+        '-d',
+        url,
+        '-o',
+        'proto_version=1',
+        '-o',
+        `publication_names=${publication}`,
+        '-f',
+        '/dev/null',
+        `--endpos=${endLsn}`,
+        '--no-loop',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`pg_recvlogical exited ${code}: ${stderr}`));
+    });
+  });
+}
+
+/** kafkajs alone at each setting; the fastest run. */
+async function kafkajsAlone(
+  brokers: string,
+  socketFactory?: SocketFactory,
+): Promise<BaselineRun & { batch: number; inFlight: number }> {
+  const messages = connectorLikeMessages(UPDATES, 'c_00000000', 'bench_cdc_00000000');
+  let best: (BaselineRun & { batch: number; inFlight: number }) | null = null;
+  for (const [batch, inFlight] of ALONE_SETTINGS) {
+    const run = await produceAlone(brokers, messages, {
+      batch,
+      inFlight,
+      ...(socketFactory === undefined ? {} : { socketFactory }),
+    });
+    process.stdout.write(
+      `  kafkajs alone${socketFactory === undefined ? '' : ` (${RTT_MS} ms RTT)`}, ${batch}/request, ${inFlight} in flight: ` +
+        `${Math.round(UPDATES / (run.ms / 1000))} messages/s\n`,
+    );
+    if (best === null || run.ms < best.ms) best = { ...run, batch, inFlight };
+  }
+  return best!;
+}
+
+/** Idle users table, busy neighbour: the slot's lag with heartbeats. */
+async function idleLag(bench: Bench) {
+  const { pool } = bench;
+  const slot = `c_${suffix()}`;
+  const topic = `bench_cdc_${suffix()}`;
+  await setupDatabase({ pool, source, replication: replicationConfig(bench.publication, slot), logger });
+  await createTopic(bench.brokers, topic, 3);
+  const connector = startBenchConnector(bench, slot, topic, createMetrics({ defaultMetrics: false }));
+  try {
+    let writing = true;
+    const writer = (async () => {
+      while (writing) await pool.query(`INSERT INTO page_views (path) SELECT '/p/' || g FROM generate_series(1, 50) g`);
+    })();
+    const samples: number[] = [];
+    const walPosition = async () =>
+      BigInt(
+        (await pool.query<{ n: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint::text AS n`))
+          .rows[0]!.n,
+      );
+    const walStart = await walPosition();
+    const lagEnd = Date.now() + LAG_SECONDS * 1_000;
+    while (Date.now() < lagEnd) {
+      const { rows } = await pool.query<{ lag: string }>(
+        'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text AS lag FROM pg_replication_slots WHERE slot_name = $1',
+        [slot],
+      );
+      samples.push(Number(rows[0]?.lag ?? 0));
+      await sleep(250);
+    }
+    writing = false;
+    await writer;
+    return {
+      walWritten: Number((await walPosition()) - walStart),
+      maxLag: Math.max(...samples),
+      avgLag: samples.reduce((a, b) => a + b, 0) / samples.length,
+    };
+  } finally {
+    await connector.stop();
+    await deleteTopic(bench.brokers, topic);
+  }
+}
+
 async function main(): Promise<void> {
   const { adminUrl, brokers } = await benchServices();
   const name = `bench_cdc_${suffix()}`;
-  const topic = `bench_cdc_${suffix()}`;
   const url = await createDatabase(adminUrl, name);
   const pool = new pg.Pool({ connectionString: url, max: 4 });
-  const logger = createLogger(process.env.BENCH_LOG ?? 'warn');
+  const bench: Bench = { pool, url, brokers, publication: `p_${suffix()}` };
   try {
     await pool.query(
       'CREATE TABLE users (id bigint PRIMARY KEY, display_name text, email text, avatar_url text, password_hash text)',
@@ -60,150 +290,89 @@ async function main(): Promise<void> {
       `INSERT INTO users SELECT id, 'user ' || id, id || '@example.com', 'https://cdn.example.com/' || id || '.png', 'secret' FROM generate_series(1, $1) id`,
       [USERS],
     );
-    const replication = {
-      slot: `c_${suffix()}`,
-      publication: `p_${suffix()}`,
-      heartbeatMs: HEARTBEAT_MS,
-      statusIntervalMs: 1_000,
-      batchSize: 500,
-      knownUsers: 100_000,
+
+    // Warm-up, untimed: kafkajs's code paths get compiled before anything is measured.
+    await produceAlone(brokers, connectorLikeMessages(5_000, 'c_00000000', 'bench_cdc_00000000'), {
+      batch: 500,
+      inFlight: 2,
+    });
+    const alone = PARTS.has('alone') ? await kafkajsAlone(brokers) : { ms: NaN, cpuUs: NaN, batch: 0, inFlight: 0 };
+    const aloneRate = UPDATES / (alone.ms / 1000);
+    const figures: Record<string, number> = {
+      updates: UPDATES,
+      batchSize: BATCH_SIZE,
+      kafkajsAloneMessagesPerSecond: Math.round(aloneRate),
+      kafkajsAloneCpuUsPerMessage: round(alone.cpuUs / UPDATES),
+      kafkajsAloneBatch: alone.batch,
+      kafkajsAloneInFlight: alone.inFlight,
     };
-    await setupDatabase({ pool, source, replication, logger });
-    const rawSlot = `raw_${suffix()}`;
-    await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [rawSlot]);
-    await createTopic(brokers, topic, 3);
-
-    // The backlog: UPDATES updates in transactions of TX_ROWS rows.
-    const writeStart = performance.now();
-    for (let first = 1; first <= UPDATES; first += TX_ROWS) {
-      await pool.query(`UPDATE users SET display_name = display_name || '.' WHERE id BETWEEN $1 AND $2`, [
-        first,
-        Math.min(UPDATES, first + TX_ROWS - 1),
-      ]);
-    }
-    const writeMs = performance.now() - writeStart;
-    const endLsn = (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
-    // Something past endLsn so pg_recvlogical sees the WAL end move past it and stops.
-    await pool.query(`SELECT pg_logical_emit_message(false, 'bench', '')`);
-
-    // 1. pg_recvlogical drains the raw slot.
-    const rawStart = performance.now();
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(
-        pgRecvlogical(),
-        [
-          '--start',
-          '-S',
-          rawSlot,
-          '-d',
-          url,
-          '-o',
-          'proto_version=1',
-          '-o',
-          `publication_names=${replication.publication}`,
-          '-f',
-          '/dev/null',
-          `--endpos=${endLsn}`,
-          '--no-loop',
-        ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        if (code === 0) resolve();
-        else reject(new Error(`pg_recvlogical exited ${code}: ${stderr}`));
+    const ratios: Record<string, number> = {};
+    let loopback1000 = 0;
+    for (const txRows of PARTS.has('drain') ? TX_SIZES : []) {
+      const run = await drain(bench, txRows, { raw: true });
+      const rate = UPDATES / (run.connectorMs / 1000);
+      const rawRate = UPDATES / (run.rawMs! / 1000);
+      if (txRows === 1_000) loopback1000 = rate;
+      const tag = `Tx${txRows}`;
+      Object.assign(figures, {
+        [`pgRecvlogicalEventsPerSecond${tag}`]: Math.round(rawRate),
+        [`connectorEventsPerSecond${tag}`]: Math.round(rate),
+        [`connectorCpuUsPerEvent${tag}`]: round(run.cpuUs / UPDATES),
+        [`kafkaMessages${tag}`]: run.inKafka,
       });
-    });
-    const rawMs = performance.now() - rawStart;
-    await pool.query('SELECT pg_drop_replication_slot($1)', [rawSlot]);
-
-    // 2. The connector drains its slot into Kafka.
-    const metrics = createMetrics({ defaultMetrics: false });
-    const connectorStart = performance.now();
-    const connector = startConnector({
-      databaseUrl: url,
-      source,
-      replication,
-      kafka: createKafka({ connection: plaintextConnection(brokers), clientId: 'pingpull-bench', logger }),
-      topic,
-      logger,
-      metrics,
-      clock: systemClock,
-    });
-    const deadline = Date.now() + 600_000;
-    while ((await published(metrics)) < UPDATES) {
-      if (Date.now() > deadline)
-        throw new Error(`connector published ${await published(metrics)} of ${UPDATES} in 10 minutes`);
-      await sleep(20);
+      ratios[`connectorVsKafkajsAlone${tag}`] = rate / aloneRate;
+      ratios[`connectorVsPgRecvlogical${tag}`] = rate / rawRate;
     }
-    const connectorMs = performance.now() - connectorStart;
-    const inKafka = await topicSize(brokers, topic);
 
-    // 3. Idle users table, busy neighbour: the slot's lag with heartbeats.
-    let writing = true;
-    const writer = (async () => {
-      while (writing) await pool.query(`INSERT INTO page_views (path) SELECT '/p/' || g FROM generate_series(1, 50) g`);
-    })();
-    const samples: number[] = [];
-    const lagEnd = Date.now() + LAG_SECONDS * 1_000;
-    let walWritten = 0n;
-    const walStart = BigInt(
-      (await pool.query<{ n: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint::text AS n`))
-        .rows[0]!.n,
-    );
-    while (Date.now() < lagEnd) {
-      const { rows } = await pool.query<{ lag: string }>(
-        'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text AS lag FROM pg_replication_slots WHERE slot_name = $1',
-        [replication.slot],
-      );
-      samples.push(Number(rows[0]?.lag ?? 0));
-      await sleep(250);
+    if (PARTS.has('rtt')) {
+      const delayed = await delayBrokers(brokers, RTT_MS / 2);
+      try {
+        const aloneRtt = await kafkajsAlone(brokers, delayed.socketFactory);
+        const aloneRttRate = UPDATES / (aloneRtt.ms / 1000);
+        const run = await drain(bench, 1_000, { raw: false, socketFactory: delayed.socketFactory });
+        const rate = UPDATES / (run.connectorMs / 1000);
+        Object.assign(figures, {
+          kafkajsAloneMessagesPerSecondRtt20ms: Math.round(aloneRttRate),
+          connectorEventsPerSecondRtt20msTx1000: Math.round(rate),
+          connectorCpuUsPerEventRtt20msTx1000: round(run.cpuUs / UPDATES),
+          kafkaMessagesRtt20msTx1000: run.inKafka,
+        });
+        ratios.connectorRtt20msVsLoopbackTx1000 = rate / loopback1000;
+        ratios.kafkajsAloneRtt20msVsLoopback = aloneRttRate / aloneRate;
+      } finally {
+        await delayed.close();
+      }
     }
-    writing = false;
-    await writer;
-    walWritten =
-      BigInt(
-        (await pool.query<{ n: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint::text AS n`))
-          .rows[0]!.n,
-      ) - walStart;
-    await connector.stop();
-
-    const connectorRate = UPDATES / (connectorMs / 1000);
-    const rawRate = UPDATES / (rawMs / 1000);
-    const maxLag = Math.max(...samples);
-    const avgLag = samples.reduce((a, b) => a + b, 0) / samples.length;
-    report({
-      name: 'cdc-throughput',
-      figures: {
-        updates: UPDATES,
-        transactionRows: TX_ROWS,
-        backlogWriteMs: Math.round(writeMs),
-        pgRecvlogicalMs: Math.round(rawMs),
-        pgRecvlogicalEventsPerSecond: Math.round(rawRate),
-        connectorMs: Math.round(connectorMs),
-        connectorEventsPerSecond: Math.round(connectorRate),
-        kafkaMessages: inKafka,
+    if (PARTS.has('lag')) {
+      const lag = await idleLag(bench);
+      Object.assign(figures, {
         idleLagSeconds: LAG_SECONDS,
         idleLagHeartbeatMs: HEARTBEAT_MS,
-        idleLagNeighbourWalBytes: Number(walWritten),
-        idleLagMaxBytes: maxLag,
-        idleLagAvgBytes: Math.round(avgLag),
-      },
-      ratios: { connectorVsPgRecvlogical: connectorRate / rawRate },
+        idleLagNeighbourWalBytes: lag.walWritten,
+        idleLagMaxBytes: lag.maxLag,
+        idleLagAvgBytes: Math.round(lag.avgLag),
+      });
+    }
+    report({
+      name: 'cdc-throughput',
+      figures,
+      ratios,
       notes:
-        `${UPDATES} single-row-change updates in ${UPDATES / TX_ROWS} transactions, drained from a backlog: pg_recvlogical (proto 1, same publication, to /dev/null) ` +
-        `vs the connector until Kafka (acks=all, 3 partitions) acknowledged every event. Then ${LAG_SECONDS} s of inserts into another table with the users table idle: ` +
+        `${UPDATES} single-row-change updates, in transactions of ${TX_SIZES.join(' and of ')} rows, each backlog drained by pg_recvlogical ` +
+        `(proto 1, same publication, to /dev/null) and by the connector (in this process, replication.batchSize ${BATCH_SIZE}) until Kafka ` +
+        `(acks=all, 3 partitions) acknowledged every event; CPU is the process's user+system time over the drain. kafkajs alone: the same ` +
+        `number of connector-like messages (same envelope, keys, headers) produced by kafkajs alone, acks=all, 3 partitions, best of ` +
+        `${ALONE_SETTINGS.map(([b, f]) => `${b}/request x ${f} in flight`).join(', ')}. Rtt20ms: the same through a proxy delaying ` +
+        `each direction by ${RTT_MS / 2} ms. Then ${LAG_SECONDS} s of inserts into another table with the users table idle: ` +
         `slot lag (WAL end - confirmed flush) sampled every 250 ms, heartbeat every ${HEARTBEAT_MS} ms.`,
     });
   } finally {
     await pool.end();
     await dropDatabase(adminUrl, name);
-    await deleteTopic(brokers, topic);
   }
 }
+
+const round = (value: number): number => Math.round(value * 10) / 10;
 
 async function published(metrics: Metrics): Promise<number> {
   const { values } = await metrics.eventsTotal.get();

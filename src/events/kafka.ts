@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type Admin, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type ISocketFactory, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Config } from '../config/index.js';
 import { ConfigError, KafkaTopicsError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -7,6 +7,14 @@ import { isTransientKafkaNoise } from './kafka-failure.js';
 import { sleep, systemClock } from '../time.js';
 
 export type { Kafka, Admin };
+
+/**
+ * How the client opens a connection to a broker (host and port as the
+ * metadata advertises them). Optional everywhere: the default dials the
+ * broker directly. The throughput bench passes one that dials a delaying
+ * proxy, to measure over a simulated network round trip.
+ */
+export type SocketFactory = ISocketFactory;
 
 /** Where the brokers are and how to get in: the same for every client of every role and command. */
 export type KafkaConnection = Pick<
@@ -51,10 +59,13 @@ export function createKafka(options: {
   clientId: string;
   logger: Logger;
   patience?: KafkaPatience;
+  /** Opens the connections to the brokers (default: directly); see SocketFactory. */
+  socketFactory?: SocketFactory;
 }): Kafka {
   const patience = options.patience ?? 'role';
   const config: KafkaConfig = {
     ...connectionConfig(options.connection),
+    ...(options.socketFactory === undefined ? {} : { socketFactory: options.socketFactory }),
     clientId: options.clientId,
     requestTimeout: 30_000,
     ...RETRIES[patience],
