@@ -56,6 +56,8 @@ export interface ConnectorPositions {
 }
 
 const APPLICATION_NAME = 'pingpull-connector';
+/** Produce requests in flight at a time: the connector keeps decoding while Kafka replicates (README, Publishing). */
+const PIPELINED_REQUESTS = 4;
 const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 
 /**
@@ -108,6 +110,8 @@ class Connector {
       kafka: deps.kafka,
       topic: deps.topic,
       batchSize: deps.replication.batchSize,
+      // Pipelined: a failed request ends the session, which replays from the slot (see publisher.ts).
+      maxInFlight: PIPELINED_REQUESTS,
       logger: this.logger,
       deadLetterTopic: deps.deadLetterTopic,
       metrics: deps.metrics,

@@ -99,8 +99,21 @@ export class TransactionHandler {
     const detection = this.deps.detector.detect(change);
     if (detection.skipped) metrics.skippedUpdatesTotal.inc();
     // An id change is two events (one user gone, one new): `part` tells them apart.
-    for (const [part, { table, ...profile }] of detection.changes.entries()) {
-      const draft = { ...profile, lsn: change.lsn, index, part };
+    // Fields are copied one by one: object spread costs microseconds per event in V8.
+    const { changes } = detection;
+    for (let part = 0; part < changes.length; part++) {
+      const profile = changes[part] as (typeof changes)[number];
+      const draft = {
+        op: profile.op,
+        key: profile.key,
+        before: profile.before,
+        after: profile.after,
+        changedFields: profile.changedFields,
+        lsn: change.lsn,
+        index,
+        part,
+      };
+      const table = profile.table;
       // A related table's change says where it happened, as Debezium would; its key is still the user id.
       const from = table === undefined ? origin : { ...origin, schema: table.schema, table: table.name };
       await publisher.enqueue(toChangeMessage(from, tx, draft, clock.now()));

@@ -16,24 +16,50 @@ import type { Kafka } from './kafka.js';
 /**
  * Hands change events to Kafka in order, with `acks: -1` (all in-sync
  * replicas). kafkajs has no linger, so batching is done here: events collect
- * while one request is in flight and go out together as the next request
- * (group commit), or at a transaction commit when nothing is in flight.
- * One request at a time keeps a user's events in order through retries.
+ * while requests are in flight and go out together as the next request
+ * (group commit), or at a transaction commit when a request slot is free.
  * Memory is bounded: `enqueue` waits for Kafka when `batchSize` events are
- * already waiting.
+ * already waiting and every request slot is taken.
+ *
+ * Pipelining (`maxInFlight` > 1, the connector's setting): several requests
+ * are in flight at once, so the connector keeps decoding while Kafka
+ * replicates and a network round trip does not cap the rate at
+ * `batchSize`/RTT. Acknowledgements are released in send order only:
+ * `onAcked` reports a request once it and every request sent before it are
+ * acknowledged, so the checkpoint (and the slot) never moves past a gap, even
+ * when a later request is acknowledged first.
+ *
+ * Order within the topic: Kafka writes a connection's requests in the order
+ * they arrive, but a request retried by the client would land after the
+ * requests sent behind it, and a user's older event would then be the last
+ * one on the topic. kafkajs's idempotent producer, which would prevent that,
+ * serialises requests to a broker (one in flight), so it cannot be combined
+ * with pipelining. Instead a pipelining publisher's producer does no retries
+ * of its own: any failed request fails the publisher (`onFailed`), what was
+ * sent after it is never reported acknowledged, and the connector starts a
+ * new replication session from the durable position (the slot, which never
+ * moved past the failed request): every event from there is sent again, in
+ * order, so each user's last event on the topic is the newest (earlier copies
+ * are duplicates with the same event id). With one request in flight
+ * (`pingpull resync`) kafkajs keeps its retries: nothing can overtake them.
  *
  * An event Kafka will never take (its `retriable` is false: too large for
  * the topic's max.message.bytes, or refused otherwise) must not stall the
  * stream behind it: a request refused so is sent again event by event; an
  * event too large goes out without its row images (key and metadata only,
  * header `pingpull-truncated`) so its user is still pinged, and what Kafka
- * refuses even then goes to the dead letter topic with the reason.
+ * refuses even then goes to the dead letter topic with the reason. Requests
+ * sent after a refused one may already be in Kafka: once they settled, they
+ * are sent again after the refused one's events (duplicates, in order), one
+ * request at a time, before pipelining resumes.
  */
 export interface PublisherOptions {
   kafka: Kafka;
   topic: string;
   batchSize: number;
   logger: Logger;
+  /** Requests in flight at a time (default 1); above 1 the producer does no retries of its own (see above). */
+  maxInFlight?: number;
   /** Where refused events go; without it a refused event fails the publisher. */
   deadLetterTopic?: string;
   metrics?: Pick<Metrics, 'refusedEventsTotal'>;
@@ -54,26 +80,45 @@ interface Buffered {
   kafka: Message;
 }
 
+/** One produce request, from its sending until it is released in order. */
+interface Request {
+  batch: Buffered[];
+  lastSeq: number;
+  outcome: 'pending' | 'acked' | 'refused' | 'failed';
+  error: unknown;
+  /** Settles (never rejects) once the outcome is known and handled. */
+  settled: Promise<void>;
+}
+
 export class ChangePublisher {
-  /** Called once per acknowledged request, in order. */
+  /** Called once per acknowledged request, in send order, only when every request before it is acknowledged too. */
   onAcked: (batch: AckedBatch) => void = () => undefined;
-  /** Called once when a request fails after kafkajs's own retries; nothing after it is sent. */
+  /** Called once when a request fails (after kafkajs's own retries, if any); nothing after it is reported. */
   onFailed: (error: PublishError) => void = () => undefined;
 
   private readonly producer: Producer;
+  private readonly maxInFlight: number;
   private buffer: Buffered[] = [];
   private seq = 0;
-  private inFlight: Promise<void> | null = null;
+  /** Requests sent and not yet released, in send order. */
+  private pipeline: Request[] = [];
+  /** Every request not settled yet, released or not (a reset waits for them). */
+  private readonly unsettled = new Set<Promise<void>>();
+  /** Re-sending after a refusal, one request at a time; nothing else is sent meanwhile. */
+  private repairing: Promise<void> | null = null;
   private failure: PublishError | null = null;
   private generation = 0;
 
   constructor(private readonly options: PublisherOptions) {
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 1);
     this.producer = options.kafka.producer({
       // Java's murmur2 partitioning: a user's events land where Java and Debezium tooling expect them.
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
       idempotent: false,
-      maxInFlightRequests: 1,
+      maxInFlightRequests: this.maxInFlight,
+      // A retried request could land behind later ones: pipelined requests are not retried (see above).
+      ...(this.maxInFlight > 1 ? { retry: { retries: 0 } } : {}),
     });
   }
 
@@ -90,72 +135,149 @@ export class ChangePublisher {
     return this.seq;
   }
 
-  /** Adds an event; waits only when a full batch is already waiting for Kafka (backpressure). */
+  /** Adds an event; waits only when a full batch is already waiting and no request slot is free (backpressure). */
   async enqueue(message: ChangeMessage): Promise<void> {
     if (this.failure !== null) throw this.failure;
     while (this.buffer.length >= this.options.batchSize) {
-      if (this.inFlight === null) this.sendBuffered();
-      else await this.inFlight;
+      if (this.canSend()) this.sendBuffered();
+      else await this.oldest();
       if (this.failure !== null) throw this.failure;
     }
     this.seq += 1;
     this.buffer.push({ message, kafka: toKafkaMessage(message) });
   }
 
-  /** Sends what is waiting unless a request is in flight (it then goes right after). */
+  /** Sends what is waiting if a request slot is free (else it goes as soon as one is). */
   flush(): void {
-    if (this.inFlight === null && this.buffer.length > 0 && this.failure === null) this.sendBuffered();
+    if (this.buffer.length > 0 && this.canSend()) this.sendBuffered();
   }
 
   /** Waits until everything enqueued is acknowledged or a request failed. */
   async drain(): Promise<void> {
     for (;;) {
       this.flush();
-      if (this.inFlight === null) return;
-      await this.inFlight;
+      if (this.failure !== null) return;
+      if (this.pipeline.length === 0 && this.repairing === null && this.buffer.length === 0) return;
+      await this.oldest();
     }
   }
 
   /**
    * Forgets unsent events and a past failure and restarts the numbering, for
    * a new replication session (which replays from the durable position).
-   * Waits for a request in flight so its late acknowledgement cannot count.
+   * Waits for requests in flight so a late acknowledgement cannot count.
    */
   async reset(): Promise<void> {
     this.generation += 1;
-    if (this.inFlight !== null) await this.inFlight;
+    while (this.unsettled.size > 0 || this.repairing !== null) {
+      await Promise.all([...this.unsettled, this.repairing]);
+    }
+    this.pipeline = [];
     this.buffer = [];
     this.seq = 0;
     this.failure = null;
   }
 
+  private canSend(): boolean {
+    return this.failure === null && this.repairing === null && this.pipeline.length < this.maxInFlight;
+  }
+
+  /** Settles when the oldest unreleased request (or a repair) has been handled. */
+  private oldest(): Promise<void> {
+    return this.repairing ?? this.pipeline[0]?.settled ?? Promise.resolve();
+  }
+
   private sendBuffered(): void {
-    const batch = this.buffer;
-    this.buffer = [];
-    const lastSeq = this.seq;
+    const request: Request = {
+      batch: this.buffer.splice(0, this.options.batchSize),
+      lastSeq: this.seq - this.buffer.length,
+      outcome: 'pending',
+      error: undefined,
+      settled: Promise.resolve(),
+    };
     const generation = this.generation;
-    this.inFlight = this.deliver(batch).then(
-      () => {
-        this.inFlight = null;
-        if (generation !== this.generation) return;
-        this.onAcked({ lastSeq, messages: batch.map((entry) => entry.message) });
-        // Events that arrived meanwhile go out now, as one request.
-        this.flush();
-      },
-      (error: unknown) => {
-        this.inFlight = null;
-        if (generation !== this.generation || this.failure !== null) return;
-        this.failure = new PublishError(
-          `Kafka did not acknowledge ${batch.length} change event(s) on ${this.options.topic}: ${(error as Error).message}`,
-          error,
-        );
-        this.options.logger.warn(
-          { err: error, topic: this.options.topic, events: batch.length },
-          'publishing to Kafka failed',
-        );
-        this.onFailed(this.failure);
-      },
+    const settle = (outcome: Request['outcome'], error?: unknown): void => {
+      request.outcome = outcome;
+      request.error = error;
+      if (generation === this.generation) this.release();
+    };
+    const settled = this.send(
+      this.options.topic,
+      request.batch.map((entry) => entry.kafka),
+    ).then(
+      () => settle('acked'),
+      (error: unknown) => settle(refusedForGood(error) ? 'refused' : 'failed', error),
     );
+    request.settled = settled;
+    this.unsettled.add(settled);
+    void settled.finally(() => this.unsettled.delete(settled));
+    this.pipeline.push(request);
+  }
+
+  /** Reports settled requests from the oldest on, stopping at the first one still in flight. */
+  private release(): void {
+    while (this.failure === null && this.repairing === null) {
+      const head = this.pipeline[0];
+      if (head === undefined || head.outcome === 'pending') break;
+      if (head.outcome === 'failed') {
+        this.fail(head.batch.length, head.error);
+        return;
+      }
+      if (head.outcome === 'refused') {
+        this.repair();
+        return;
+      }
+      this.pipeline.shift();
+      this.onAcked({ lastSeq: head.lastSeq, messages: head.batch.map((entry) => entry.message) });
+    }
+    // Events that arrived meanwhile go out now.
+    this.flush();
+  }
+
+  /**
+   * The oldest request was refused for good: once every request behind it
+   * settled, its events are sent one by one, then every later request again
+   * (they may be in Kafka already: sent again so they stay behind), in order.
+   */
+  private repair(): void {
+    const generation = this.generation;
+    const repairing = (async () => {
+      while (this.pipeline.some((request) => request.outcome === 'pending')) {
+        await Promise.all(this.pipeline.map((request) => request.settled));
+      }
+      const requests = this.pipeline;
+      this.pipeline = [];
+      for (const [i, request] of requests.entries()) {
+        if (generation !== this.generation) return;
+        try {
+          if (i === 0) {
+            for (const entry of request.batch) await this.deliverAlone(entry);
+          } else {
+            await this.deliver(request.batch);
+          }
+        } catch (error) {
+          if (generation === this.generation) this.fail(request.batch.length, error);
+          return;
+        }
+        if (generation !== this.generation) return;
+        this.onAcked({ lastSeq: request.lastSeq, messages: request.batch.map((entry) => entry.message) });
+      }
+    })();
+    this.repairing = repairing;
+    void repairing.finally(() => {
+      if (this.repairing === repairing) this.repairing = null;
+      if (generation === this.generation && this.failure === null) this.flush();
+    });
+  }
+
+  private fail(events: number, error: unknown): void {
+    this.pipeline = [];
+    this.failure = new PublishError(
+      `Kafka did not acknowledge ${events} change event(s) on ${this.options.topic}: ${(error as Error).message}`,
+      error,
+    );
+    this.options.logger.warn({ err: error, topic: this.options.topic, events }, 'publishing to Kafka failed');
+    this.onFailed(this.failure);
   }
 
   private async deliver(batch: readonly Buffered[]): Promise<void> {

@@ -1,5 +1,6 @@
-import type { Kafka, Message } from 'kafkajs';
+import type { Kafka, Message, ProducerConfig } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import { LsnCheckpoint } from '../../../src/cdc/checkpoint.js';
 import type { ChangeMessage } from '../../../src/events/envelope.js';
 import { ChangePublisher, type AckedBatch } from '../../../src/events/publisher.js';
 import { createLogger } from '../../../src/log.js';
@@ -16,6 +17,7 @@ interface SentRequest {
 /** A producer whose requests stay in flight until the test settles them. */
 function fakeKafka() {
   const requests: SentRequest[] = [];
+  const configs: ProducerConfig[] = [];
   const producer = {
     connect: async () => undefined,
     disconnect: async () => undefined,
@@ -28,8 +30,13 @@ function fakeKafka() {
         });
       }),
   };
-  const kafka = { producer: () => producer } as unknown as Kafka;
-  return { kafka, requests };
+  const kafka = {
+    producer: (config: ProducerConfig) => {
+      configs.push(config);
+      return producer;
+    },
+  } as unknown as Kafka;
+  return { kafka, requests, configs };
 }
 
 function message(key: string): ChangeMessage {
@@ -97,6 +104,106 @@ describe('ChangePublisher', () => {
     await publisher.enqueue(message('d'));
     publisher.flush();
     expect(requests.map((r) => r.keys)).toEqual([['a'], ['d']]);
+  });
+});
+
+describe('ChangePublisher with requests in flight (pipelining)', () => {
+  /** Three one-event transactions, each flushed at its commit as the transaction handler does. */
+  async function threeTransactions(publisher: ChangePublisher, checkpoint: LsnCheckpoint): Promise<void> {
+    for (const [key, commitEnd] of [
+      ['a', 10n],
+      ['b', 20n],
+      ['c', 30n],
+    ] as const) {
+      checkpoint.begin();
+      await publisher.enqueue(message(key));
+      checkpoint.commit(commitEnd, publisher.lastSeq);
+      publisher.flush();
+    }
+  }
+
+  function pipelined(maxInFlight: number) {
+    const fake = fakeKafka();
+    const publisher = new ChangePublisher({
+      kafka: fake.kafka,
+      topic: 't',
+      batchSize: 10,
+      maxInFlight,
+      logger: createLogger('silent'),
+    });
+    const checkpoint = new LsnCheckpoint(0n);
+    const acked: number[] = [];
+    const failures: Error[] = [];
+    publisher.onAcked = (batch) => {
+      acked.push(batch.lastSeq);
+      checkpoint.acked(batch.lastSeq);
+    };
+    publisher.onFailed = (error) => failures.push(error);
+    return { ...fake, publisher, checkpoint, acked, failures };
+  }
+
+  it('keeps up to maxInFlight requests in flight, and the producer does no retries of its own', async () => {
+    const { publisher, checkpoint, requests, configs } = pipelined(2);
+    await threeTransactions(publisher, checkpoint);
+    expect(requests.map((r) => r.keys)).toEqual([['a'], ['b']]);
+    expect(configs[0]).toMatchObject({ maxInFlightRequests: 2, retry: { retries: 0 }, idempotent: false });
+    requests[0]?.settle();
+    await tick();
+    expect(requests.map((r) => r.keys)).toEqual([['a'], ['b'], ['c']]);
+  });
+
+  it('keeps kafkajs retries with one request in flight', () => {
+    const { kafka, configs } = fakeKafka();
+    new ChangePublisher({ kafka, topic: 't', batchSize: 10, logger: createLogger('silent') });
+    expect(configs[0]?.maxInFlightRequests).toBe(1);
+    expect(configs[0]?.retry).toBeUndefined();
+  });
+
+  it('does not move the checkpoint past a request not yet acknowledged, whatever was acknowledged after it', async () => {
+    const { publisher, checkpoint, requests, acked } = pipelined(3);
+    await threeTransactions(publisher, checkpoint);
+    expect(requests).toHaveLength(3);
+    requests[2]?.settle();
+    requests[1]?.settle();
+    await tick();
+    expect(acked).toEqual([]);
+    expect(checkpoint.published).toBe(0n);
+    requests[0]?.settle();
+    await tick();
+    expect(acked).toEqual([1, 2, 3]);
+    expect(checkpoint.published).toBe(30n);
+  });
+
+  it('moves the checkpoint up to the gap: the acknowledged requests before it count, none after it', async () => {
+    const { publisher, checkpoint, requests, acked, failures } = pipelined(3);
+    await threeTransactions(publisher, checkpoint);
+    requests[0]?.settle();
+    requests[2]?.settle();
+    await tick();
+    expect(acked).toEqual([1]);
+    expect(checkpoint.published).toBe(10n);
+    requests[1]?.settle(new Error('connection reset'));
+    await tick();
+    expect(failures).toHaveLength(1);
+    expect(acked).toEqual([1]);
+    expect(checkpoint.published).toBe(10n);
+    // The next session starts from the checkpoint; a late acknowledgement of the old one must not count.
+    await publisher.reset();
+    expect(publisher.lastSeq).toBe(0);
+  });
+
+  it('waits for every request in flight before a reset completes', async () => {
+    const { publisher, checkpoint, requests, acked } = pipelined(3);
+    await threeTransactions(publisher, checkpoint);
+    let reset = false;
+    const resetting = publisher.reset().then(() => (reset = true));
+    requests[0]?.settle();
+    requests[1]?.settle();
+    await tick();
+    expect(reset).toBe(false);
+    requests[2]?.settle();
+    await resetting;
+    expect(acked).toEqual([]);
   });
 });
 
@@ -183,6 +290,61 @@ describe('ChangePublisher and events Kafka refuses for good', () => {
     expect((await metrics.refusedEventsTotal.get()).values).toEqual([
       expect.objectContaining({ labels: { outcome: 'truncated' }, value: 1 }),
     ]);
+  });
+
+  it('with requests in flight, sends the ones after a refused request again after its events, so the newest event of a user stays last', async () => {
+    // Requests wait for the test until `auto`; then the broker answers at once.
+    const delivered: { key: string; truncated: boolean }[] = [];
+    const waiting: Array<() => void> = [];
+    let auto = false;
+    const producer = {
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      send: ({ messages }: { topic: string; messages: Message[] }) =>
+        new Promise<void>((resolve, reject) => {
+          const answer = (): void => {
+            if (messages.reduce((sum, m) => sum + String(m.value ?? '').length, 0) > 600) {
+              reject(refusal('MESSAGE_TOO_LARGE'));
+              return;
+            }
+            for (const m of messages) {
+              const headers = m.headers as Record<string, string>;
+              delivered.push({ key: m.key as string, truncated: headers['pingpull-truncated'] !== undefined });
+            }
+            resolve();
+          };
+          if (auto) answer();
+          else waiting.push(answer);
+        }),
+    };
+    const publisher = new ChangePublisher({
+      kafka: { producer: () => producer } as unknown as Kafka,
+      topic: 't',
+      batchSize: 10,
+      maxInFlight: 2,
+      logger: createLogger('silent'),
+      deadLetterTopic: 'dlq',
+    });
+    const acked: number[] = [];
+    publisher.onAcked = (batch) => acked.push(batch.lastSeq);
+    await publisher.enqueue(event('1', 'old'));
+    await publisher.enqueue(event('2', 'x'.repeat(1_000)));
+    publisher.flush();
+    await publisher.enqueue(event('1', 'new'));
+    publisher.flush();
+    expect(waiting).toHaveLength(2);
+    // The later request lands first; then the first one is refused.
+    waiting[1]?.();
+    auto = true;
+    waiting[0]?.();
+    await publisher.drain();
+    expect(delivered).toEqual([
+      { key: '1', truncated: false },
+      { key: '1', truncated: false },
+      { key: '2', truncated: true },
+      { key: '1', truncated: false },
+    ]);
+    expect(acked).toEqual([2, 3]);
   });
 
   it('dead-letters an event refused even without row images, with the reason', async () => {
