@@ -115,7 +115,8 @@ export function toChangeMessage(
       ts_ms: tx.commitTimeMs,
       snapshot: 'false',
       db: origin.db,
-      sequence: JSON.stringify([tx.previousCommitLsn.toString(), draft.lsn.toString()]),
+      // What JSON.stringify of the two decimal strings gives (digits need no escaping), for less work per event.
+      sequence: `["${tx.previousCommitLsn}","${draft.lsn}"]`,
       schema: origin.schema,
       table: origin.table,
       txId: tx.xid,
@@ -131,7 +132,19 @@ export function toChangeMessage(
 }
 
 export function eventId(commitLsn: Lsn, index: number, part: number): string {
-  return `${formatLsn(commitLsn)}:${index}${part === 0 ? '' : `.${part}`}`;
+  return `${commitLsnText(commitLsn)}:${index}${part === 0 ? '' : `.${part}`}`;
+}
+
+// The events of a transaction come one after another: its commit LSN is formatted once.
+let lastCommitLsn: Lsn = -1n;
+let lastCommitText = '';
+
+function commitLsnText(commitLsn: Lsn): string {
+  if (commitLsn !== lastCommitLsn) {
+    lastCommitText = formatLsn(commitLsn);
+    lastCommitLsn = commitLsn;
+  }
+  return lastCommitText;
 }
 
 /** A row read by a resync rather than streamed: Debezium's snapshot read (`op: "r"`). */
