@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 
 /**
  * A loopback TCP proxy that holds every chunk for `delayMs` before passing it
@@ -50,13 +52,14 @@ export async function startDelayProxy(target: { host: string; port: number }, de
 }
 
 /**
- * One delaying proxy per broker address, and the socket factory that dials
- * them. Kafka's metadata tells a client to connect to the brokers' advertised
- * addresses, so a proxy on the bootstrap address alone would be bypassed
- * after the first metadata request; the client's socket factory sends every
- * connection, whatever address it is for, through the proxy of that address.
- * An address without a proxy is refused (the run would not measure what it
- * says).
+ * One delaying proxy per broker address, in a child process (its CPU is not
+ * the measured process's, and its timers do not compete with the client's
+ * event loop), and the socket factory that dials them. Kafka's metadata
+ * tells a client to connect to the brokers' advertised addresses, so a proxy
+ * on the bootstrap address alone would be bypassed after the first metadata
+ * request; the client's socket factory sends every connection, whatever
+ * address it is for, through the proxy of that address. An address without
+ * a proxy is refused (the run would not measure what it says).
  */
 export interface DelayedBrokers {
   socketFactory: (args: { host: string; port: number; ssl: object; onConnect: () => void }) => Socket;
@@ -64,23 +67,33 @@ export interface DelayedBrokers {
 }
 
 export async function delayBrokers(brokers: string, delayMs: number): Promise<DelayedBrokers> {
-  const proxies = new Map<string, DelayProxy>();
-  for (const broker of brokers.split(',').map((b) => b.trim())) {
-    const at = broker.lastIndexOf(':');
-    const host = broker.slice(0, at);
-    const port = Number(broker.slice(at + 1));
-    proxies.set(`${host}:${port}`, await startDelayProxy({ host, port }, delayMs));
-  }
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./delay-proxy-child.ts', import.meta.url)), String(delayMs), brokers],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  // The child prints one line: {"<broker host:port>": <proxy port>, ...}.
+  const ports = await new Promise<Record<string, number>>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('\n')) resolve(JSON.parse(out) as Record<string, number>);
+    });
+    child.on('exit', (code) => reject(new Error(`delay proxy exited ${code}`)));
+  });
   return {
     socketFactory: ({ host, port, onConnect }) => {
-      const proxy = proxies.get(`${host}:${port}`);
-      if (proxy === undefined) throw new Error(`no delaying proxy for broker ${host}:${port}`);
-      const socket = connect({ host: proxy.host, port: proxy.port }, onConnect);
+      const proxyPort = ports[`${host}:${port}`];
+      if (proxyPort === undefined) throw new Error(`no delaying proxy for broker ${host}:${port}`);
+      const socket = connect({ host: '127.0.0.1', port: proxyPort }, onConnect);
       socket.setKeepAlive(true, 60_000);
       return socket;
     },
     async close() {
-      for (const proxy of proxies.values()) await proxy.close();
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      // Closing its stdin tells the child to stop.
+      child.stdin.end();
+      await exited;
     },
   };
 }
