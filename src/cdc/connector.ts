@@ -57,12 +57,12 @@ export interface ConnectorPositions {
 
 const APPLICATION_NAME = 'pingpull-connector';
 /**
- * Produce requests in flight at a time: 1. More would keep decoding going while
- * Kafka replicates, but kafkajs does not put concurrent sends on the wire in
- * call order (a send that refreshes metadata first is overtaken by a later
- * one), which reorders a user's events: measured, not yet fixed (README, Publishing).
+ * Produce requests in flight at a time: the connector keeps decoding while
+ * Kafka replicates, and a network round trip does not cap the rate at
+ * batchSize/RTT. Requests in flight never share a user, so a user's events
+ * stay in commit order (src/events/publisher.ts).
  */
-const PIPELINED_REQUESTS = 1;
+const PIPELINED_REQUESTS = 4;
 const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 
 /**

@@ -29,19 +29,17 @@ import type { Kafka } from './kafka.js';
  * acknowledged, so the checkpoint (and the slot) never moves past a gap, even
  * when a later request is acknowledged first.
  *
- * Order within the topic: Kafka writes a connection's requests in the order
- * they arrive, but a request retried by the client would land after the
- * requests sent behind it, and a user's older event would then be the last
- * one on the topic. kafkajs's idempotent producer, which would prevent that,
- * serialises requests to a broker (one in flight), so it cannot be combined
- * with pipelining. Instead a pipelining publisher's producer does no retries
- * of its own: any failed request fails the publisher (`onFailed`), what was
- * sent after it is never reported acknowledged, and the connector starts a
- * new replication session from the durable position (the slot, which never
- * moved past the failed request): every event from there is sent again, in
- * order, so each user's last event on the topic is the newest (earlier copies
- * are duplicates with the same event id). With one request in flight
- * (`pingpull resync`) kafkajs keeps its retries: nothing can overtake them.
+ * Order within the topic: a user's events are all in one partition, and
+ * Kafka keeps a partition in the order requests are written. Concurrent
+ * requests may not reach the broker in the order they were sent (kafkajs
+ * puts a send that first refreshes topic metadata behind a later one, and
+ * a request it retries lands behind those sent after it). So requests in
+ * flight never share a user: a request takes the waiting events up to the
+ * first whose key is in a request not yet answered, and that event waits
+ * until it is. Whatever the order requests land in, each user's events are
+ * in Kafka in commit order, and kafkajs keeps its retries. A bulk update
+ * (each user once) pipelines fully; a burst on one user goes one request at
+ * a time, as with `maxInFlight` 1.
  *
  * An event Kafka will never take (its `retriable` is false: too large for
  * the topic's max.message.bytes, or refused otherwise) must not stall the
@@ -58,7 +56,7 @@ export interface PublisherOptions {
   topic: string;
   batchSize: number;
   logger: Logger;
-  /** Requests in flight at a time (default 1); above 1 the producer does no retries of its own (see above). */
+  /** Requests in flight at a time (default 1); requests in flight never share a key (see above). */
   maxInFlight?: number;
   /** Where refused events go; without it a refused event fails the publisher. */
   deadLetterTopic?: string;
@@ -104,6 +102,8 @@ export class ChangePublisher {
   private pipeline: Request[] = [];
   /** Every request not settled yet, released or not (a reset waits for them). */
   private readonly unsettled = new Set<Promise<void>>();
+  /** Keys of the events in requests Kafka has not answered yet, with how many such requests hold each. */
+  private readonly keysInFlight = new Map<string, number>();
   /** Re-sending after a refusal, one request at a time; nothing else is sent meanwhile. */
   private repairing: Promise<void> | null = null;
   private failure: PublishError | null = null;
@@ -117,8 +117,6 @@ export class ChangePublisher {
       allowAutoTopicCreation: false,
       idempotent: false,
       maxInFlightRequests: this.maxInFlight,
-      // A retried request could land behind later ones: pipelined requests are not retried (see above).
-      ...(this.maxInFlight > 1 ? { retry: { retries: 0 } } : {}),
     });
   }
 
@@ -139,15 +137,14 @@ export class ChangePublisher {
   async enqueue(message: ChangeMessage): Promise<void> {
     if (this.failure !== null) throw this.failure;
     while (this.buffer.length >= this.options.batchSize) {
-      if (this.canSend()) this.sendBuffered();
-      else await this.oldest();
+      if (!this.canSend() || !this.sendBuffered()) await this.oldest();
       if (this.failure !== null) throw this.failure;
     }
     this.seq += 1;
     this.buffer.push({ message, kafka: toKafkaMessage(message) });
   }
 
-  /** Sends what is waiting if a request slot is free (else it goes as soon as one is). */
+  /** Sends what is waiting if a request slot is free (else it goes as soon as one is and its users are answered). */
   flush(): void {
     if (this.buffer.length > 0 && this.canSend()) this.sendBuffered();
   }
@@ -187,16 +184,31 @@ export class ChangePublisher {
     return this.repairing ?? this.pipeline[0]?.settled ?? Promise.resolve();
   }
 
-  private sendBuffered(): void {
+  /**
+   * Sends the waiting events up to the first whose user is in a request not
+   * answered yet (and at most `batchSize`). Returns whether anything was sent.
+   */
+  private sendBuffered(): boolean {
+    const limit = Math.min(this.buffer.length, this.options.batchSize);
+    let count = 0;
+    while (count < limit && !this.keysInFlight.has((this.buffer[count] as Buffered).message.key)) count += 1;
+    if (count === 0) return false;
     const request: Request = {
-      batch: this.buffer.splice(0, this.options.batchSize),
+      batch: this.buffer.splice(0, count),
       lastSeq: this.seq - this.buffer.length,
       outcome: 'pending',
       error: undefined,
       settled: Promise.resolve(),
     };
+    const keys = request.batch.map((entry) => entry.message.key);
+    for (const key of keys) this.keysInFlight.set(key, (this.keysInFlight.get(key) ?? 0) + 1);
     const generation = this.generation;
     const settle = (outcome: Request['outcome'], error?: unknown): void => {
+      for (const key of keys) {
+        const holders = (this.keysInFlight.get(key) ?? 1) - 1;
+        if (holders === 0) this.keysInFlight.delete(key);
+        else this.keysInFlight.set(key, holders);
+      }
       request.outcome = outcome;
       request.error = error;
       if (generation === this.generation) this.release();
@@ -212,6 +224,7 @@ export class ChangePublisher {
     this.unsettled.add(settled);
     void settled.finally(() => this.unsettled.delete(settled));
     this.pipeline.push(request);
+    return true;
   }
 
   /** Reports settled requests from the oldest on, stopping at the first one still in flight. */

@@ -142,14 +142,43 @@ describe('ChangePublisher with requests in flight (pipelining)', () => {
     return { ...fake, publisher, checkpoint, acked, failures };
   }
 
-  it('keeps up to maxInFlight requests in flight, and the producer does no retries of its own', async () => {
+  it('keeps up to maxInFlight requests in flight, with kafkajs retries', async () => {
     const { publisher, checkpoint, requests, configs } = pipelined(2);
     await threeTransactions(publisher, checkpoint);
     expect(requests.map((r) => r.keys)).toEqual([['a'], ['b']]);
-    expect(configs[0]).toMatchObject({ maxInFlightRequests: 2, retry: { retries: 0 }, idempotent: false });
+    expect(configs[0]).toMatchObject({ maxInFlightRequests: 2, idempotent: false });
+    expect(configs[0]?.retry).toBeUndefined();
     requests[0]?.settle();
     await tick();
     expect(requests.map((r) => r.keys)).toEqual([['a'], ['b'], ['c']]);
+  });
+
+  it('never has two requests in flight for one user: a user waits for its request, the others go ahead', async () => {
+    const { publisher, checkpoint, requests, acked } = pipelined(4);
+    for (const [keys, commitEnd] of [
+      [['a', 'b'], 10n],
+      [['c', 'a', 'd'], 20n],
+      [['e'], 30n],
+    ] as const) {
+      checkpoint.begin();
+      for (const key of keys) await publisher.enqueue(message(key));
+      checkpoint.commit(commitEnd, publisher.lastSeq);
+      publisher.flush();
+    }
+    // 'c' may go while 'a' is in flight; 'a' (and everything after it) waits.
+    expect(requests.map((r) => r.keys)).toEqual([['a', 'b'], ['c']]);
+    requests[1]?.settle();
+    await tick();
+    expect(requests).toHaveLength(2);
+    expect(checkpoint.published).toBe(0n);
+    requests[0]?.settle();
+    await tick();
+    expect(requests.map((r) => r.keys)).toEqual([['a', 'b'], ['c'], ['a', 'd', 'e']]);
+    expect(acked).toEqual([2, 3]);
+    requests[2]?.settle();
+    await tick();
+    expect(acked).toEqual([2, 3, 6]);
+    expect(checkpoint.published).toBe(30n);
   });
 
   it('keeps kafkajs retries with one request in flight', () => {
@@ -330,7 +359,7 @@ describe('ChangePublisher and events Kafka refuses for good', () => {
     await publisher.enqueue(event('1', 'old'));
     await publisher.enqueue(event('2', 'x'.repeat(1_000)));
     publisher.flush();
-    await publisher.enqueue(event('1', 'new'));
+    await publisher.enqueue(event('3', 'new'));
     publisher.flush();
     expect(waiting).toHaveLength(2);
     // The later request lands first; then the first one is refused.
@@ -339,10 +368,10 @@ describe('ChangePublisher and events Kafka refuses for good', () => {
     waiting[0]?.();
     await publisher.drain();
     expect(delivered).toEqual([
-      { key: '1', truncated: false },
+      { key: '3', truncated: false },
       { key: '1', truncated: false },
       { key: '2', truncated: true },
-      { key: '1', truncated: false },
+      { key: '3', truncated: false },
     ]);
     expect(acked).toEqual([2, 3]);
   });
