@@ -1,17 +1,37 @@
-import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Row } from '../events/envelope.js';
 import { fieldsOfColumns, type ProfileMapping } from '../mapping/index.js';
 import type { DecodedRow, RowChange, RowValue } from './decoder.js';
-import { LruMap } from './lru.js';
+import { digestOf, slotOf } from './row-digest.js';
 
 /**
  * Decides which row changes are profile changes: a change to a column the
  * mapping watches, in the users table or a related one. Postgres sends an
  * UPDATE even when only unwatched columns changed (with the watched columns'
  * unchanged values), so:
- * - with the old row (REPLICA IDENTITY FULL) the watched values are compared;
- * - otherwise a bounded memory of digests of what was last published per row
- *   is compared; a row not remembered is published (when unsure, publish).
+ * - with the old row (REPLICA IDENTITY FULL) the watched values are compared,
+ *   and the event names the fields that changed;
+ * - otherwise the row is compared with a bounded memory (`knownUsers` rows,
+ *   least recently seen forgotten first, constant time at any size) of ONE
+ *   53-bit digest per row over all its watched values (src/cdc/row-digest.ts).
+ *   Equal digests: the update is skipped. Different, or the row not
+ *   remembered: it is published, without naming fields (the memory cannot
+ *   tell which ones changed). When unsure, publish.
+ *
+ * Every change of a row passes here in WAL order, so what is remembered is
+ * the row's previous version. A value PostgreSQL did not send (an unchanged
+ * TOASTed value: `undefined`) is unchanged from that version; it enters the
+ * digest as "not sent", so such an update is skipped only against a
+ * remembered version that had the same columns not sent and the same sent
+ * values; against any other it is published, and the new digest remembered.
+ *
+ * Collisions: a real change is taken for none only when the new row's digest
+ * equals the remembered one, about 1 in 2^53 (9 × 10^15) per changed update
+ * for a well-mixed hash: at a million profile changes a day, once in tens of
+ * millions of years. The hash is not cryptographic: a user choosing values
+ * on purpose could make one of their own changes go unpublished; the pull
+ * still serves the database's current profile, and a later change or a
+ * resync publishes it. It is the only way a change can be missed.
  */
 export interface ProfileChange {
   op: 'c' | 'u' | 'd';
@@ -37,14 +57,11 @@ export interface ChangeDetectorOptions {
   knownUsers: number;
 }
 
-/** Per watched column (in `columns` order), a digest of the value; undefined when not known. */
-type ProfileDigest = (string | undefined)[];
-
 /** One table's view: its id column, the columns it watches, and how a set of changed ones names fields. */
 interface WatchedTable {
   idColumn: string;
   columns: readonly string[];
-  /** Where remembered digests of this table's rows are kept apart from other tables'. */
+  /** Keeps this table's remembered rows apart from other tables' (part of their slot and digest). */
   memory: string;
   /** null: the fields are not known (a related table feeds the profile through the pull's query). */
   fields(changed: ReadonlySet<string>): string[] | null;
@@ -54,7 +71,8 @@ interface WatchedTable {
 export class ChangeDetector {
   private readonly users: WatchedTable;
   private readonly relatedTables: ReadonlyMap<string, WatchedTable>;
-  private readonly known: LruMap<string, ProfileDigest>;
+  /** Slot (30 bits of the row's key) → digest of the row's last version; null: no memory. */
+  private readonly known: LRUCache<number, number> | null;
 
   constructor(options: ChangeDetectorOptions) {
     const { mapping } = options;
@@ -62,7 +80,7 @@ export class ChangeDetector {
     this.users = {
       idColumn: mapping.idColumn,
       columns,
-      memory: 'users',
+      memory: '',
       fields: (changed) => fieldsOfColumns(mapping, changed),
       origin: undefined,
     };
@@ -72,13 +90,13 @@ export class ChangeDetector {
         {
           idColumn: related.idColumn,
           columns: related.columns,
-          memory: related.key,
+          memory: `related\u0000${related.key}`,
           fields: () => null,
           origin: { schema: related.table.schema, name: related.table.name },
         },
       ]),
     );
-    this.known = new LruMap(options.knownUsers);
+    this.known = options.knownUsers > 0 ? new LRUCache<number, number>({ max: options.knownUsers }) : null;
   }
 
   /**
@@ -87,7 +105,7 @@ export class ChangeDetector {
    * changes must not be skipped against it.
    */
   reset(): void {
-    this.known.clear();
+    this.known?.clear();
   }
 
   detect(change: RowChange): Detection {
@@ -105,7 +123,7 @@ export class ChangeDetector {
   }
 
   private created(table: WatchedTable, after: DecodedRow): ProfileChange {
-    this.remember(table, after, undefined);
+    this.remember(table, after);
     return this.change(table, {
       op: 'c',
       key: after.id,
@@ -116,7 +134,7 @@ export class ChangeDetector {
   }
 
   private deleted(table: WatchedTable, before: DecodedRow, full: boolean): ProfileChange {
-    this.known.delete(memoryKey(table, before));
+    this.forget(table, before);
     return this.change(table, {
       op: 'd',
       key: before.id,
@@ -136,26 +154,34 @@ export class ChangeDetector {
         skipped: false,
       };
     }
-    let changedColumns: Set<string> | null;
+    let changedFields: string[] | null;
     if (before !== null && change.beforeIsFull) {
-      changedColumns = new Set(
+      const changedColumns = new Set(
         table.columns.filter((column) => {
           const next = after.values[column];
           return next !== undefined && !sameValue(before.values[column], next);
         }),
       );
+      if (memoryKey(table, before) !== memoryKey(table, after)) this.forget(table, before);
+      this.remember(table, after);
+      if (changedColumns.size === 0) return { changes: [], skipped: true };
+      changedFields = table.fields(changedColumns);
     } else {
-      changedColumns = this.changedAgainstMemory(table, after);
+      // Without the old row (or with only its key columns: the row's key changed), compare with the memory.
+      if (before !== null && memoryKey(table, before) !== memoryKey(table, after)) {
+        this.forget(table, before);
+        this.remember(table, after);
+      } else if (this.remember(table, after)) {
+        return { changes: [], skipped: true };
+      }
+      changedFields = null;
     }
-    const previous = this.known.get(memoryKey(table, after));
-    this.remember(table, after, previous);
-    if (changedColumns !== null && changedColumns.size === 0) return { changes: [], skipped: true };
     const profileChange = this.change(table, {
       op: 'u',
       key: after.id,
       before: before !== null && change.beforeIsFull ? this.toRow(table, before) : null,
       after: this.toRow(table, after),
-      changedFields: changedColumns === null ? null : table.fields(changedColumns),
+      changedFields,
     });
     return { changes: [profileChange], skipped: false };
   }
@@ -164,28 +190,19 @@ export class ChangeDetector {
     return table.origin === undefined ? change : { ...change, table: table.origin };
   }
 
-  /** Watched columns that differ from the remembered row, or null when the row is not remembered. */
-  private changedAgainstMemory(table: WatchedTable, after: DecodedRow): Set<string> | null {
-    const known = this.known.get(memoryKey(table, after));
-    if (known === undefined) return null;
-    const changed = new Set<string>();
-    table.columns.forEach((column, index) => {
-      const next = after.values[column];
-      if (next === undefined) return; // not sent: unchanged TOAST
-      const previous = known[index];
-      if (previous === undefined || previous !== digest(next)) changed.add(column);
-    });
-    return changed;
+  /** Remember the row's digest; true when the row was remembered with the same digest (no watched value changed). */
+  private remember(table: WatchedTable, row: DecodedRow): boolean {
+    if (this.known === null) return false;
+    const key = memoryKey(table, row);
+    const digest = digestOf(table.memory, key, row, table.columns);
+    const slot = slotOf(table.memory, key);
+    if (this.known.get(slot) === digest) return true;
+    this.known.set(slot, digest);
+    return false;
   }
 
-  private remember(table: WatchedTable, row: DecodedRow, previous: ProfileDigest | undefined): void {
-    this.known.set(
-      memoryKey(table, row),
-      table.columns.map((column, index) => {
-        const value = row.values[column];
-        return value === undefined ? previous?.[index] : digest(value);
-      }),
-    );
+  private forget(table: WatchedTable, row: DecodedRow): void {
+    this.known?.delete(slotOf(table.memory, memoryKey(table, row)));
   }
 
   /** The event row: id column and watched columns; "not sent" values are left out, never null. */
@@ -201,14 +218,9 @@ export class ChangeDetector {
 
 /** A users row is remembered by user id; a related row by its own key (a user may have several). */
 function memoryKey(table: WatchedTable, row: DecodedRow): string {
-  return table.origin === undefined ? row.id : `${table.memory}\u0000${row.rowKey ?? row.id}`;
+  return table.origin === undefined ? row.id : (row.rowKey ?? row.id);
 }
 
 function sameValue(a: RowValue | undefined, b: RowValue): boolean {
   return a === b;
-}
-
-/** 128 bits of SHA-256: collisions (a real change taken for none) are out of reach. */
-function digest(value: RowValue): string {
-  return createHash('sha256').update(JSON.stringify(value)).digest('base64').slice(0, 22);
 }

@@ -318,7 +318,7 @@ export const schema = {
       env: 'PINGPULL_REPLICATION_BATCH_SIZE',
     },
     knownUsers: {
-      doc: 'Users whose last published profile digest is remembered to skip updates that change no mapped column',
+      doc: 'Users whose last seen profile is remembered (one digest each) to skip updates that change no mapped column',
       format: 'whole-number',
       default: 100_000,
       env: 'PINGPULL_REPLICATION_KNOWN_USERS',

@@ -130,7 +130,8 @@ describe('connector with the default replica identity', () => {
     });
     expect(created?.headers[HEADER_CHANGED]).toBe('display_name,email,image_url');
     expect(updated?.value).toMatchObject({ op: 'u', after: { user_id: '9007199254740993', nick: 'Ada L.' } });
-    expect(updated?.headers[HEADER_CHANGED]).toBe('display_name');
+    // Without the old row the connector compares a digest of the whole profile: it cannot name the changed fields.
+    expect(updated?.headers[HEADER_CHANGED]).toBeUndefined();
     expect(ordered[3]?.value).toMatchObject({ op: 'd', before: { user_id: '9007199254740993' }, after: null });
     // The update of password_hash alone was remembered as no profile change.
     expect((await h.metrics.skippedUpdatesTotal.get()).values[0]?.value).toBe(1);

@@ -61,6 +61,19 @@ describe('related tables in the stream', () => {
     expect(detect(update(bios, { bio_id: 2, user_id: 'u1', bio: 'same' }))?.changes).toHaveLength(1);
   });
 
+  it('a row whose replica identity changed is published, and what its old key remembered is forgotten', () => {
+    const detect = pipeline();
+    detect(insert(bios, { bio_id: 7, user_id: 'u1', bio: 'hi' }));
+    detect(insert(bios, { bio_id: 8, user_id: 'u1', bio: 'hi' }));
+    const renamed = detect(
+      update(bios, { bio_id: 9, user_id: 'u1', bio: 'hi' }, { key: { bio_id: 8, user_id: 'u1' } }),
+    );
+    expect(renamed?.changes).toHaveLength(1);
+    // row 7 takes the key 8 the other row had, with the same bio: still a change of u1's rows
+    const taken = detect(update(bios, { bio_id: 8, user_id: 'u1', bio: 'hi' }, { key: { bio_id: 7, user_id: 'u1' } }));
+    expect(taken?.changes).toHaveLength(1);
+  });
+
   it('a delete pings the user the row named; a row without a user id pings nobody', () => {
     const detect = pipeline();
     expect(detect(remove(bios, { key: { bio_id: 7, user_id: 'u1' } }))?.changes[0]).toMatchObject({
