@@ -39,8 +39,8 @@ const KNOWN_USERS = 100_000; // replication.knownUsers' default
 const CHILD = fileURLToPath(new URL('../test/helpers/connector-child.mjs', import.meta.url));
 const DETECTION = fileURLToPath(new URL('./lib/detection-memory.ts', import.meta.url));
 // Node flags of each drain, '|'-separated sets (an empty set: none). By
-// default: none, then the V8 flags the README suggests for a lower peak.
-const VARIANTS: string[][] = (process.env.BENCH_NODE_FLAGS ?? '|--max-semi-space-size=2')
+// default: none, then the heap caps the README's Deploying section compares.
+const VARIANTS: string[][] = (process.env.BENCH_NODE_FLAGS ?? '|--max-old-space-size=256|--max-old-space-size=512')
   .split('|')
   .map((set) => set.split(' ').filter((flag) => flag !== ''));
 
