@@ -13,6 +13,9 @@ const [which = 'current', idKind = 'int'] = process.argv.slice(2);
 const USERS = Number(process.env.BENCH_KNOWN_USERS ?? 100_000);
 const OPS = Number(process.env.BENCH_DETECT_OPS ?? 50_000);
 
+if (OPS > USERS)
+  throw new Error('BENCH_DETECT_OPS must not exceed BENCH_KNOWN_USERS (the no-op updates must be remembered)');
+
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with --expose-gc');
 
