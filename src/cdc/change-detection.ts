@@ -71,7 +71,7 @@ interface WatchedTable {
 export class ChangeDetector {
   private readonly users: WatchedTable;
   private readonly relatedTables: ReadonlyMap<string, WatchedTable>;
-  /** Slot (30 bits of the row's key) → digest of the row's last version; null: no memory. */
+  /** Slot (53 bits of the row's key) → digest of the row's last version; null: no memory. */
   private readonly known: LRUCache<number, number> | null;
 
   constructor(options: ChangeDetectorOptions) {
