@@ -248,18 +248,24 @@ export class AwaitingPulls {
     this.later(wait, decision, (w) => void this.pingAgain(w));
   }
 
-  private async pingAgain(wait: Wait): Promise<void> {
-    const { userId } = wait;
-    const previous = wait.awaiting;
+  private async pingAgain(waitBefore: Wait): Promise<void> {
+    const { userId } = waitBefore;
+    const previous = waitBefore.awaiting;
     const next: AwaitingPull = { ...previous, pingedAtMs: this.deps.clock.now(), attempt: previous.attempt + 1 };
     try {
       await (this.writer as Pick<PullsWriter, 'awaiting' | 'settled'>).awaiting(userId, next);
     } catch (error) {
       this.deps.logger.warn({ err: error, userId }, 'recording a re-ping in the pulls topic failed; trying again');
-      if (this.current(wait)) this.later(wait, this.deps.retryMs, (w) => void this.pingAgain(w));
+      if (this.current(waitBefore)) this.later(waitBefore, this.deps.retryMs, (w) => void this.pingAgain(w));
       return;
     }
-    if (!this.current(wait)) return;
+    // The record may have been read back before Kafka's ack reached us: that
+    // wait is this one, and its ping must still go out.
+    const wait = this.waits.get(userId);
+    const ours =
+      wait === waitBefore ||
+      (wait !== undefined && wait.awaiting.pingedAtMs === next.pingedAtMs && wait.awaiting.attempt === next.attempt);
+    if (this.closed || wait === undefined || !ours) return;
     // Reading the record back later finds these same figures.
     wait.awaiting = next;
     this.deps.metrics.repingsTotal.inc();

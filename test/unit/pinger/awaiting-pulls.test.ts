@@ -11,7 +11,13 @@ import { FakeTime } from '../../helpers/fake-time.js';
 const CONFIRM_MS = 60_000;
 
 function setup(
-  options: { maxAttempts?: number; pingAttempts?: number; rePing?: (userId: string) => Promise<void> } = {},
+  options: {
+    maxAttempts?: number;
+    pingAttempts?: number;
+    rePing?: (userId: string) => Promise<void>;
+    /** Runs as a record is written, before the write resolves (a consumer reading it before the producer's ack). */
+    onWrite?: (userId: string, awaiting: AwaitingPull) => void;
+  } = {},
 ) {
   const time = new FakeTime();
   const metrics = createMetrics({ defaultMetrics: false });
@@ -46,7 +52,10 @@ function setup(
   });
   pulls.start(
     {
-      awaiting: async (userId, awaiting) => void written.push({ userId, awaiting }),
+      awaiting: async (userId, awaiting) => {
+        written.push({ userId, awaiting });
+        options.onWrite?.(userId, awaiting);
+      },
       settled: async (userId) => void written.push({ userId, awaiting: 'settled' }),
     },
     async (letter) => void letters.push(letter),
@@ -89,6 +98,23 @@ describe('AwaitingPulls', () => {
       { userId: 'u1', awaiting: { ...first, pingedAtMs: first.pingedAtMs + CONFIRM_MS + 1_000, attempt: 2 } },
     ]);
     expect(t.pulls.state().oldestFirstPingedAtMs).toBe(first.firstPingedAtMs);
+  });
+
+  it("sends the re-ping when its own record is read back before Kafka's ack", async () => {
+    let offset = 0n;
+    const t = setup({
+      maxAttempts: 3,
+      onWrite: (userId, awaiting) => t.pulls.record(0, (offset += 1n), { kind: 'awaiting', userId, awaiting }),
+    });
+    t.pulls.assigned({ partitions: [{ partition: 0, from: 0n, end: 0n }] });
+    t.pulls.record(0, 0n, { kind: 'awaiting', userId: 'u1', awaiting: t.awaiting() });
+    await t.time.advance(CONFIRM_MS + 1_000);
+    expect(t.rePings).toEqual(['u1']);
+    await t.time.advance(CONFIRM_MS + 1_000);
+    expect(t.rePings).toEqual(['u1', 'u1']);
+    await t.time.advance(CONFIRM_MS);
+    // every attempt the dead letter counts was a ping sent
+    expect(t.letters.map((letter) => letter.attempts)).toEqual([3]);
   });
 
   it('dead-letters the change as not_pulled once the budget is spent, then ends the wait', async () => {
