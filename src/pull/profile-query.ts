@@ -21,6 +21,12 @@ export interface ProfileQuery {
   accepts(id: string): boolean;
   /** The user's row, or `undefined` when there is no such user. */
   read(db: Queryable, id: string): Promise<ProfileRow | undefined>;
+  /**
+   * The rows of many users with one statement, by id (ids the map lacks are no
+   * user); absent when the query reads one user at a time (`pull.query`).
+   * Every id must be one `accepts` took.
+   */
+  readMany?(db: Queryable, ids: readonly string[]): Promise<Map<string, ProfileRow>>;
 }
 
 export interface TypeInfo {
@@ -70,6 +76,15 @@ function idCondition(column: ColumnInfo): string {
     return `${name} = $1::${column.typname}`;
   if (column.typname === 'text' || column.typname === 'varchar') return `${name} = $1::text`;
   return `${name}::text = $1::text`;
+}
+
+/** `idCondition` for many ids at once: `$1` is an array of ids, matched the same way. */
+function idsCondition(column: ColumnInfo): string {
+  const name = quoteIdent(column.attname);
+  if (INTEGER_RANGES[column.typname] !== undefined || column.typname === 'uuid')
+    return `${name} = ANY($1::${column.typname}[])`;
+  if (column.typname === 'text' || column.typname === 'varchar') return `${name} = ANY($1::text[])`;
+  return `${name}::text = ANY($1::text[])`;
 }
 
 /** The select-list entry of one read column: booleans as they are, arrays as text[], the rest as text. */
@@ -139,10 +154,11 @@ export async function prepareProfileQuery(
     );
   }
 
-  const text =
-    `SELECT ${quoteIdent(idColumn.attname)}::text AS id${selects.map((s) => `, ${s}`).join('')} ` +
-    `FROM ${table.qualified} WHERE ${idCondition(idColumn)} LIMIT 1`;
+  const selectList = `SELECT ${quoteIdent(idColumn.attname)}::text AS id${selects.map((s) => `, ${s}`).join('')} `;
+  const text = `${selectList}FROM ${table.qualified} WHERE ${idCondition(idColumn)} LIMIT 1`;
   const name = statementName(text);
+  const manyText = `${selectList}FROM ${table.qualified} WHERE ${idsCondition(idColumn)}`;
+  const manyName = statementName(manyText);
   return {
     plan,
     sql: text,
@@ -150,6 +166,14 @@ export async function prepareProfileQuery(
     async read(db, id) {
       const result = await db.query<ProfileRow>({ name, text, values: [id] });
       return result.rows[0];
+    },
+    async readMany(db, ids) {
+      const result = await db.query<ProfileRow>({ name: manyName, text: manyText, values: [ids] });
+      const rows = new Map<string, ProfileRow>();
+      // `id` is the id column as text: the id asked for, since only canonical ids are looked up (idAcceptor).
+      // Were the column not unique, the first row of an id answers it, as LIMIT 1 does for one id.
+      for (const row of result.rows) if (!rows.has(row.id)) rows.set(row.id, row);
+      return rows;
     },
   };
 }

@@ -8,11 +8,11 @@ import { buildProfileMapping, type ProfileMapping } from '../mapping/index.js';
 import type { Metrics } from '../metrics/registry.js';
 import { schema } from '../config/schema.js';
 import { systemTimers, type Clock, type Timers } from '../time.js';
-import { createDatabaseGate } from './admission.js';
+import { createBatchingGate, createDatabaseGate, type GateOutcome } from './admission.js';
 import { prepareCustomQuery } from './custom-query.js';
 import { PullHealth, pullFailureCause } from './health.js';
 import { planProfile, profileFromRow } from './profile-mapping.js';
-import { prepareProfileQuery, type ProfileQuery } from './profile-query.js';
+import { prepareProfileQuery, type ProfileQuery, type ProfileRow } from './profile-query.js';
 import { RedactingLogController } from './request-log.js';
 
 /** The `pull.*` settings the server uses; those left out take the schema's defaults. */
@@ -73,12 +73,7 @@ interface PullQuery {
 export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInstance> {
   const query = await prepareQuery(deps);
   const plan = query.plan;
-  const gate = createDatabaseGate({
-    pool: deps.pool,
-    maxInFlight: deps.pull.maxInFlight ?? schema.pull.maxInFlight.default,
-    timeoutMs: deps.pull.requestTimeoutMs ?? schema.pull.requestTimeoutMs.default,
-    timers: deps.timers ?? systemTimers,
-  });
+  const gate = createGate(deps, query);
   const health = new PullHealth(deps.metrics.pullFailingSinceSeconds, deps.clock);
   const verify = createTokenVerifier({
     network: deps.livefyre.network,
@@ -112,7 +107,7 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
     if (!query.accepts(id)) return served(id, notFound(reply));
     let outcome;
     try {
-      outcome = await gate.run((client) => query.read(client, id));
+      outcome = await gate.run(id);
     } catch (error) {
       health.failed(pullFailureCause(error));
       reply.log.warn({ err: error }, 'profile query failed');
@@ -184,6 +179,41 @@ export async function buildPullServer(deps: PullServerDeps): Promise<FastifyInst
 
 function notFound(reply: FastifyReply): FastifyReply {
   return reply.code(404).send({ error: 'not_found', message: 'no user with this id' });
+}
+
+/** Most ids one profile query reads (README, "The pull server under load"). */
+const MAX_PULL_BATCH = 100;
+
+/** One pull's database work, through the admission gate: shared with other pulls' when the query reads many ids. */
+interface PullGate {
+  run(id: string): Promise<GateOutcome<ProfileRow | undefined>>;
+  readonly inFlight: number;
+}
+
+function createGate(deps: PullServerDeps, query: ProfileQuery): PullGate {
+  const admission = {
+    pool: deps.pool,
+    maxInFlight: deps.pull.maxInFlight ?? schema.pull.maxInFlight.default,
+    timeoutMs: deps.pull.requestTimeoutMs ?? schema.pull.requestTimeoutMs.default,
+    timers: deps.timers ?? systemTimers,
+  };
+  const { readMany } = query;
+  if (readMany === undefined) {
+    const gate = createDatabaseGate(admission);
+    return {
+      run: (id) => gate.run((client) => query.read(client, id)),
+      get inFlight() {
+        return gate.inFlight;
+      },
+    };
+  }
+  return createBatchingGate({
+    ...admission,
+    read: (client, ids) => readMany(client, ids),
+    maxBatch: MAX_PULL_BATCH,
+    // one query per pooled connection: a batch never holds its pulls in the pool's queue, where none could join it
+    maxBatches: Math.max(1, deps.pool.options.max ?? schema.pull.poolSize.default),
+  });
 }
 
 /** The table's mapped columns, or the custom query; either way validated against the database now. */

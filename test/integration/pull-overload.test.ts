@@ -75,15 +75,15 @@ describe('pull server under overload', () => {
     );
 
   it('sheds pulls beyond the in-flight cap with 503 and Retry-After, and serves the held ones afterwards', async () => {
-    const app = await build({ maxInFlight: 2, requestTimeoutMs: 60_000 }, { poolSize: 1, statementTimeoutMs: 60_000 });
+    // two connections: each pull's query runs (one per batch) and blocks, so both are visibly in flight
+    const app = await build({ maxInFlight: 2, requestTimeoutMs: 60_000 }, { poolSize: 2, statementTimeoutMs: 60_000 });
     const get = (url: string) => app.inject({ method: 'GET', url });
     await lockTable();
     try {
       const held = get(`/livefyre/profiles/1042?lftoken=${token}`);
       await blockedPulls(1);
       const queued = get(`/livefyre/profiles/7?lftoken=${token}`);
-      const pool = pools.at(-1) as Pool;
-      await waitFor(async () => pool.waitingCount >= 1, { what: 'the second pull to wait for the pool' });
+      await blockedPulls(2);
 
       const shed = await get(`/livefyre/profiles/8?lftoken=${token}`);
       expect(shed.statusCode).toBe(503);

@@ -86,6 +86,45 @@ describe('profile query', () => {
     expect(other.queries[0]?.text).toMatch(/WHERE "user_id"::text = \$1::text /);
   });
 
+  it('reads many ids with one named statement of an id array cast like the single id, keyed by id', async () => {
+    const cols = [column('nick', 'text'), column('groups', '_text', 'A'), column('is_mod', 'bool', 'B')];
+    const conditions: Record<string, RegExp> = {
+      int8: /WHERE "user_id" = ANY\(\$1::int8\[\]\)$/,
+      uuid: /WHERE "user_id" = ANY\(\$1::uuid\[\]\)$/,
+      varchar: /WHERE "user_id" = ANY\(\$1::text\[\]\)$/,
+      citext: /WHERE "user_id"::text = ANY\(\$1::text\[\]\)$/,
+    };
+    for (const [type, condition] of Object.entries(conditions)) {
+      const { pool, queries } = fakePool([column('user_id', type, type === 'int8' ? 'N' : 'S'), ...cols]);
+      const query = await prepareProfileQuery(pool, source, plan);
+      const db = {
+        query: async (config: { name?: string; text: string; values?: unknown[] }) => {
+          queries.push(config);
+          // a second row of an id (a column that is not unique) does not replace the first
+          return {
+            rows: [
+              { id: 'x', c0: 'X' },
+              { id: 'y', c0: 'Y' },
+              { id: 'x', c0: 'again' },
+            ],
+          };
+        },
+      };
+      const rows = await query.readMany?.(db as unknown as Pool, ['x', 'y', 'z']);
+      await query.read(pool, 'x');
+      const [many, single] = queries;
+      expect(many?.text, type).toMatch(condition);
+      expect(many?.text.startsWith(single?.text.replace(/WHERE .*/, '') ?? '?'), type).toBe(true);
+      expect(many?.values).toEqual([['x', 'y', 'z']]);
+      expect(many?.name).toMatch(/^pingpull_pull_[0-9a-f]{16}$/);
+      expect(many?.name).not.toBe(single?.name);
+      expect([...(rows ?? new Map()).entries()].map(([id, row]) => [id, row.c0])).toEqual([
+        ['x', 'X'],
+        ['y', 'Y'],
+      ]);
+    }
+  });
+
   it('reports every missing or ill-typed column at once', async () => {
     const { pool } = fakePool([
       column('user_id', 'int8', 'N'),
