@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool as HttpPool } from 'undici';
@@ -40,6 +40,8 @@ interface Run {
   failures: number;
   /** The server's CPU time per request: steadier than the rates on a shared machine. */
   cpuMicrosPerRequest: number;
+  /** CPU time per request of the PostgreSQL backends serving the bench's database (on the same machine). */
+  databaseCpuMicrosPerRequest: number;
 }
 
 async function main(): Promise<void> {
@@ -74,13 +76,14 @@ async function main(): Promise<void> {
     const pullPath = () => `${PATH}/${1 + Math.floor(Math.random() * USERS)}?lftoken=${lftoken}`;
 
     const serverCpu = (): number => processCpuMicros(server.pid as number);
-    await load(http, pullPath, WARMUP_MS, serverCpu);
-    await load(http, () => '/healthz', WARMUP_MS / 2, serverCpu);
+    const databaseCpu = (): number => backendsCpuMicros(database.name);
+    await load(http, pullPath, WARMUP_MS, serverCpu, databaseCpu);
+    await load(http, () => '/healthz', WARMUP_MS / 2, serverCpu, databaseCpu);
     const pullSlices: Slice[] = [];
     const healthzSlices: Slice[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      pullSlices.push(await load(http, pullPath, SLICE_MS, serverCpu));
-      healthzSlices.push(await load(http, () => '/healthz', SLICE_MS, serverCpu));
+      pullSlices.push(await load(http, pullPath, SLICE_MS, serverCpu, databaseCpu));
+      healthzSlices.push(await load(http, () => '/healthz', SLICE_MS, serverCpu, databaseCpu));
     }
     const pulls = summarise(pullSlices);
     const healthz = summarise(healthzSlices);
@@ -98,6 +101,7 @@ async function main(): Promise<void> {
         healthzP99Ms: healthz.p99Ms,
         serverCpuMicrosPerPull: Math.round(pulls.cpuMicrosPerRequest),
         serverCpuMicrosPerHealthz: Math.round(healthz.cpuMicrosPerRequest),
+        databaseCpuMicrosPerPull: Math.round(pulls.databaseCpuMicrosPerRequest),
       },
       ratios: {
         pullVsHealthz: pulls.perSecond / healthz.perSecond,
@@ -125,6 +129,8 @@ interface Slice {
   failures: number;
   /** CPU time the server process spent in the slice (user + system). */
   serverCpuMicros: number;
+  /** CPU time the database's backends spent in the slice. */
+  databaseCpuMicros: number;
 }
 
 function summarise(slices: readonly Slice[]): Run {
@@ -139,6 +145,7 @@ function summarise(slices: readonly Slice[]): Run {
     p99Ms: percentile(0.99),
     failures: slices.reduce((sum, slice) => sum + slice.failures, 0),
     cpuMicrosPerRequest: slices.reduce((sum, slice) => sum + slice.serverCpuMicros, 0) / latencies.length,
+    databaseCpuMicrosPerRequest: slices.reduce((sum, slice) => sum + slice.databaseCpuMicros, 0) / latencies.length,
   };
 }
 
@@ -151,8 +158,10 @@ async function load(
   nextPath: () => string,
   durationMs: number,
   serverCpu: () => number,
+  databaseCpu: () => number,
 ): Promise<Slice> {
   const cpuBefore = serverCpu();
+  const databaseCpuBefore = databaseCpu();
   const latencies: number[] = [];
   let failures = 0;
   const started = performance.now();
@@ -172,6 +181,7 @@ async function load(
     seconds: (performance.now() - started) / 1000,
     failures,
     serverCpuMicros: serverCpu() - cpuBefore,
+    databaseCpuMicros: databaseCpu() - databaseCpuBefore,
   };
 }
 
@@ -182,6 +192,27 @@ function processCpuMicros(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second on Linux)
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/**
+ * CPU time so far of the PostgreSQL backends connected to `database` (their
+ * process title names it), when PostgreSQL runs on this machine; 0 otherwise.
+ * The pull server keeps its pool's connections through a run, so the
+ * difference over a slice is their work in it.
+ */
+function backendsCpuMicros(database: string): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!title.startsWith('postgres: ') || !title.includes(` ${database} `)) continue;
+      total += processCpuMicros(Number(entry));
+    } catch {
+      // the process ended meanwhile, or is not ours to read
+    }
+  }
+  return total;
 }
 
 async function waitUntilServing(http: HttpPool, server: ReturnType<typeof spawn>): Promise<void> {
@@ -201,7 +232,7 @@ async function waitUntilServing(http: HttpPool, server: ReturnType<typeof spawn>
 }
 
 /** A throwaway database with `public.users` as the default mapping expects it, filled with USERS rows. */
-async function createUsersDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+async function createUsersDatabase(adminUrl: string): Promise<{ name: string; url: string; drop(): Promise<void> }> {
   const name = `pingpull_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -226,6 +257,7 @@ async function createUsersDatabase(adminUrl: string): Promise<{ url: string; dro
   `);
   await client.end();
   return {
+    name,
     url: url.toString(),
     async drop() {
       const again = new pg.Client({ connectionString: adminUrl });
