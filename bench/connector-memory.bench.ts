@@ -31,7 +31,7 @@ import { report } from './lib/results.js';
 // generation, old generation grown to a multiple of the live set), which
 // node flags change: each set in BENCH_NODE_FLAGS drains the same table once
 // more (a second UPDATE of every row, same slot, fresh topic), CPU per event
-// measured too. Also: the change detector's heap bytes per remembered user
+// measured too. Also: the change detector's heap + array buffer bytes per remembered user
 // and ns per detect() at capacity, against the detector before issue 13.
 
 const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
@@ -265,7 +265,7 @@ async function main(): Promise<void> {
         `sampled every 100 ms from /proc/<pid>/status (VmRSS; VmHWM is the kernel's lifetime peak); baseline: its RSS streaming and idle. ` +
         `Repeated on the same slot (a second UPDATE of every row) for each set of node flags: ${VARIANTS.map((v) => (v.length === 0 ? '(none)' : v.join(' '))).join(', ')}. ` +
         `detection*: a ChangeDetector filled with ${KNOWN_USERS} users (replication.knownUsers) through detect() in a fresh process ` +
-        `(--expose-gc, heap used after/before gc), then ns per detect() at capacity of a user not remembered (evicts one) and of a ` +
+        `(--expose-gc, heap used + array buffers after/before gc), then ns per detect() at capacity of a user not remembered (evicts one) and of a ` +
         `no-op update (skipped); "Before": the detector before issue 13 (bench/lib/change-detection-before.ts).`,
     });
   } finally {

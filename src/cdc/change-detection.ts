@@ -1,7 +1,7 @@
-import { LRUCache } from 'lru-cache';
 import type { Row } from '../events/envelope.js';
 import { fieldsOfColumns, type ProfileMapping } from '../mapping/index.js';
 import type { DecodedRow, RowChange, RowValue } from './decoder.js';
+import { DigestMemory } from './digest-memory.js';
 import { digestOf, slotOf } from './row-digest.js';
 
 /**
@@ -12,7 +12,8 @@ import { digestOf, slotOf } from './row-digest.js';
  * - with the old row (REPLICA IDENTITY FULL) the watched values are compared,
  *   and the event names the fields that changed;
  * - otherwise the row is compared with a bounded memory (`knownUsers` rows,
- *   least recently seen forgotten first, constant time at any size) of ONE
+ *   least recently seen forgotten first, constant time at any size, typed
+ *   arrays allocated once: src/cdc/digest-memory.ts) of ONE
  *   53-bit digest per row over all its watched values (src/cdc/row-digest.ts).
  *   Equal digests: the update is skipped. Different, or the row not
  *   remembered: it is published, without naming fields (the memory cannot
@@ -72,7 +73,7 @@ export class ChangeDetector {
   private readonly users: WatchedTable;
   private readonly relatedTables: ReadonlyMap<string, WatchedTable>;
   /** Slot (53 bits of the row's key) → digest of the row's last version; null: no memory. */
-  private readonly known: LRUCache<number, number> | null;
+  private readonly known: DigestMemory | null;
 
   constructor(options: ChangeDetectorOptions) {
     const { mapping } = options;
@@ -96,7 +97,7 @@ export class ChangeDetector {
         },
       ]),
     );
-    this.known = options.knownUsers > 0 ? new LRUCache<number, number>({ max: options.knownUsers }) : null;
+    this.known = options.knownUsers > 0 ? new DigestMemory(options.knownUsers) : null;
   }
 
   /**
