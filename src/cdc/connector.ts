@@ -2,7 +2,7 @@ import type { Config } from '../config/index.js';
 import { createPool, type Pool, type TableName } from '../db.js';
 import { PublishError } from '../errors.js';
 import type { Kafka } from '../events/kafka.js';
-import { ChangePublisher } from '../events/publisher.js';
+import { ChangePublisher, type Backlog } from '../events/publisher.js';
 import type { Logger } from '../log.js';
 import { buildProfileMapping, type MappingConfig, type ProfileMapping } from '../mapping/index.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -24,6 +24,8 @@ export interface ConnectorDeps {
   /** What is read from the stream and what counts as a profile change (built from `source` alone when absent). */
   mapping?: ProfileMapping;
   replication: Config['replication'];
+  /** Bytes of events read and not yet acknowledged at which reading pauses (default MAX_PENDING_BYTES). */
+  maxPendingBytes?: number;
   kafka: Kafka;
   topic: string;
   /** Where events Kafka refuses for good go (with the reason). */
@@ -44,6 +46,8 @@ export interface ConnectorHandle {
   positions(): ConnectorPositions | null;
   /** Streaming, waiting as a standby, or reconnecting after a failed session. */
   state(): ConnectorState;
+  /** Change events read and not yet acknowledged by Kafka (bounded: replication.batchSize, maxPendingBytes). */
+  backlog(): Backlog;
 }
 
 export interface ConnectorPositions {
@@ -63,6 +67,15 @@ const APPLICATION_NAME = 'pingpull-connector';
  * stay in commit order (src/events/publisher.ts).
  */
 const PIPELINED_REQUESTS = 4;
+/**
+ * Bytes of change events (keys and values) read from the slot and not yet
+ * acknowledged by Kafka at which reading pauses: the publisher's enqueue
+ * waits, and with it the stream (src/events/publisher.ts). The event bound
+ * (replication.batchSize waiting, PIPELINED_REQUESTS requests in flight)
+ * is what holds with ordinary rows (about 2 MB at 2,500 events); this one
+ * holds when rows are large: 2 MB values are 8 events, not 2,500 (5 GB).
+ */
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 
 /**
@@ -80,6 +93,7 @@ export function startConnector(deps: ConnectorDeps): ConnectorHandle {
     done,
     positions: () => connector.positions(),
     state: () => connector.state,
+    backlog: () => connector.backlog(),
   };
 }
 
@@ -116,6 +130,7 @@ class Connector {
       topic: deps.topic,
       batchSize: deps.replication.batchSize,
       maxInFlight: PIPELINED_REQUESTS,
+      maxPendingBytes: deps.maxPendingBytes ?? MAX_PENDING_BYTES,
       logger: this.logger,
       deadLetterTopic: deps.deadLetterTopic,
       metrics: deps.metrics,
@@ -150,6 +165,10 @@ class Connector {
       await this.pool.end().catch(() => undefined);
     });
     return this.finished;
+  }
+
+  backlog(): Backlog {
+    return this.publisher.backlog();
   }
 
   positions(): ConnectorPositions | null {

@@ -19,7 +19,11 @@ import type { Kafka } from './kafka.js';
  * while requests are in flight and go out together as the next request
  * (group commit), or at a transaction commit when a request slot is free.
  * Memory is bounded: `enqueue` waits for Kafka when `batchSize` events are
- * already waiting and every request slot is taken.
+ * already waiting and every request slot is taken, and when the events not
+ * acknowledged yet (waiting or in flight) hold `maxPendingBytes` of keys and
+ * values: a few huge rows cannot fill the memory that thousands of small ones
+ * would not. The connector's handler awaits `enqueue`, and the replication
+ * stream is not read meanwhile (src/cdc/stream.ts): the read-ahead is bounded.
  *
  * Pipelining (`maxInFlight` > 1, the connector's setting): several requests
  * are in flight at once, so the connector keeps decoding while Kafka
@@ -58,6 +62,8 @@ export interface PublisherOptions {
   logger: Logger;
   /** Requests in flight at a time (default 1); requests in flight never share a key (see above). */
   maxInFlight?: number;
+  /** Bytes of keys and values enqueued and not acknowledged yet at which `enqueue` waits (default: no bound). */
+  maxPendingBytes?: number;
   /** Where refused events go; without it a refused event fails the publisher. */
   deadLetterTopic?: string;
   metrics?: Pick<Metrics, 'refusedEventsTotal'>;
@@ -76,6 +82,18 @@ export interface AckedBatch {
 interface Buffered {
   message: ChangeMessage;
   kafka: Message;
+  /** Bytes of its key and value. */
+  bytes: number;
+}
+
+/** Events enqueued and not acknowledged yet (waiting or in flight), and the most there were at once. */
+export interface Backlog {
+  events: number;
+  bytes: number;
+  peakEvents: number;
+  peakBytes: number;
+  /** `enqueue` is waiting for Kafka (the stream is not being read). */
+  waiting: boolean;
 }
 
 /** One produce request, from its sending until it is released in order. */
@@ -96,7 +114,9 @@ export class ChangePublisher {
 
   private readonly producer: Producer;
   private readonly maxInFlight: number;
+  private readonly maxPendingBytes: number;
   private buffer: Buffered[] = [];
+  private readonly pending: Backlog = { events: 0, bytes: 0, peakEvents: 0, peakBytes: 0, waiting: false };
   private seq = 0;
   /** Requests sent and not yet released, in send order. */
   private pipeline: Request[] = [];
@@ -111,6 +131,7 @@ export class ChangePublisher {
 
   constructor(private readonly options: PublisherOptions) {
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 1);
+    this.maxPendingBytes = options.maxPendingBytes ?? Infinity;
     this.producer = options.kafka.producer({
       // Java's murmur2 partitioning: a user's events land where Java and Debezium tooling expect them.
       createPartitioner: Partitioners.DefaultPartitioner,
@@ -133,15 +154,38 @@ export class ChangePublisher {
     return this.seq;
   }
 
-  /** Adds an event; waits only when a full batch is already waiting and no request slot is free (backpressure). */
+  /** What is enqueued and not acknowledged yet (a copy). */
+  backlog(): Backlog {
+    return { ...this.pending };
+  }
+
+  /**
+   * Adds an event; waits (backpressure) while a full batch is already waiting
+   * and no request slot is free, or while `maxPendingBytes` are not
+   * acknowledged yet (an event larger than that still goes, alone).
+   */
   async enqueue(message: ChangeMessage): Promise<void> {
     if (this.failure !== null) throw this.failure;
-    while (this.buffer.length >= this.options.batchSize) {
-      if (!this.canSend() || !this.sendBuffered()) await this.oldest();
+    const { pending } = this;
+    while (
+      this.buffer.length >= this.options.batchSize ||
+      (pending.bytes >= this.maxPendingBytes && pending.events > 0)
+    ) {
+      if (!this.canSend() || !this.sendBuffered()) {
+        pending.waiting = true;
+        await this.oldest();
+        pending.waiting = false;
+      }
       if (this.failure !== null) throw this.failure;
     }
     this.seq += 1;
-    this.buffer.push({ message, kafka: toKafkaMessage(message) });
+    const kafka = toKafkaMessage(message);
+    const bytes = (kafka.key?.length ?? 0) + (typeof kafka.value === 'string' ? Buffer.byteLength(kafka.value) : 0);
+    this.buffer.push({ message, kafka, bytes });
+    pending.events += 1;
+    pending.bytes += bytes;
+    if (pending.events > pending.peakEvents) pending.peakEvents = pending.events;
+    if (pending.bytes > pending.peakBytes) pending.peakBytes = pending.bytes;
   }
 
   /** Sends what is waiting if a request slot is free (else it goes as soon as one is and its users are answered). */
@@ -173,6 +217,8 @@ export class ChangePublisher {
     this.buffer = [];
     this.seq = 0;
     this.failure = null;
+    this.pending.events = 0;
+    this.pending.bytes = 0;
   }
 
   private canSend(): boolean {
@@ -241,7 +287,7 @@ export class ChangePublisher {
         return;
       }
       this.pipeline.shift();
-      this.onAcked({ lastSeq: head.lastSeq, messages: head.batch.map((entry) => entry.message) });
+      this.acked(head);
     }
     // Events that arrived meanwhile go out now.
     this.flush();
@@ -273,7 +319,7 @@ export class ChangePublisher {
           return;
         }
         if (generation !== this.generation) return;
-        this.onAcked({ lastSeq: request.lastSeq, messages: request.batch.map((entry) => entry.message) });
+        this.acked(request);
       }
     })();
     this.repairing = repairing;
@@ -281,6 +327,12 @@ export class ChangePublisher {
       if (this.repairing === repairing) this.repairing = null;
       if (generation === this.generation && this.failure === null) this.flush();
     });
+  }
+
+  private acked(request: Request): void {
+    this.pending.events -= request.batch.length;
+    for (const entry of request.batch) this.pending.bytes -= entry.bytes;
+    this.onAcked({ lastSeq: request.lastSeq, messages: request.batch.map((entry) => entry.message) });
   }
 
   private fail(events: number, error: unknown): void {

@@ -68,3 +68,58 @@ export async function startBlackHoleProxy(
     },
   };
 }
+
+/**
+ * A loopback TCP proxy that can hold what the server sends: while held, its
+ * replies are kept (in order) instead of forwarded, and `release()` passes
+ * them on. The connections stay up: to the client the server is only slow
+ * (a Kafka broker that takes its time to acknowledge).
+ */
+export interface HoldingProxy {
+  readonly host: string;
+  readonly port: number;
+  hold(): void;
+  release(): void;
+  close(): Promise<void>;
+}
+
+export async function startHoldingProxy(target: { host: string; port: number }): Promise<HoldingProxy> {
+  let holding = false;
+  const held: { to: Socket; chunk: Buffer }[] = [];
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+  };
+  const server: Server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    track(client);
+    track(upstream);
+    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    upstream.on('data', (chunk: Buffer) => {
+      if (holding) held.push({ to: client, chunk });
+      else client.write(chunk);
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return {
+    host: '127.0.0.1',
+    port,
+    hold() {
+      holding = true;
+    },
+    release() {
+      holding = false;
+      for (const { to, chunk } of held.splice(0)) if (!to.destroyed) to.write(chunk);
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -86,6 +86,41 @@ describe('ChangePublisher', () => {
     ]);
   });
 
+  it('makes enqueue wait while maxPendingBytes are not acknowledged, whatever the batch size; a larger event goes alone', async () => {
+    const { kafka, requests } = fakeKafka();
+    const publisher = new ChangePublisher({
+      kafka,
+      topic: 't',
+      batchSize: 100,
+      maxInFlight: 4,
+      maxPendingBytes: 10,
+      logger: createLogger('silent'),
+    });
+    const sized = (key: string): ChangeMessage => ({ key, value: null, headers: {} }); // key bytes only
+    await publisher.enqueue(sized('aaaa'));
+    await publisher.enqueue(sized('bbbb'));
+    expect(publisher.backlog()).toMatchObject({ events: 2, bytes: 8, waiting: false });
+    await publisher.enqueue(sized('ccc')); // 8 < 10: taken, now 11
+    let done = false;
+    const blocked = publisher.enqueue(sized('d')).then(() => {
+      done = true;
+    });
+    await tick();
+    // Over the bound: what waited went out, and enqueue waits for Kafka.
+    expect(done).toBe(false);
+    expect(publisher.backlog()).toMatchObject({ events: 3, bytes: 11, waiting: true });
+    expect(requests.map((r) => r.keys)).toEqual([['aaaa', 'bbbb', 'ccc']]);
+    requests[0]?.settle();
+    await blocked;
+    expect(publisher.backlog()).toMatchObject({ events: 1, bytes: 1, peakEvents: 3, peakBytes: 11, waiting: false });
+    // One event above the bound still goes when nothing else is pending.
+    publisher.flush();
+    requests[1]?.settle();
+    await tick();
+    await publisher.enqueue(sized('x'.repeat(50)));
+    expect(publisher.backlog()).toMatchObject({ events: 1, bytes: 50, peakBytes: 50 });
+  });
+
   it('stops after a failed request and reports it once', async () => {
     const { kafka, requests } = fakeKafka();
     const publisher = new ChangePublisher({ kafka, topic: 't', batchSize: 10, logger: createLogger('silent') });

@@ -10,6 +10,7 @@ function connector(state: ConnectorState, done: Promise<void> = new Promise(() =
     done,
     state: () => state,
     positions: () => (state === 'streaming' ? { received: '0/10', published: '0/10', flushed: '0/8' } : null),
+    backlog: () => ({ events: 0, bytes: 0, peakEvents: 0, peakBytes: 0, waiting: false }),
   };
 }
 
