@@ -9,10 +9,10 @@ export function recordPublished(
   clock: Clock,
 ): void {
   let newest = 0;
-  for (const message of batch.messages) {
-    if (message.value === null) continue;
-    metrics.eventsTotal.inc({ op: message.value.op });
-    newest = Math.max(newest, message.value.source.ts_ms);
+  for (const event of batch.events) {
+    if (event.op === null) continue;
+    metrics.eventsTotal.inc({ op: event.op });
+    newest = Math.max(newest, event.commitTsMs);
   }
   if (newest > 0) {
     metrics.lastPublishedCommitSeconds.set(newest / 1000);

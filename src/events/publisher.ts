@@ -9,7 +9,9 @@ import {
   HEADER_DLQ_FAILED_AT,
   HEADER_DLQ_REASON,
   HEADER_TRUNCATED,
+  type ChangeEvent,
   type ChangeMessage,
+  type Op,
 } from './envelope.js';
 import type { Kafka } from './kafka.js';
 
@@ -76,11 +78,28 @@ export type RefusedOutcome = 'truncated' | 'dead_letter';
 export interface AckedBatch {
   /** Sequence number of the last event of the batch: every event up to it is in Kafka. */
   lastSeq: number;
-  messages: readonly ChangeMessage[];
+  events: readonly PublishedEvent[];
 }
 
-interface Buffered {
-  message: ChangeMessage;
+/** What is left of an acknowledged event for the metrics. */
+export interface PublishedEvent {
+  /** null: an event without a value. */
+  op: Op | null;
+  /** The source's commit time (`source.ts_ms`); 0 without a value. */
+  commitTsMs: number;
+}
+
+/**
+ * An event from its enqueueing to its acknowledgement: only what Kafka is
+ * sent (the value as bytes, outside the JavaScript heap) and what the
+ * metrics need. Thousands are pending at a time, long enough to outlive
+ * young-generation collections: whatever they hold is promoted, and the
+ * faster the old generation fills, the larger V8 lets it grow before it
+ * collects (the connector-memory bench measures the peak).
+ */
+interface Buffered extends PublishedEvent {
+  /** The user id ('' for a truncate: no key in Kafka). */
+  key: string;
   kafka: Message;
   /** Bytes of its key and value. */
   bytes: number;
@@ -180,8 +199,15 @@ export class ChangePublisher {
     }
     this.seq += 1;
     const kafka = toKafkaMessage(message);
-    const bytes = (kafka.key?.length ?? 0) + (typeof kafka.value === 'string' ? Buffer.byteLength(kafka.value) : 0);
-    this.buffer.push({ message, kafka, bytes });
+    const bytes = message.key.length + (kafka.value?.length ?? 0);
+    const { value } = message;
+    this.buffer.push({
+      key: message.key,
+      kafka,
+      bytes,
+      op: value === null ? null : value.op,
+      commitTsMs: value === null ? 0 : value.source.ts_ms,
+    });
     pending.events += 1;
     pending.bytes += bytes;
     if (pending.events > pending.peakEvents) pending.peakEvents = pending.events;
@@ -237,7 +263,7 @@ export class ChangePublisher {
   private sendBuffered(): boolean {
     const limit = Math.min(this.buffer.length, this.options.batchSize);
     let count = 0;
-    while (count < limit && !this.keysInFlight.has((this.buffer[count] as Buffered).message.key)) count += 1;
+    while (count < limit && !this.keysInFlight.has((this.buffer[count] as Buffered).key)) count += 1;
     if (count === 0) return false;
     const request: Request = {
       batch: this.buffer.splice(0, count),
@@ -246,7 +272,7 @@ export class ChangePublisher {
       error: undefined,
       settled: Promise.resolve(),
     };
-    const keys = request.batch.map((entry) => entry.message.key);
+    const keys = request.batch.map((entry) => entry.key);
     for (const key of keys) this.keysInFlight.set(key, (this.keysInFlight.get(key) ?? 0) + 1);
     const generation = this.generation;
     const settle = (outcome: Request['outcome'], error?: unknown): void => {
@@ -332,7 +358,7 @@ export class ChangePublisher {
   private acked(request: Request): void {
     this.pending.events -= request.batch.length;
     for (const entry of request.batch) this.pending.bytes -= entry.bytes;
-    this.onAcked({ lastSeq: request.lastSeq, messages: request.batch.map((entry) => entry.message) });
+    this.onAcked({ lastSeq: request.lastSeq, events: request.batch });
   }
 
   private fail(events: number, error: unknown): void {
@@ -369,14 +395,16 @@ export class ChangePublisher {
       if (!refusedForGood(error)) throw error;
       refusal = error;
     }
-    const lsn = entry.message.value?.source.lsn ?? null;
-    if (isTooLarge(refusal) && entry.message.value !== null) {
-      message = withoutRowImages(entry.message);
+    // Rare: the value is read back from its bytes.
+    const value = entry.kafka.value == null ? null : (JSON.parse(entry.kafka.value.toString()) as ChangeEvent);
+    const lsn = value?.source.lsn ?? null;
+    if (isTooLarge(refusal) && value !== null) {
+      message = withoutRowImages(entry, value);
       try {
         await this.send(topic, [message]);
         this.count('truncated');
         logger.warn(
-          { topic, key: entry.message.key, lsn },
+          { topic, key: entry.key, lsn },
           `a change event was larger than ${topic} accepts (max.message.bytes): published without its row images, ` +
             'header pingpull-truncated; its user is still pinged. Raise the limit for the topic to keep them',
         );
@@ -403,7 +431,7 @@ export class ChangePublisher {
     ]);
     this.count('dead_letter');
     logger.warn(
-      { topic, deadLetterTopic: dlq, key: entry.message.key, lsn, reason, err: (refusal as Error).message },
+      { topic, deadLetterTopic: dlq, key: entry.key, lsn, reason, err: (refusal as Error).message },
       `Kafka refused a change event for good: it went to the dead letter topic ${dlq} (pingpull dead-letters lists it)`,
     );
   }
@@ -432,21 +460,23 @@ function isTooLarge(error: unknown): boolean {
   return refusedForGood(error) && (error as { type?: unknown }).type === 'MESSAGE_TOO_LARGE';
 }
 
-function withoutRowImages(message: ChangeMessage): Message {
-  const value = message.value === null ? null : { ...message.value, before: null, after: null };
+function withoutRowImages(entry: Buffered, event: ChangeEvent): Message {
+  const value = { ...event, before: null, after: null };
+  const headers = entry.kafka.headers as Record<string, string>;
   return toKafkaMessage({
-    ...message,
+    key: entry.key,
     value,
-    headers: { ...message.headers, [HEADER_TRUNCATED]: 'before,after' },
+    headers: { ...headers, [HEADER_TRUNCATED]: 'before,after' },
   });
 }
 
-function toKafkaMessage(message: ChangeMessage): Message {
+/** The value as UTF-8 bytes: kafkajs sends bytes anyway, and pending ones then stay off the JavaScript heap. */
+function toKafkaMessage(message: ChangeMessage): Message & { value: Buffer | null } {
   return {
     // A truncate concerns no single user: like Debezium, it goes out with a
     // null key (an empty key would look like a user id "" to consumers).
     key: message.key === '' ? null : message.key,
-    value: message.value === null ? null : JSON.stringify(message.value),
+    value: message.value === null ? null : Buffer.from(JSON.stringify(message.value)),
     headers: message.headers,
   };
 }
