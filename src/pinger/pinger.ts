@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics/registry.js';
 import { createRetryPolicy, type RetryPolicy } from '../retry.js';
 import type { Clock, Random, Timers } from '../time.js';
 import { Coalescer } from './coalescer.js';
-import { createThrottle, type Throttle } from './throttle.js';
+import { createThrottle, type Release, type Throttle } from './throttle.js';
 
 /** What the pinger needs of an event: when its change committed (for end-to-end latency). */
 export interface Pingable {
@@ -29,7 +29,9 @@ export interface PingerCoreDeps<T extends Pingable> {
   onGaveUp(events: readonly T[], reason: DeadLetterReason, attempts: number, error: string): void;
   /**
    * Called before each ping, which waits for it: the pull confirmation loop
-   * records that the ping awaits its pull. A failure fails the attempt.
+   * records that the ping awaits its pull. A failure fails the attempt. It
+   * runs before the ping takes its permit (rate and concurrency ceilings),
+   * for up to `concurrency` users at once.
    */
   beforePing?(userId: string, events: readonly T[]): Promise<void>;
 }
@@ -63,6 +65,13 @@ interface Forbidden {
 export class PingerCore<T extends Pingable> {
   private readonly coalescer: Coalescer<T>;
   private readonly throttle: Throttle;
+  /**
+   * Users between `beforePing` and their ping's permit, at most
+   * `concurrency`: their records are written together (the writer batches)
+   * while pings are in flight, yet no user records a ping long before it
+   * goes out when the rate ceiling holds pings back.
+   */
+  private readonly recording: Throttle;
   private readonly policy: RetryPolicy;
   private readonly inFlight = new Set<AbortController>();
   private readonly parked = new Set<string>();
@@ -85,6 +94,7 @@ export class PingerCore<T extends Pingable> {
       clock,
       timers,
     });
+    this.recording = createThrottle({ ratePerSecond: Infinity, concurrency: settings.concurrency, clock, timers });
     this.policy =
       deps.policy ??
       createRetryPolicy({
@@ -116,6 +126,7 @@ export class PingerCore<T extends Pingable> {
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     this.coalescer.close();
+    this.recording.close();
     this.throttle.close();
     if (this.forbidden !== undefined) this.deps.timers.clearTimeout(this.forbidden.timer);
     if (this.inFlight.size === 0) return;
@@ -168,28 +179,46 @@ export class PingerCore<T extends Pingable> {
   }
 
   private async launch(userId: string, probe: boolean): Promise<void> {
-    const release = await this.throttle.acquire();
-    if (release === undefined) return;
+    const { beforePing } = this.deps;
+    // With a record to write first, the user takes a recording slot, not a
+    // ping's permit: the wait for Kafka's ack holds no ping slot.
+    const first = await (beforePing === undefined ? this.throttle : this.recording).acquire();
+    if (first === undefined) return;
     if (this.forbidden !== undefined && !probe) {
-      release();
+      first();
       this.parked.add(userId);
       return;
     }
     const started = this.coalescer.begin(userId);
     if (started === undefined) {
-      release();
+      first();
       return;
     }
     const controller = new AbortController();
     this.inFlight.add(controller);
+    let release: Release | undefined = first;
     try {
-      await this.deps.beforePing?.(userId, started.items);
+      if (beforePing !== undefined) {
+        await beforePing(userId, started.items);
+        release = await this.throttle.acquire();
+        // The recording slot is held until the permit: pings held back by the ceilings hold back records too.
+        first();
+        // Stopping: the events stay unacknowledged and come again from Kafka.
+        if (release === undefined) return;
+        if (this.forbidden !== undefined && !probe) {
+          // Refused meanwhile: the user waits with the others (its record only costs a ping sent again).
+          this.coalescer.hold(userId);
+          this.parked.add(userId);
+          return;
+        }
+      }
       await this.deps.client.ping(userId, controller.signal);
       this.succeeded(userId);
     } catch (error) {
       if (!this.stopping) this.failed(userId, error, started.attempt, probe);
     } finally {
-      release();
+      first();
+      release?.();
       this.inFlight.delete(controller);
       if (this.inFlight.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }

@@ -1,7 +1,7 @@
 import type { Clock, Timers } from '../time.js';
 
 export interface ThrottleOptions {
-  /** Token bucket refill rate. */
+  /** Token bucket refill rate; Infinity: no bucket, only the concurrency ceiling (a semaphore). */
   ratePerSecond: number;
   /** Ceiling of permits held at once. */
   concurrency: number;
@@ -26,10 +26,12 @@ export interface Throttle {
 /**
  * A token bucket (rate) in front of a semaphore (concurrency). The bucket
  * defaults to a tenth of a second's worth of tokens, so output stays smooth
- * instead of starting with a full second's burst.
+ * instead of starting with a full second's burst. Without a rate (Infinity)
+ * it is only the semaphore.
  */
 export function createThrottle(options: ThrottleOptions): Throttle {
   const { clock, timers, ratePerSecond, concurrency } = options;
+  const metered = Number.isFinite(ratePerSecond);
   const capacity = Math.max(1, options.burst ?? Math.ceil(ratePerSecond / 10));
   const waiters: Array<(release: Release | undefined) => void> = [];
   let tokens = capacity;
@@ -57,8 +59,8 @@ export function createThrottle(options: ThrottleOptions): Throttle {
 
   function pump(): void {
     while (!closed && waiters.length > 0 && inFlight < concurrency) {
-      refill();
-      if (tokens < 1) {
+      if (metered) refill();
+      if (metered && tokens < 1) {
         if (timer === undefined) {
           const waitMs = Math.max(1, Math.ceil(((1 - tokens) * 1000) / ratePerSecond));
           timer = timers.setTimeout(() => {
@@ -68,7 +70,7 @@ export function createThrottle(options: ThrottleOptions): Throttle {
         }
         return;
       }
-      tokens -= 1;
+      if (metered) tokens -= 1;
       const resolve = waiters.shift() as (release: Release | undefined) => void;
       resolve(grant());
     }

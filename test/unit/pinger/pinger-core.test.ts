@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/index.js';
-import { LivefyreError } from '../../../src/errors.js';
+import { LivefyreError, PublishError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/log.js';
 import { createMetrics } from '../../../src/metrics/registry.js';
 import { PingerCore } from '../../../src/pinger/pinger.js';
@@ -30,7 +30,11 @@ interface Event {
 
 type Answer = 'ok' | LivefyreError;
 
-function setup(answer: (userId: string, call: number) => Answer, overrides: Partial<Config['pinger']> = {}) {
+function setup(
+  answer: (userId: string, call: number) => Answer,
+  overrides: Partial<Config['pinger']> = {},
+  beforePing?: (userId: string, events: readonly Event[]) => Promise<void>,
+) {
   const time = new FakeTime();
   const metrics = createMetrics({ defaultMetrics: false });
   const calls: Array<{ userId: string; at: number }> = [];
@@ -54,6 +58,7 @@ function setup(answer: (userId: string, call: number) => Answer, overrides: Part
     random: () => 0.5,
     onPinged: (events) => pinged.push(...events),
     onGaveUp: (events, reason, attempts) => gaveUp.push({ events, reason, attempts }),
+    ...(beforePing === undefined ? {} : { beforePing }),
   });
   const count = async (result: string) =>
     (await metrics.pingsTotal.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
@@ -193,5 +198,130 @@ describe('pinger core', () => {
     await stopped;
     expect(aborted.sort()).toEqual(['u1', 'u2']);
     expect(time.pendingTimers).toBe(0);
+  });
+
+  describe('with a record written before each ping (pull confirmation)', () => {
+    /** `beforePing` calls that wait until the test acknowledges them, as Kafka would. */
+    function recorder() {
+      const pending: Array<{ userId: string; ack: () => void; fail: (error: Error) => void }> = [];
+      const recorded: string[] = [];
+      const beforePing = (userId: string): Promise<void> =>
+        new Promise<void>((resolve, reject) => {
+          recorded.push(userId);
+          pending.push({ userId, ack: resolve, fail: reject });
+        });
+      const ackAll = (): void => {
+        for (const record of pending.splice(0)) record.ack();
+      };
+      return { pending, recorded, beforePing, ackAll };
+    }
+
+    it('sends no ping before its record is acknowledged', async () => {
+      const records = recorder();
+      const { time, core, calls, pinged } = setup(() => 'ok', {}, records.beforePing);
+      core.submit('u1', { n: 1, commitTsMs: undefined });
+      await time.advance(100);
+      expect(records.recorded).toEqual(['u1']);
+      expect(calls).toEqual([]);
+      expect(core.state().inFlight).toBe(1);
+      records.ackAll();
+      await time.advance(0);
+      expect(calls.map((c) => c.userId)).toEqual(['u1']);
+      expect(pinged.map((e) => e.n)).toEqual([1]);
+    });
+
+    it('writes the records of up to `concurrency` users at once, outside the ping slots', async () => {
+      const records = recorder();
+      const answers: Array<() => void> = [];
+      const time = new FakeTime();
+      const pingedUsers: string[] = [];
+      const core = new PingerCore<Event>({
+        client: {
+          // Pings that stay in flight until the test answers them.
+          ping: (userId) =>
+            new Promise<void>((resolve) => {
+              pingedUsers.push(userId);
+              answers.push(resolve);
+            }),
+        },
+        settings: { ...settings, concurrency: 2 },
+        logger: createLogger('silent'),
+        metrics: createMetrics({ defaultMetrics: false }),
+        clock: time,
+        timers: time,
+        random: () => 0.5,
+        onPinged: () => undefined,
+        onGaveUp: () => undefined,
+        beforePing: records.beforePing,
+      });
+      for (let i = 1; i <= 6; i += 1) core.submit(`u${i}`, { n: i, commitTsMs: undefined });
+      await time.advance(100);
+      // Two records at a time (the concurrency), none acknowledged yet: no ping.
+      expect(records.recorded).toEqual(['u1', 'u2']);
+      expect(pingedUsers).toEqual([]);
+      records.ackAll();
+      await time.advance(0);
+      // u1 and u2 hold both ping slots; the records of u3 and u4 are written meanwhile.
+      expect(pingedUsers).toEqual(['u1', 'u2']);
+      expect(records.recorded).toEqual(['u1', 'u2', 'u3', 'u4']);
+      records.ackAll();
+      await time.advance(0);
+      // Acknowledged, but the ping ceiling holds: u3 and u4 wait for a slot, holding theirs: no further record.
+      expect(pingedUsers).toEqual(['u1', 'u2']);
+      expect(records.recorded).toEqual(['u1', 'u2', 'u3', 'u4']);
+      for (const answer of answers.splice(0)) answer();
+      await time.advance(0);
+      expect(pingedUsers).toEqual(['u1', 'u2', 'u3', 'u4']);
+      expect(records.recorded).toEqual(['u1', 'u2', 'u3', 'u4', 'u5', 'u6']);
+    });
+
+    it('a failed record fails the attempt: no ping, retried with backoff', async () => {
+      let failNext = true;
+      const { time, core, calls, pinged } = setup(
+        () => 'ok',
+        {},
+        async () => {
+          if (failNext) {
+            failNext = false;
+            throw new PublishError('Kafka refused the record', undefined);
+          }
+        },
+      );
+      core.submit('u1', { n: 1, commitTsMs: undefined });
+      await time.advance(100);
+      expect(calls).toEqual([]);
+      await time.advance(1_000);
+      expect(calls.map((c) => c.userId)).toEqual(['u1']);
+      expect(pinged.map((e) => e.n)).toEqual([1]);
+    });
+
+    it('a user whose record was acknowledged after Livefyre refused the token waits for the token, then is pinged', async () => {
+      let accepted = false;
+      const records = recorder();
+      const { time, core, calls, pinged } = setup(() => (accepted ? 'ok' : forbidden()), {}, records.beforePing);
+      core.submit('u1', { n: 1, commitTsMs: undefined });
+      core.submit('u2', { n: 2, commitTsMs: undefined });
+      await time.advance(100);
+      expect(records.recorded).toEqual(['u1', 'u2']);
+      // u1's ping gets the 403 while u2's record waits for Kafka.
+      records.pending.shift()?.ack();
+      await time.advance(0);
+      expect(core.state().forbidden).toBe(true);
+      records.ackAll();
+      await time.advance(0);
+      // u2 is held with the others: no ping while Livefyre refuses the token.
+      expect(calls.map((c) => c.userId)).toEqual(['u1']);
+      expect(core.state()).toMatchObject({ inFlight: 0, pendingEvents: 2 });
+      accepted = true;
+      // The probe after the pause (u1 again: recorded, then pinged) lets everyone go on.
+      await time.advance(30_000);
+      records.ackAll();
+      await time.advance(0);
+      records.ackAll();
+      await time.advance(0);
+      expect(core.state().forbidden).toBe(false);
+      expect(calls.map((c) => c.userId)).toEqual(['u1', 'u1', 'u2']);
+      expect(pinged.map((e) => e.n).sort()).toEqual([1, 2]);
+    });
   });
 });

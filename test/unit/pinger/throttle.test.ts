@@ -24,6 +24,23 @@ describe('throttle', () => {
     }
   });
 
+  it('without a rate (Infinity) is a semaphore: permits at once, up to `concurrency`, no timer', async () => {
+    const time = new FakeTime();
+    const throttle = createThrottle({ ratePerSecond: Infinity, concurrency: 2, clock: time, timers: time });
+    const held: Release[] = [];
+    for (let i = 0; i < 5; i += 1) void throttle.acquire().then((release) => release && held.push(release));
+    await flush();
+    expect(held).toHaveLength(2);
+    expect(time.pendingTimers).toBe(0);
+    for (let i = 0; i < 3; i += 1) {
+      held[i]?.();
+      await flush();
+    }
+    expect(held).toHaveLength(5);
+    expect(throttle.inFlight).toBe(2);
+    expect(time.pendingTimers).toBe(0);
+  });
+
   it('never has more than `concurrency` permits out', async () => {
     const time = new FakeTime();
     const throttle = createThrottle({ ratePerSecond: 1000, concurrency: 3, clock: time, timers: time });
