@@ -31,7 +31,7 @@ export interface PingerCoreDeps<T extends Pingable> {
    * Called before each ping, which waits for it: the pull confirmation loop
    * records that the ping awaits its pull. A failure fails the attempt. It
    * runs before the ping takes its permit (rate and concurrency ceilings),
-   * for up to `concurrency` users at once.
+   * for up to 4 × `concurrency` users at once.
    */
   beforePing?(userId: string, events: readonly T[]): Promise<void>;
 }
@@ -46,6 +46,15 @@ export interface PingerCoreState {
   pendingUsers: number;
   lastOkMs: number | undefined;
 }
+
+/**
+ * Recording slots per ping slot. A record waits for the writer's request in
+ * flight, then for its own, then for a permit: with as many recording slots
+ * as ping slots, the two stages take turns and only about half the ping
+ * slots are busy. Four keep every ping slot busy while Kafka's ack takes up
+ * to about three times a ping's round trip.
+ */
+const RECORDING_SLOTS_PER_PING_SLOT = 4;
 
 interface Forbidden {
   sinceMs: number;
@@ -67,9 +76,9 @@ export class PingerCore<T extends Pingable> {
   private readonly throttle: Throttle;
   /**
    * Users between `beforePing` and their ping's permit, at most
-   * `concurrency`: their records are written together (the writer batches)
-   * while pings are in flight, yet no user records a ping long before it
-   * goes out when the rate ceiling holds pings back.
+   * RECORDING_SLOTS_PER_PING_SLOT × `concurrency`: their records are written
+   * together (the writer batches) while pings are in flight, yet no user
+   * records a ping long before it goes out when the ceilings hold pings back.
    */
   private readonly recording: Throttle;
   private readonly policy: RetryPolicy;
@@ -94,7 +103,12 @@ export class PingerCore<T extends Pingable> {
       clock,
       timers,
     });
-    this.recording = createThrottle({ ratePerSecond: Infinity, concurrency: settings.concurrency, clock, timers });
+    this.recording = createThrottle({
+      ratePerSecond: Infinity,
+      concurrency: RECORDING_SLOTS_PER_PING_SLOT * settings.concurrency,
+      clock,
+      timers,
+    });
     this.policy =
       deps.policy ??
       createRetryPolicy({
