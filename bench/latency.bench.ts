@@ -133,7 +133,10 @@ interface Run {
   achievedPerSecond: number;
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
-  /** CPU time of this process (connector, pinger, simulator) per commit, user + system. */
+  /**
+   * CPU time of this process (connector and pinger, all threads: the simulator and the generator are processes of
+   * their own) per commit, user + system, from the first commit until the last ping, the catching-up included.
+   */
   cpuMicrosPerCommit: number;
 }
 
