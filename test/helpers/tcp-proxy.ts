@@ -23,12 +23,7 @@ export async function startBlackHoleProxy(
 ): Promise<BlackHoleProxy> {
   let holing = false;
   const dead = new WeakSet<Socket>();
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-  };
+  const { sockets, track } = socketSet();
   const server: Server = createServer((client) => {
     track(client);
     if (holing) {
@@ -49,9 +44,7 @@ export async function startBlackHoleProxy(
     pipe(client, upstream);
     pipe(upstream, client);
   });
-  await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  const port = await listenLoopback(server, listenPort);
   return {
     host: '127.0.0.1',
     port,
@@ -62,10 +55,7 @@ export async function startBlackHoleProxy(
     restore() {
       holing = false;
     },
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => closeAll(server, sockets),
   };
 }
 
@@ -86,12 +76,7 @@ export interface HoldingProxy {
 export async function startHoldingProxy(target: { host: string; port: number }): Promise<HoldingProxy> {
   let holding = false;
   const held: { to: Socket; chunk: Buffer }[] = [];
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-  };
+  const { sockets, track } = socketSet();
   const server: Server = createServer((client) => {
     const upstream = connect(target.port, target.host);
     track(client);
@@ -104,9 +89,7 @@ export async function startHoldingProxy(target: { host: string; port: number }):
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  const port = await listenLoopback(server, 0);
   return {
     host: '127.0.0.1',
     port,
@@ -117,9 +100,31 @@ export async function startHoldingProxy(target: { host: string; port: number }):
       holding = false;
       for (const { to, chunk } of held.splice(0)) if (!to.destroyed) to.write(chunk);
     },
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+    close: () => closeAll(server, sockets),
+  };
+}
+
+/** The proxy's sockets, each forgotten once closed; their errors are the test's to see elsewhere. */
+function socketSet(): { sockets: Set<Socket>; track(socket: Socket): void } {
+  const sockets = new Set<Socket>();
+  return {
+    sockets,
+    track(socket) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => undefined);
     },
   };
+}
+
+/** Listens on 127.0.0.1 (`port` 0: a free one) and resolves the port. */
+async function listenLoopback(server: Server, port: number): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const address = server.address();
+  return typeof address === 'object' && address !== null ? address.port : 0;
+}
+
+async function closeAll(server: Server, sockets: Set<Socket>): Promise<void> {
+  for (const socket of sockets) socket.destroy();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }
