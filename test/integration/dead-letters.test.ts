@@ -1,11 +1,11 @@
 import type { IHeaders } from 'kafkajs';
 import { describe, expect, it, type TestContext } from 'vitest';
-import type { Config } from '../../src/config/index.js';
 import { plaintextConnection } from '../../src/events/kafka.js';
 import { runCli } from '../helpers/cli.js';
 import { okUserIds, pingerRig } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
+import { testPingerSettings } from '../helpers/pinger-settings.js';
 
 // Permanent failure → dead letter topic → Livefyre healthy again →
 // `pingpull dead-letters replay` → every user pinged, each dead letter sent
@@ -14,22 +14,14 @@ import { waitFor } from '../helpers/wait.js';
 const NETWORK = 'dlqtest.fyre.co';
 const NETWORK_KEY = 'hnoVNQcTknTarpqj51WXQ6fXyAo=';
 
-const pingerSettings: Config['pinger'] = {
-  ratePerSecond: 500,
+const pingerSettings = testPingerSettings({
   concurrency: 8,
   coalesceMs: 20,
   maxAttempts: 2,
   retryBaseMs: 20,
   retryMaxMs: 50,
-  forbiddenPauseMs: 60_000,
-  commitIntervalMs: 100,
-  maxPendingEvents: 10_000,
   stopGraceMs: 2_000,
-  heartbeatIntervalMs: 1_000,
-  sessionTimeoutMs: 30_000,
-  pullConfirmMs: 0,
-  pullConfirmAttempts: 4,
-};
+});
 
 function changeEvent(id: string): string {
   const now = Date.now();

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { Config } from '../../src/config/index.js';
 import { createKafka, ensureTopics, plaintextConnection } from '../../src/events/kafka.js';
 import { createLivefyreClient } from '../../src/livefyre/client.js';
 import { createLogger } from '../../src/log.js';
@@ -9,27 +8,13 @@ import { changeEventJson, okUserIds, pingerRig, startTestPinger } from '../helpe
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
 import { waitFor } from '../helpers/wait.js';
+import { testPingerSettings } from '../helpers/pinger-settings.js';
 
 const NETWORK = 'failtest.fyre.co';
 const NETWORK_KEY = 'hnoVNQcTknTarpqj51WXQ6fXyAo=';
 const logger = createLogger('silent');
 
-const settings: Config['pinger'] = {
-  ratePerSecond: 500,
-  concurrency: 4,
-  coalesceMs: 20,
-  maxAttempts: 3,
-  retryBaseMs: 50,
-  retryMaxMs: 300,
-  forbiddenPauseMs: 60_000,
-  commitIntervalMs: 100,
-  maxPendingEvents: 10_000,
-  stopGraceMs: 1_000,
-  heartbeatIntervalMs: 1_000,
-  sessionTimeoutMs: 30_000,
-  pullConfirmMs: 0,
-  pullConfirmAttempts: 4,
-};
+const settings = testPingerSettings({ concurrency: 4, coalesceMs: 20, maxAttempts: 3 });
 
 describe('pinger failures', () => {
   it('rejects `done` with a clear error when Kafka is unreachable at start, and stops', async () => {

@@ -10,27 +10,13 @@ import { startSimulator, type PingRecord, type Simulator } from '../../src/simul
 import { startTestPinger } from '../helpers/pinger-rig.js';
 import { createTopic, kafkaBrokers, uniqueName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
+import { testPingerSettings } from '../helpers/pinger-settings.js';
 
 const NETWORK = 'pingtest.fyre.co';
 const NETWORK_KEY = 'hnoVNQcTknTarpqj51WXQ6fXyAo=';
 const WRONG_KEY = 'not-the-network-key';
 
-const basePinger: Config['pinger'] = {
-  ratePerSecond: 500,
-  concurrency: 10,
-  coalesceMs: 100,
-  maxAttempts: 8,
-  retryBaseMs: 50,
-  retryMaxMs: 1_000,
-  forbiddenPauseMs: 60_000,
-  commitIntervalMs: 100,
-  maxPendingEvents: 10_000,
-  stopGraceMs: 2_000,
-  heartbeatIntervalMs: 1_000,
-  sessionTimeoutMs: 30_000,
-  pullConfirmMs: 0,
-  pullConfirmAttempts: 4,
-};
+const basePinger = testPingerSettings({ coalesceMs: 100, maxAttempts: 8, retryMaxMs: 1_000, stopGraceMs: 2_000 });
 
 const logger = createLogger('silent');
 

@@ -22,25 +22,15 @@ import { createTestDatabase, createTopic, kafkaBrokers, uniqueName, type TestDat
 import { NETWORK, NETWORK_KEY } from '../helpers/tokens.js';
 import { createUsersTable, SOURCE } from '../helpers/users-fixture.js';
 import { waitFor } from '../helpers/wait.js';
+import { testPingerSettings } from '../helpers/pinger-settings.js';
 
 const logger = createLogger('silent');
 
-const PINGER: Config['pinger'] = {
-  ratePerSecond: 500,
-  concurrency: 10,
-  coalesceMs: 50,
-  maxAttempts: 4,
+const PINGER = testPingerSettings({
   retryBaseMs: 100,
-  retryMaxMs: 300,
-  forbiddenPauseMs: 60_000,
   pullConfirmMs: 1_500,
-  pullConfirmAttempts: 4,
-  commitIntervalMs: 100,
-  maxPendingEvents: 10_000,
-  stopGraceMs: 1_000,
-  heartbeatIntervalMs: 1_000,
   sessionTimeoutMs: 10_000,
-};
+});
 
 /** Livefyre's stored profiles: what the simulator pulled and validated. */
 const delivered = (sim: Simulator, id: string): boolean => sim.profile(id) !== undefined;

@@ -5,23 +5,18 @@ import { createLogger } from '../../../src/log.js';
 import { createMetrics } from '../../../src/metrics/registry.js';
 import { PingerCore } from '../../../src/pinger/pinger.js';
 import { FakeTime } from '../../helpers/fake-time.js';
+import { testPingerSettings } from '../../helpers/pinger-settings.js';
 
-const settings: Config['pinger'] = {
+const settings = testPingerSettings({
   ratePerSecond: 100,
   concurrency: 4,
   coalesceMs: 100,
-  maxAttempts: 4,
   retryBaseMs: 1_000,
   retryMaxMs: 10_000,
   forbiddenPauseMs: 30_000,
   commitIntervalMs: 1_000,
-  maxPendingEvents: 10_000,
   stopGraceMs: 5_000,
-  heartbeatIntervalMs: 1_000,
-  sessionTimeoutMs: 30_000,
-  pullConfirmMs: 0,
-  pullConfirmAttempts: 4,
-};
+});
 
 interface Event {
   n: number;
