@@ -165,22 +165,24 @@ export class AwaitingPulls {
   marks(): Array<{ partition: number; offset: string; metadata: string }> {
     this.publish();
     const now = this.deps.clock.now();
-    const marks: Array<{ partition: number; offset: string; metadata: string }> = [];
+    // One pass over the waits, whatever the number of partitions.
+    const summaries = new Map<number, { from: bigint; awaiting: number; oldest: number | null }>();
     for (const [partition, owned] of this.partitions) {
-      if (!owned.rebuilt) continue;
-      let from = owned.next;
-      let awaiting = 0;
-      let oldest: number | null = null;
-      for (const wait of this.waits.values()) {
-        if (wait.partition !== partition) continue;
-        awaiting += 1;
-        if (wait.offset < from) from = wait.offset;
-        if (oldest === null || wait.awaiting.firstPingedAtMs < oldest) oldest = wait.awaiting.firstPingedAtMs;
-      }
-      const metadata = encodePullsSummary({ awaiting, oldestFirstPingedAtMs: oldest, atMs: now });
-      marks.push({ partition, offset: from.toString(), metadata });
+      if (owned.rebuilt) summaries.set(partition, { from: owned.next, awaiting: 0, oldest: null });
     }
-    return marks;
+    for (const wait of this.waits.values()) {
+      const summary = summaries.get(wait.partition);
+      if (summary === undefined) continue;
+      summary.awaiting += 1;
+      if (wait.offset < summary.from) summary.from = wait.offset;
+      const first = wait.awaiting.firstPingedAtMs;
+      if (summary.oldest === null || first < summary.oldest) summary.oldest = first;
+    }
+    return [...summaries].map(([partition, { from, awaiting, oldest }]) => ({
+      partition,
+      offset: from.toString(),
+      metadata: encodePullsSummary({ awaiting, oldestFirstPingedAtMs: oldest, atMs: now }),
+    }));
   }
 
   close(): void {

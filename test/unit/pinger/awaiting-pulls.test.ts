@@ -221,4 +221,27 @@ describe('AwaitingPulls', () => {
     t.pulls.record(0, 8n, { kind: 'served', userId: 'u2', atMs: t.time.now() });
     expect(t.pulls.marks().map((m) => [m.partition, m.offset])).toEqual([[0, '9']]);
   });
+
+  it('summarises each rebuilt partition from its own waits only', async () => {
+    const t = setup();
+    t.pulls.assigned({
+      partitions: [
+        { partition: 0, from: 0n, end: 0n },
+        { partition: 1, from: 0n, end: 5n },
+        { partition: 2, from: 0n, end: 0n },
+      ],
+    });
+    const early = t.awaiting();
+    await t.time.advance(1_000);
+    t.pulls.record(0, 2n, { kind: 'awaiting', userId: 'u1', awaiting: t.awaiting() });
+    t.pulls.record(1, 1n, { kind: 'awaiting', userId: 'u2', awaiting: early });
+    t.pulls.record(2, 4n, { kind: 'awaiting', userId: 'u3', awaiting: early });
+    t.pulls.record(2, 7n, { kind: 'awaiting', userId: 'u4', awaiting: t.awaiting() });
+    const summary = (metadata: string) => JSON.parse(metadata.slice('pingpull-pulls:'.length)) as object;
+    // partition 1 is still being rebuilt: no mark, and its wait counts nowhere else
+    expect(t.pulls.marks().map((m) => [m.partition, m.offset, summary(m.metadata)])).toEqual([
+      [0, '2', { awaiting: 1, oldestFirstPingedAtMs: t.time.now(), atMs: t.time.now() }],
+      [2, '4', { awaiting: 2, oldestFirstPingedAtMs: early.firstPingedAtMs, atMs: t.time.now() }],
+    ]);
+  });
 });
