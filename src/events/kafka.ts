@@ -4,6 +4,7 @@ import type { Config } from '../config/index.js';
 import { ConfigError, KafkaTopicsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isTransientKafkaNoise } from './kafka-failure.js';
+import { dropKafkajsTimeoutWarnings } from './kafkajs-warnings.js';
 import { sleep, systemClock } from '../time.js';
 
 export type { Kafka, Admin };
@@ -62,6 +63,7 @@ export function createKafka(options: {
   /** Opens the connections to the brokers (default: directly); see SocketFactory. */
   socketFactory?: SocketFactory;
 }): Kafka {
+  dropKafkajsTimeoutWarnings();
   const patience = options.patience ?? 'role';
   const config: KafkaConfig = {
     ...connectionConfig(options.connection),
@@ -90,6 +92,7 @@ export function createKafka(options: {
  * caller reports the failure.
  */
 export function createProbeKafka(options: { connection: KafkaConnection; clientId: string; timeoutMs: number }): Kafka {
+  dropKafkajsTimeoutWarnings();
   return new Kafka({
     ...connectionConfig(options.connection),
     clientId: options.clientId,
