@@ -69,6 +69,21 @@ describe('pull server answering concurrent pulls with shared queries', () => {
   const pullAll = (app: FastifyInstance, ids: readonly string[]) =>
     Promise.all(ids.map((id) => app.inject({ method: 'GET', url: `/livefyre/profiles/${id}?lftoken=${token}` })));
 
+  /** Pulls `ids` at once: each answers its display name, or 404 where `expected` has none. */
+  const expectNames = async (
+    app: FastifyInstance,
+    ids: readonly string[],
+    expected: Record<string, string | undefined>,
+  ): Promise<void> => {
+    const responses = await pullAll(app, ids);
+    responses.forEach((response, i) => {
+      const id = ids[i] as string;
+      const name = expected[id];
+      if (name === undefined) expect(response.statusCode, id).toBe(404);
+      else expect(response.json(), id).toEqual({ id, display_name: name });
+    });
+  };
+
   it('answers each of many concurrent pulls of existing and missing bigint ids right, with few queries', async () => {
     const { app, counter } = await build(SOURCE);
     const existing = ['1042', '7', '8', '9', '10'];
@@ -104,13 +119,7 @@ describe('pull server answering concurrent pulls with shared queries', () => {
       '7': undefined,
     };
     const ids = [...Object.keys(expected), ...Object.keys(expected)];
-    const responses = await pullAll(app, ids);
-    responses.forEach((response, i) => {
-      const id = ids[i] as string;
-      const name = expected[id];
-      if (name === undefined) expect(response.statusCode, id).toBe(404);
-      else expect(response.json(), id).toEqual({ id, display_name: name });
-    });
+    await expectNames(app, ids, expected);
   });
 
   it('matches uuid ids in their canonical form only', async () => {
@@ -123,13 +132,7 @@ describe('pull server answering concurrent pulls with shared queries', () => {
       'not-a-uuid': undefined,
     };
     const ids = Object.keys(expected);
-    const responses = await pullAll(app, ids);
-    responses.forEach((response, i) => {
-      const id = ids[i] as string;
-      const name = expected[id];
-      if (name === undefined) expect(response.statusCode, id).toBe(404);
-      else expect(response.json(), id).toEqual({ id, display_name: name });
-    });
+    await expectNames(app, ids, expected);
   });
 
   it('answers every pull of a failing query 503 with Retry-After, and serves them again once it works', async () => {
