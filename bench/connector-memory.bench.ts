@@ -16,15 +16,17 @@ import {
   topicSize,
 } from './lib/cdc.js';
 import { report } from './lib/results.js';
+import { LAUNCHER, launcherNodeFlags } from '../test/helpers/launcher.js';
 
 // Peak memory of the connector through ONE transaction that updates every
 // row of a table of USERS users (1,000,000 by default). The connector runs
-// as its own process (the built dist/, as `pingpull connector` would); its
+// as users run it: `pingpull connector` (the built dist/) in its own process,
+// started with the launcher's Node flags (bin/pingpull.js); its
 // VmRSS is sampled from /proc every 100 ms, and VmHWM (the kernel's peak) is
 // read at the end. Baseline: its RSS once streaming and idle. Every user must
 // come out in Kafka (distinct keys counted). Expected bound: the publisher
-// holds at most replication.batchSize events waiting plus one request in
-// flight, and flow control keeps the socket paused meanwhile, so RSS should
+// holds at most replication.batchSize events waiting plus four requests in
+// flight (16 MiB at most), and flow control keeps the socket paused meanwhile, so RSS should
 // not grow with the transaction's size (Postgres spills the big transaction
 // to disk in its reorder buffer, not us). Loopback only; bounded (minutes).
 // What is left above the idle RSS is mostly V8's heap slack (young
@@ -36,13 +38,14 @@ import { report } from './lib/results.js';
 
 const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
 const KNOWN_USERS = 100_000; // replication.knownUsers' default
-const CHILD = fileURLToPath(new URL('../test/helpers/connector-child.mjs', import.meta.url));
+
 const DETECTION = fileURLToPath(new URL('./lib/detection-memory.ts', import.meta.url));
-// Node flags of each drain, '|'-separated sets (an empty set: none). By
-// default: none, then the heap caps the README's Deploying section compares.
-const VARIANTS: string[][] = (process.env.BENCH_NODE_FLAGS ?? '|--max-old-space-size=256|--max-old-space-size=512')
+// Node flags of each drain, '|'-separated sets: `launcher` is the flags
+// bin/pingpull.js starts Node with (what `pingpull connector` runs with), an
+// empty set is Node's own defaults.
+const VARIANTS: string[][] = (process.env.BENCH_NODE_FLAGS ?? 'launcher|')
   .split('|')
-  .map((set) => set.split(' ').filter((flag) => flag !== ''));
+  .map((set) => (set.trim() === 'launcher' ? launcherNodeFlags() : set.split(' ').filter((flag) => flag !== '')));
 
 function status(pid: number): { rssKb: number; hwmKb: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -217,10 +220,13 @@ async function main(): Promise<void> {
         PINGPULL_SOURCE_COLUMNS: JSON.stringify(source.columns),
         PINGPULL_REPLICATION_SLOT: replication.slot,
         PINGPULL_REPLICATION_PUBLICATION: replication.publication,
+        PINGPULL_METRICS_PORT: '0',
         PINGPULL_LOG_LEVEL: 'warn',
-        KAFKAJS_NO_PARTITIONER_WARNING: '1',
       };
-      child = spawn(process.execPath, [...variant, CHILD], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      child = spawn(process.execPath, [...variant, LAUNCHER, 'connector'], {
+        env,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
       runs.push(await drainOne(pool, replication.slot, child, brokers, topic));
       child.kill('SIGTERM');
       await new Promise((resolve) => child!.once('exit', resolve));
@@ -234,7 +240,7 @@ async function main(): Promise<void> {
     };
     const ratios: Record<string, number> = {};
     runs.forEach((run, i) => {
-      const tag = i === 0 ? '' : `With${flagTag(VARIANTS[i]!)}`;
+      const tag = i === 0 ? '' : `With${flagTag(VARIANTS[i]!) || 'NodeDefaults'}`;
       figures[`commitToAllInKafkaMs${tag}`] = run.publishMs;
       figures[`kafkaMessages${tag}`] = run.messages;
       figures[`distinctKeys${tag}`] = run.keys;
@@ -261,9 +267,9 @@ async function main(): Promise<void> {
       figures,
       ratios,
       notes:
-        `One UPDATE of all ${USERS} rows in a single transaction, drained by the connector with default settings (dist/, own process) ` +
+        `One UPDATE of all ${USERS} rows in a single transaction, drained by \`pingpull connector\` with default settings (dist/, own process, the launcher's Node flags: ${launcherNodeFlags().join(' ')}) ` +
         `sampled every 100 ms from /proc/<pid>/status (VmRSS; VmHWM is the kernel's lifetime peak); baseline: its RSS streaming and idle. ` +
-        `Repeated on the same slot (a second UPDATE of every row) for each set of node flags: ${VARIANTS.map((v) => (v.length === 0 ? '(none)' : v.join(' '))).join(', ')}. ` +
+        `Repeated on the same slot (a second UPDATE of every row) for each set of node flags: ${VARIANTS.map((v) => (v.length === 0 ? "(none: Node's defaults)" : v.join(' '))).join(', ')}. ` +
         `detection*: a ChangeDetector filled with ${KNOWN_USERS} users (replication.knownUsers) through detect() in a fresh process ` +
         `(--expose-gc, heap used + array buffers after/before gc), then ns per detect() at capacity of a user not remembered (evicts one) and of a ` +
         `no-op update (skipped); "Before": the detector before issue 13 (bench/lib/change-detection-before.ts).`,

@@ -9,6 +9,7 @@ import { freePort } from '../tools/devenv/util.js';
 import { createSystemToken, importNetworkKey } from '../src/livefyre/token.js';
 import { systemClock } from '../src/time.js';
 import { report } from './lib/results.js';
+import { launcherNodeFlags } from '../test/helpers/launcher.js';
 
 // The pull server as Livefyre meets it: the real `pingpull pull-server`
 // process (built: run `npm run build` first) on a loopback port, a users
@@ -50,7 +51,8 @@ async function main(): Promise<void> {
   const port = await freePort();
   // e.g. BENCH_PULL_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/pull-prof' profiles the server
   const nodeArgs = (process.env.BENCH_PULL_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
-  const server = spawn(process.execPath, [...nodeArgs, BIN, 'pull-server'], {
+  // started as the launcher starts it (its Node flags), as `pingpull pull-server` runs
+  const server = spawn(process.execPath, [...launcherNodeFlags(), ...nodeArgs, BIN, 'pull-server'], {
     env: {
       ...process.env,
       PINGPULL_DATABASE_URL: database.url,

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { LAUNCHER } from './launcher.js';
 
-const BIN = fileURLToPath(new URL('../../bin/pingpull.js', import.meta.url));
+const BIN = LAUNCHER;
 
 /** The test process's environment with `env` applied; an `undefined` value removes a variable. */
 function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {

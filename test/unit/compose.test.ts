@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
 import { configKeys } from '../../src/config/reference.js';
+import { launcherNodeFlags } from '../helpers/launcher.js';
 
 // There is no Docker engine here: the compose file is checked by parsing it.
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -128,6 +129,11 @@ describe('Dockerfile', () => {
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
     expect(dockerfile).toMatch(/^FROM node:(22|24)[-.\w]*/m);
     expect(dockerfile).toMatch(/^USER node$/m);
-    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "bin\/pingpull.js"\]/);
+  });
+
+  it("starts Node with the launcher's flags, the memory defaults `npx pingpull` gets", () => {
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
+    expect(entrypoint).toBeDefined();
+    expect(JSON.parse(entrypoint!)).toEqual(['node', ...launcherNodeFlags(), 'bin/pingpull.js']);
   });
 });
