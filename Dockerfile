@@ -17,5 +17,5 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 USER node
 EXPOSE 8080 9464
-ENTRYPOINT ["node", "--max-semi-space-size=8", "--heap-growing-percent=100", "bin/pingpull.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--heap-growing-percent=60", "bin/pingpull.js"]
 CMD ["run"]

@@ -16,6 +16,7 @@ import {
   topicSize,
 } from './lib/cdc.js';
 import { report } from './lib/results.js';
+import { freePort } from '../tools/devenv/util.js';
 import { LAUNCHER, launcherNodeFlags } from '../test/helpers/launcher.js';
 
 // Peak memory of the connector through ONE transaction that updates every
@@ -220,7 +221,9 @@ async function main(): Promise<void> {
         PINGPULL_SOURCE_COLUMNS: JSON.stringify(source.columns),
         PINGPULL_REPLICATION_SLOT: replication.slot,
         PINGPULL_REPLICATION_PUBLICATION: replication.publication,
-        PINGPULL_METRICS_PORT: '0',
+        // the metrics endpoint and the operator console run by default: so they do here
+        PINGPULL_METRICS_HOST: '127.0.0.1',
+        PINGPULL_METRICS_PORT: String(await freePort()),
         PINGPULL_LOG_LEVEL: 'warn',
       };
       child = spawn(process.execPath, [...variant, LAUNCHER, 'connector'], {

@@ -16,7 +16,7 @@ describe('the launcher', () => {
   });
 
   it('runs as an executable and starts Node with its memory flags', async () => {
-    expect(launcherNodeFlags()).toEqual(['--max-semi-space-size=8', '--heap-growing-percent=100']);
+    expect(launcherNodeFlags()).toEqual(['--max-semi-space-size=8', '--heap-growing-percent=60']);
     const port = await freePort();
     const child = spawn(LAUNCHER, ['livefyre-sim', '--port', String(port)], {
       env: {
