@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startConnector, type ConnectorHandle } from '../src/cdc/connector.js';
 import { setupDatabase } from '../src/cdc/setup.js';
@@ -34,7 +35,10 @@ import { report } from './lib/results.js';
 // The Kafka-side ceiling, "kafkajs alone": the same number of messages, built
 // like the connector's (envelope, key, headers), produced by kafkajs with
 // nothing else to do, acks=all, to a 3-partition topic, batch size and
-// requests in flight tuned for it (the best of a few settings).
+// requests in flight tuned for it (the best of a few settings), in a process
+// of its own with Node's default flags: the client at its fastest, while the
+// connector runs as `pingpull` does (npm run bench gives every bench the
+// launcher's Node flags, which cost kafkajs alone more than the connector).
 // Then both again over a simulated 20 ms broker round trip (a proxy that
 // delays each direction by 10 ms; the clients dial it through their socket
 // factory, so connections to the advertised broker address go through it
@@ -212,12 +216,9 @@ async function runPgRecvlogical(url: string, slot: string, publication: string, 
 }
 
 /** kafkajs alone at each setting; the fastest run. */
-async function kafkajsAlone(
-  brokers: string,
-  socketFactory?: SocketFactory,
-): Promise<BaselineRun & { batch: number; inFlight: number }> {
+async function kafkajsAlone(brokers: string, socketFactory?: SocketFactory): Promise<AloneRun> {
   const messages = connectorLikeMessages(UPDATES, 'c_00000000', 'bench_cdc_00000000');
-  let best: (BaselineRun & { batch: number; inFlight: number }) | null = null;
+  let best: AloneRun | null = null;
   for (const [batch, inFlight] of ALONE_SETTINGS) {
     const run = await produceAlone(brokers, messages, {
       batch,
@@ -231,6 +232,50 @@ async function kafkajsAlone(
     if (best === null || run.ms < best.ms) best = { ...run, batch, inFlight };
   }
   return best!;
+}
+
+type AloneRun = BaselineRun & { batch: number; inFlight: number };
+
+/** Set in the process that runs only the kafkajs-alone baselines. */
+const ALONE_CHILD = 'BENCH_KAFKAJS_ALONE_CHILD';
+
+/**
+ * The kafkajs-alone baselines (loopback, and over the delayed round trip when
+ * `rtt` is true) run by this script in a process of its own, with Node's
+ * default flags: its progress lines pass through, its last line is the result.
+ */
+function kafkajsAloneInOwnProcess(rtt: boolean): { loopback: AloneRun; rtt: AloneRun | null } {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
+    env: { ...process.env, [ALONE_CHILD]: rtt ? 'rtt' : 'loopback' },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 600_000,
+  });
+  if (result.status !== 0) throw new Error(`the kafkajs-alone process exited ${result.status}`);
+  const lines = result.stdout.trimEnd().split('\n');
+  process.stdout.write(`${lines.slice(0, -1).join('\n')}\n`);
+  return JSON.parse(lines.at(-1)!) as { loopback: AloneRun; rtt: AloneRun | null };
+}
+
+/** The body of that process. */
+async function kafkajsAloneChild(rtt: boolean): Promise<void> {
+  const { brokers } = await benchServices();
+  // Warm-up, untimed: kafkajs's code paths get compiled before anything is measured.
+  await produceAlone(brokers, connectorLikeMessages(5_000, 'c_00000000', 'bench_cdc_00000000'), {
+    batch: 500,
+    inFlight: 2,
+  });
+  const loopback = await kafkajsAlone(brokers);
+  let delayedRun: AloneRun | null = null;
+  if (rtt) {
+    const delayed = await delayBrokers(brokers, RTT_MS / 2);
+    try {
+      delayedRun = await kafkajsAlone(brokers, delayed.socketFactory);
+    } finally {
+      await delayed.close();
+    }
+  }
+  process.stdout.write(`${JSON.stringify({ loopback, rtt: delayedRun })}\n`);
 }
 
 /** Idle users table, busy neighbour: the slot's lag with heartbeats. */
@@ -296,7 +341,8 @@ async function main(): Promise<void> {
       batch: 500,
       inFlight: 2,
     });
-    const alone = PARTS.has('alone') ? await kafkajsAlone(brokers) : { ms: NaN, cpuUs: NaN, batch: 0, inFlight: 0 };
+    const baselines = PARTS.has('alone') ? kafkajsAloneInOwnProcess(PARTS.has('rtt')) : null;
+    const alone = baselines?.loopback ?? { ms: NaN, cpuUs: NaN, batch: 0, inFlight: 0 };
     const aloneRate = UPDATES / (alone.ms / 1000);
     const figures: Record<string, number> = {
       updates: UPDATES,
@@ -327,8 +373,7 @@ async function main(): Promise<void> {
     if (PARTS.has('rtt')) {
       const delayed = await delayBrokers(brokers, RTT_MS / 2);
       try {
-        const aloneRtt = await kafkajsAlone(brokers, delayed.socketFactory);
-        const aloneRttRate = UPDATES / (aloneRtt.ms / 1000);
+        const aloneRttRate = baselines?.rtt == null ? NaN : UPDATES / (baselines.rtt.ms / 1000);
         const run = await drain(bench, 1_000, { raw: false, socketFactory: delayed.socketFactory });
         const rate = UPDATES / (run.connectorMs / 1000);
         Object.assign(figures, {
@@ -359,9 +404,9 @@ async function main(): Promise<void> {
       ratios,
       notes:
         `${UPDATES} single-row-change updates, in transactions of ${TX_SIZES.join(' and of ')} rows, each backlog drained by pg_recvlogical ` +
-        `(proto 1, same publication, to /dev/null) and by the connector (in this process, replication.batchSize ${BATCH_SIZE}) until Kafka ` +
+        `(proto 1, same publication, to /dev/null) and by the connector (in this process, Node flags: ${process.execArgv.filter((flag) => flag.startsWith('--max') || flag.startsWith('--heap')).join(' ') || "Node's defaults"}; replication.batchSize ${BATCH_SIZE}) until Kafka ` +
         `(acks=all, 3 partitions) acknowledged every event; CPU is the process's user+system time over the drain. kafkajs alone: the same ` +
-        `number of connector-like messages (same envelope, keys, headers) produced by kafkajs alone, acks=all, 3 partitions, best of ` +
+        `number of connector-like messages (same envelope, keys, headers) produced by kafkajs alone in a process of its own with Node's default flags, acks=all, 3 partitions, best of ` +
         `${ALONE_SETTINGS.map(([b, f]) => `${b}/request x ${f} in flight`).join(', ')}. Rtt20ms: the same through a proxy delaying ` +
         `each direction by ${RTT_MS / 2} ms. Then ${LAG_SECONDS} s of inserts into another table with the users table idle: ` +
         `slot lag (WAL end - confirmed flush) sampled every 250 ms, heartbeat every ${HEARTBEAT_MS} ms.`,
@@ -379,7 +424,8 @@ async function published(metrics: Metrics): Promise<number> {
   return values.reduce((sum, v) => sum + v.value, 0);
 }
 
-main().then(
+const child = process.env[ALONE_CHILD];
+(child === undefined ? main() : kafkajsAloneChild(child === 'rtt')).then(
   () => process.exit(0),
   (error: unknown) => {
     console.error(error);
