@@ -25,8 +25,9 @@ interface Event {
 
 type Answer = 'ok' | LivefyreError;
 
+/** A ping's answer: at once, or a promise that settles when the test says (`signal` aborts an abandoned ping). */
 function setup(
-  answer: (userId: string, call: number) => Answer,
+  answer: (userId: string, call: number, signal?: AbortSignal) => Answer | Promise<void>,
   overrides: Partial<Config['pinger']> = {},
   beforePing?: (userId: string, events: readonly Event[]) => Promise<void>,
 ) {
@@ -39,9 +40,10 @@ function setup(
   const logger = createLogger('debug', { write: (line: string) => lines.push(line) });
   const core = new PingerCore<Event>({
     client: {
-      ping: async (userId) => {
+      ping: async (userId, signal) => {
         calls.push({ userId, at: time.now() });
-        const result = answer(userId, calls.length);
+        const result = answer(userId, calls.length, signal);
+        if (result instanceof Promise) return result;
         if (result !== 'ok') throw result;
       },
     },
@@ -161,27 +163,16 @@ describe('pinger core', () => {
   });
 
   it('stop() waits for pings in flight within the grace, then abandons them', async () => {
-    const time = new FakeTime();
     const aborted: string[] = [];
-    const core = new PingerCore<Event>({
-      client: {
-        ping: (userId, signal) =>
-          new Promise<void>((_, reject) => {
-            signal?.addEventListener('abort', () => {
-              aborted.push(userId);
-              reject(new LivefyreError('abandoned', { retriable: true }));
-            });
-          }),
-      },
-      settings,
-      logger: createLogger('silent'),
-      metrics: createMetrics({ defaultMetrics: false }),
-      clock: time,
-      timers: time,
-      random: () => 0.5,
-      onPinged: () => undefined,
-      onGaveUp: () => undefined,
-    });
+    const { time, core } = setup(
+      (userId, _call, signal) =>
+        new Promise<void>((_, reject) => {
+          signal?.addEventListener('abort', () => {
+            aborted.push(userId);
+            reject(new LivefyreError('abandoned', { retriable: true }));
+          });
+        }),
+    );
     core.submit('u1', { n: 1, commitTsMs: undefined });
     core.submit('u2', { n: 2, commitTsMs: undefined });
     await time.advance(100);
@@ -228,27 +219,17 @@ describe('pinger core', () => {
     it('writes the records of up to 4 × `concurrency` users at once, outside the ping slots', async () => {
       const records = recorder();
       const answers: Array<() => void> = [];
-      const time = new FakeTime();
       const pingedUsers: string[] = [];
-      const core = new PingerCore<Event>({
-        client: {
-          // Pings that stay in flight until the test answers them.
-          ping: (userId) =>
-            new Promise<void>((resolve) => {
-              pingedUsers.push(userId);
-              answers.push(resolve);
-            }),
-        },
-        settings: { ...settings, concurrency: 1 },
-        logger: createLogger('silent'),
-        metrics: createMetrics({ defaultMetrics: false }),
-        clock: time,
-        timers: time,
-        random: () => 0.5,
-        onPinged: () => undefined,
-        onGaveUp: () => undefined,
-        beforePing: records.beforePing,
-      });
+      // Pings that stay in flight until the test answers them.
+      const { time, core } = setup(
+        (userId) =>
+          new Promise<void>((resolve) => {
+            pingedUsers.push(userId);
+            answers.push(resolve);
+          }),
+        { concurrency: 1 },
+        records.beforePing,
+      );
       for (let i = 1; i <= 8; i += 1) core.submit(`u${i}`, { n: i, commitTsMs: undefined });
       await time.advance(100);
       // Four records at a time, none acknowledged yet: no ping.
