@@ -19,7 +19,11 @@ import type { Kafka } from './kafka.js';
  * Hands change events to Kafka in order, with `acks: -1` (all in-sync
  * replicas). kafkajs has no linger, so batching is done here: events collect
  * while requests are in flight and go out together as the next request
- * (group commit), or at a transaction commit when a request slot is free.
+ * (group commit): at once when nothing is in flight (a transaction's commit
+ * sends it), otherwise once a full batch waits and a request slot is free, or
+ * once every request in flight is answered. Small batches do not go out as
+ * fast as a nearby broker answers: requests grow with the load, and their
+ * per-request cost is paid per batch, not per handful of events.
  * Memory is bounded: `enqueue` waits for Kafka when `batchSize` events are
  * already waiting and every request slot is taken, and when the events not
  * acknowledged yet (waiting or in flight) hold `maxPendingBytes` of keys and
@@ -214,9 +218,13 @@ export class ChangePublisher {
     if (pending.bytes > pending.peakBytes) pending.peakBytes = pending.bytes;
   }
 
-  /** Sends what is waiting if a request slot is free (else it goes as soon as one is and its users are answered). */
+  /**
+   * Sends what is waiting now if no request is in flight, or a full batch if
+   * a request slot is free; else it goes once Kafka answered every request.
+   */
   flush(): void {
-    if (this.buffer.length > 0 && this.canSend()) this.sendBuffered();
+    if (this.buffer.length === 0 || !this.canSend()) return;
+    if (this.pipeline.length === 0 || this.buffer.length >= this.options.batchSize) this.sendBuffered();
   }
 
   /** Waits until everything enqueued is acknowledged or a request failed. */
@@ -315,7 +323,7 @@ export class ChangePublisher {
       this.pipeline.shift();
       this.acked(head);
     }
-    // Events that arrived meanwhile go out now.
+    // What waited goes out now if nothing is in flight any more, or if it fills a batch.
     this.flush();
   }
 

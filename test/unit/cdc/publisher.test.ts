@@ -157,12 +157,13 @@ describe('ChangePublisher with requests in flight (pipelining)', () => {
     }
   }
 
-  function pipelined(maxInFlight: number) {
+  /** One-event transactions are full batches with the default batchSize 1: each may take a free slot. */
+  function pipelined(maxInFlight: number, batchSize = 1) {
     const fake = fakeKafka();
     const publisher = new ChangePublisher({
       kafka: fake.kafka,
       topic: 't',
-      batchSize: 10,
+      batchSize,
       maxInFlight,
       logger: createLogger('silent'),
     });
@@ -188,8 +189,40 @@ describe('ChangePublisher with requests in flight (pipelining)', () => {
     expect(requests.map((r) => r.keys)).toEqual([['a'], ['b'], ['c']]);
   });
 
+  it('sends a partial batch at once only when nothing is in flight: otherwise it grows until a batch is full or nothing is in flight', async () => {
+    const { publisher, checkpoint, requests, acked } = pipelined(4, 3);
+    const commit = async (keys: readonly string[], commitEnd: bigint): Promise<void> => {
+      checkpoint.begin();
+      for (const key of keys) await publisher.enqueue(message(key));
+      checkpoint.commit(commitEnd, publisher.lastSeq);
+      publisher.flush();
+    };
+    await commit(['a'], 10n);
+    await commit(['b'], 20n);
+    await commit(['c'], 30n);
+    // 'a' went alone (nothing was in flight); 'b' and 'c' wait for company, though slots are free
+    expect(requests.map((r) => r.keys)).toEqual([['a']]);
+    await commit(['d'], 40n);
+    // a full batch takes a free slot
+    expect(requests.map((r) => r.keys)).toEqual([['a'], ['b', 'c', 'd']]);
+    await commit(['e'], 50n);
+    expect(requests).toHaveLength(2);
+    requests[0]?.settle();
+    await tick();
+    // a request still in flight: 'e' still waits
+    expect(requests).toHaveLength(2);
+    requests[1]?.settle();
+    await tick();
+    // nothing in flight: what waits goes, full or not
+    expect(requests.map((r) => r.keys)).toEqual([['a'], ['b', 'c', 'd'], ['e']]);
+    requests[2]?.settle();
+    await tick();
+    expect(acked).toEqual([1, 4, 5]);
+    expect(checkpoint.published).toBe(50n);
+  });
+
   it('never has two requests in flight for one user: a user waits for its request, the others go ahead', async () => {
-    const { publisher, checkpoint, requests, acked } = pipelined(4);
+    const { publisher, checkpoint, requests, acked } = pipelined(4, 3);
     for (const [keys, commitEnd] of [
       [['a', 'b'], 10n],
       [['c', 'a', 'd'], 20n],
@@ -384,7 +417,7 @@ describe('ChangePublisher and events Kafka refuses for good', () => {
     const publisher = new ChangePublisher({
       kafka: { producer: () => producer } as unknown as Kafka,
       topic: 't',
-      batchSize: 10,
+      batchSize: 2,
       maxInFlight: 2,
       logger: createLogger('silent'),
       deadLetterTopic: 'dlq',
@@ -394,7 +427,9 @@ describe('ChangePublisher and events Kafka refuses for good', () => {
     await publisher.enqueue(event('1', 'old'));
     await publisher.enqueue(event('2', 'x'.repeat(1_000)));
     publisher.flush();
+    // a full batch: it takes the second slot
     await publisher.enqueue(event('3', 'new'));
+    await publisher.enqueue(event('4', 'other'));
     publisher.flush();
     expect(waiting).toHaveLength(2);
     // The later request lands first; then the first one is refused.
@@ -404,11 +439,13 @@ describe('ChangePublisher and events Kafka refuses for good', () => {
     await publisher.drain();
     expect(delivered).toEqual([
       { key: '3', truncated: false },
+      { key: '4', truncated: false },
       { key: '1', truncated: false },
       { key: '2', truncated: true },
       { key: '3', truncated: false },
+      { key: '4', truncated: false },
     ]);
-    expect(acked).toEqual([2, 3]);
+    expect(acked).toEqual([2, 4]);
   });
 
   it('dead-letters an event refused even without row images, with the reason', async () => {
