@@ -4,10 +4,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool as HttpPool } from 'undici';
-import { servicesUp } from '../tools/devenv/index.js';
+import { schema } from '../src/config/schema.js';
 import { freePort } from '../tools/devenv/util.js';
 import { createSystemToken, importNetworkKey } from '../src/livefyre/token.js';
 import { systemClock } from '../src/time.js';
+import { benchServices } from './lib/cdc.js';
 import { report } from './lib/results.js';
 import { launcherNodeFlags } from '../test/helpers/launcher.js';
 
@@ -18,8 +19,11 @@ import { launcherNodeFlags } from '../test/helpers/launcher.js';
 // measured the same way in the same run, is the ceiling the pull rate is
 // compared with. The two alternate in SLICE_MS slices (ROUNDS of each), so a
 // neighbour's burst of CPU on a shared machine weighs on both alike and the
-// ratio stays meaningful. Everything stays on 127.0.0.1; the whole run is
-// bounded (about half a minute once the services are up).
+// ratio stays meaningful. The server runs as deployed (every pull answered
+// is recorded in Kafka for the pull confirmation loop), then a second one
+// with the loop off (pinger.pullConfirmMs 0): what the loop costs a pull.
+// Everything stays on 127.0.0.1; the whole run is bounded (about a minute
+// once the services are up).
 
 const USERS = 100_000;
 const CONNECTIONS = 16;
@@ -46,8 +50,59 @@ interface Run {
 }
 
 async function main(): Promise<void> {
-  const adminUrl = process.env.PINGPULL_DATABASE_URL ?? (await servicesUp()).databaseUrl;
+  const { adminUrl, brokers } = await benchServices();
   const database = await createUsersDatabase(adminUrl);
+  try {
+    // As deployed (the pull confirmation loop on: every pull answered is recorded in Kafka), then with it off.
+    const loop = await measure(database, brokers, true);
+    const noLoop = await measure(database, brokers, false);
+    report({
+      name: 'pull-server',
+      figures: {
+        users: USERS,
+        connections: CONNECTIONS,
+        pullRequestsPerSecond: Math.round(loop.pulls.perSecond),
+        pullP50Ms: loop.pulls.p50Ms,
+        pullP99Ms: loop.pulls.p99Ms,
+        pullFailures: loop.pulls.failures,
+        healthzRequestsPerSecond: Math.round(loop.healthz.perSecond),
+        healthzP99Ms: loop.healthz.p99Ms,
+        serverCpuMicrosPerPull: Math.round(loop.pulls.cpuMicrosPerRequest),
+        serverCpuMicrosPerHealthz: Math.round(loop.healthz.cpuMicrosPerRequest),
+        databaseCpuMicrosPerPull: Math.round(loop.pulls.databaseCpuMicrosPerRequest),
+        pullRequestsPerSecondLoopOff: Math.round(noLoop.pulls.perSecond),
+        pullFailuresLoopOff: noLoop.pulls.failures,
+        healthzRequestsPerSecondLoopOff: Math.round(noLoop.healthz.perSecond),
+        serverCpuMicrosPerPullLoopOff: Math.round(noLoop.pulls.cpuMicrosPerRequest),
+        serverCpuMicrosPerHealthzLoopOff: Math.round(noLoop.healthz.cpuMicrosPerRequest),
+      },
+      ratios: {
+        pullVsHealthz: loop.pulls.perSecond / loop.healthz.perSecond,
+        // what the rate ratio would be were the server CPU-bound alone (Postgres's own CPU per pull not counted)
+        pullVsHealthzByServerCpu: loop.healthz.cpuMicrosPerRequest / loop.pulls.cpuMicrosPerRequest,
+        pullVsHealthzLoopOff: noLoop.pulls.perSecond / noLoop.healthz.perSecond,
+        pullVsHealthzByServerCpuLoopOff: noLoop.healthz.cpuMicrosPerRequest / noLoop.pulls.cpuMicrosPerRequest,
+      },
+      notes:
+        `pingpull pull-server (own process) on 127.0.0.1, ${USERS} users (bigint ids), ${CONNECTIONS} keep-alive connections, ` +
+        `closed loop, ${ROUNDS} alternating ${SLICE_MS / 1000} s slices of pulls and of /healthz after warm-up; ` +
+        'pulls of uniformly random ids with one reused system token; ' +
+        'the load generator (undici) shares the machine, so both figures are lower bounds of the server alone. ' +
+        'As deployed, every pull answered is recorded in the Kafka pulls topic (the pull confirmation loop); ' +
+        'LoopOff: a second server with pinger.pullConfirmMs 0, which records nothing',
+    });
+    if (loop.pulls.failures + noLoop.pulls.failures > 0) process.exitCode = 1;
+  } finally {
+    await database.drop();
+  }
+}
+
+/** One `pingpull pull-server` process: its pulls and its /healthz, in alternating slices. */
+async function measure(
+  database: { name: string; url: string },
+  brokers: string,
+  confirmationLoop: boolean,
+): Promise<{ pulls: Run; healthz: Run }> {
   const port = await freePort();
   // e.g. BENCH_PULL_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/pull-prof' profiles the server
   const nodeArgs = (process.env.BENCH_PULL_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
@@ -56,6 +111,8 @@ async function main(): Promise<void> {
     env: {
       ...process.env,
       PINGPULL_DATABASE_URL: database.url,
+      PINGPULL_KAFKA_BROKERS: brokers,
+      PINGPULL_PINGER_PULL_CONFIRM_MS: confirmationLoop ? String(schema.pinger.pullConfirmMs.default) : '0',
       PINGPULL_LIVEFYRE_NETWORK: NETWORK,
       PINGPULL_LIVEFYRE_NETWORK_KEY: NETWORK_KEY,
       PINGPULL_PULL_HOST: '127.0.0.1',
@@ -65,8 +122,7 @@ async function main(): Promise<void> {
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const origin = `http://127.0.0.1:${port}`;
-  const http = new HttpPool(origin, { connections: CONNECTIONS, pipelining: 1 });
+  const http = new HttpPool(`http://127.0.0.1:${port}`, { connections: CONNECTIONS, pipelining: 1 });
   try {
     await waitUntilServing(http, server);
     const { token } = await createSystemToken({
@@ -87,41 +143,11 @@ async function main(): Promise<void> {
       pullSlices.push(await load(http, pullPath, SLICE_MS, serverCpu, databaseCpu));
       healthzSlices.push(await load(http, () => '/healthz', SLICE_MS, serverCpu, databaseCpu));
     }
-    const pulls = summarise(pullSlices);
-    const healthz = summarise(healthzSlices);
-
-    report({
-      name: 'pull-server',
-      figures: {
-        users: USERS,
-        connections: CONNECTIONS,
-        pullRequestsPerSecond: Math.round(pulls.perSecond),
-        pullP50Ms: pulls.p50Ms,
-        pullP99Ms: pulls.p99Ms,
-        pullFailures: pulls.failures,
-        healthzRequestsPerSecond: Math.round(healthz.perSecond),
-        healthzP99Ms: healthz.p99Ms,
-        serverCpuMicrosPerPull: Math.round(pulls.cpuMicrosPerRequest),
-        serverCpuMicrosPerHealthz: Math.round(healthz.cpuMicrosPerRequest),
-        databaseCpuMicrosPerPull: Math.round(pulls.databaseCpuMicrosPerRequest),
-      },
-      ratios: {
-        pullVsHealthz: pulls.perSecond / healthz.perSecond,
-        // what the rate ratio would be were the server CPU-bound alone (Postgres's own CPU per pull not counted)
-        pullVsHealthzByServerCpu: healthz.cpuMicrosPerRequest / pulls.cpuMicrosPerRequest,
-      },
-      notes:
-        `pingpull pull-server (own process) on 127.0.0.1, ${USERS} users (bigint ids), ${CONNECTIONS} keep-alive connections, ` +
-        `closed loop, ${ROUNDS} alternating ${SLICE_MS / 1000} s slices of pulls and of /healthz after warm-up; ` +
-        'pulls of uniformly random ids with one reused system token; ' +
-        'the load generator (undici) shares the machine, so both figures are lower bounds of the server alone',
-    });
-    if (pulls.failures > 0) process.exitCode = 1;
+    return { pulls: summarise(pullSlices), healthz: summarise(healthzSlices) };
   } finally {
     await http.close();
     server.kill('SIGTERM');
     await new Promise((resolve) => server.once('exit', resolve));
-    await database.drop();
   }
 }
 
