@@ -18,17 +18,24 @@ function fakeKafka() {
 
 const keys = (messages: readonly Message[]): string[] => messages.map((message) => String(message.key));
 
+/** A writer on that producer, with fake time: `served` records linger `servedLingerMs`. */
+async function setup(servedLingerMs: number) {
+  const { kafka, requests } = fakeKafka();
+  const time = new FakeTime();
+  const writer = await connectPullsWriter({
+    kafka,
+    topic: 'pulls',
+    clock: time,
+    timers: time,
+    logger: createLogger('silent'),
+    servedLingerMs,
+  });
+  return { writer, requests };
+}
+
 describe('the pulls topic writer', () => {
   it('sends a backlog of records in requests of at most 500, in order, one at a time', async () => {
-    const { kafka, requests } = fakeKafka();
-    const time = new FakeTime();
-    const writer = await connectPullsWriter({
-      kafka,
-      topic: 'pulls',
-      clock: time,
-      timers: time,
-      logger: createLogger('silent'),
-    });
+    const { writer, requests } = await setup(0);
     writer.served('u0');
     // a backlog builds up while the first request is in flight (Kafka slow or away)
     for (let i = 1; i <= 1_200; i += 1) writer.served(`u${i}`);
@@ -47,16 +54,7 @@ describe('the pulls topic writer', () => {
   });
 
   it('disconnecting sends the whole backlog first, request after request', async () => {
-    const { kafka, requests } = fakeKafka();
-    const time = new FakeTime();
-    const writer = await connectPullsWriter({
-      kafka,
-      topic: 'pulls',
-      clock: time,
-      timers: time,
-      logger: createLogger('silent'),
-      servedLingerMs: 100,
-    });
+    const { writer, requests } = await setup(100);
     for (let i = 0; i < 1_001; i += 1) writer.served(`u${i}`);
     let disconnected = false;
     const disconnecting = writer.disconnect().then(() => (disconnected = true));
